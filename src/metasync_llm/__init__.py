@@ -1,0 +1,60 @@
+"""metasync-llm: call many LLM providers through one pluggy plugin contract."""
+
+from metasync_llm.base_sdk import BaseLLMSDK
+from metasync_llm.connector import complete_with_model
+from metasync_llm.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CompletionError,
+    ConfigurationError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    EmptyResponseError,
+    MetasyncLLMError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    PluginError,
+    RateLimitError,
+    SDKNotFoundError,
+    ServerError,
+    TruncatedResponseError,
+)
+from metasync_llm.hookspecs import hookimpl, hookspec
+from metasync_llm.registry import PluginRegistry, SDKRegistry
+from metasync_llm.result import Completion, CompletionResult, Cost
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BaseLLMSDK",
+    "Completion",
+    "CompletionError",
+    "CompletionResult",
+    "ConfigurationError",
+    "ContentFilterError",
+    "ContextWindowExceededError",
+    "Cost",
+    "EmptyResponseError",
+    "MetasyncLLMError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PluginError",
+    "PluginRegistry",
+    "RateLimitError",
+    "SDKNotFoundError",
+    "SDKRegistry",
+    "ServerError",
+    "TruncatedResponseError",
+    "__version__",
+    "complete_with_model",
+    "hookimpl",
+    "hookspec",
+]

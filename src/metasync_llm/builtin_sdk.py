@@ -1,0 +1,176 @@
+"""The built-in ``test`` SDK: deterministic, offline, keyless, and able to rehearse failures.
+
+A model document needs only ``deployment``. An optional ``test`` object changes what the
+SDK does, so a service can rehearse every path of the connector::
+
+    {"name": "rehearsal", "sdk": "test", "deployment": "echo",
+     "test": {"reply": "fixed text", "error": "rate_limit", "retryAfter": 2,
+              "finishReason": "stop", "omitUsage": false, "delay": 0.1}}
+
+``deployment: "echo"`` answers with the user content itself; any other deployment answers
+with a JSON object describing the request. Token counts are the number of words and
+punctuation marks of the prompt and of the answer; an answer longer than ``max_tokens``
+is cut there and reported with finish reason ``"length"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from metasync_llm import errors
+from metasync_llm.base_sdk import BaseLLMSDK
+from metasync_llm.errors import ConfigurationError
+from metasync_llm.model import is_number, require_fields
+from metasync_llm.result import Completion
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+MAX_DELAY = 60.0
+
+
+def _raise(cls: type[errors.CompletionError], status: int | None, text: str) -> Callable[
+    [str, Mapping[str, Any]], errors.CompletionError
+]:
+    def make(model: str, options: Mapping[str, Any]) -> errors.CompletionError:
+        return cls(f"test SDK: simulated {text} for model {model!r}", sdk="test", model=model,
+                   status=status, request_id="test-request")
+    return make
+
+
+def _rate_limit(model: str, options: Mapping[str, Any]) -> errors.CompletionError:
+    retry_after = options.get("retryAfter")
+    return errors.RateLimitError(
+        f"test SDK: simulated rate limit for model {model!r}", sdk="test", model=model,
+        retry_after=float(retry_after) if retry_after is not None else None,
+        request_id="test-request",
+    )
+
+
+#: The failures a document can ask for with ``test.error``.
+SIMULATED_ERRORS: dict[str, Callable[[str, Mapping[str, Any]], errors.CompletionError]] = {
+    "authentication": _raise(errors.AuthenticationError, 401, "authentication failure"),
+    "permission": _raise(errors.PermissionDeniedError, 403, "permission denied"),
+    "not_found": _raise(errors.NotFoundError, 404, "unknown deployment"),
+    "rate_limit": _rate_limit,
+    "bad_request": _raise(errors.BadRequestError, 400, "bad request"),
+    "context_window": _raise(errors.ContextWindowExceededError, 400, "context window overflow"),
+    "content_filter": _raise(errors.ContentFilterError, 400, "content filter refusal"),
+    "server": _raise(errors.ServerError, 500, "server error"),
+    "timeout": _raise(errors.APITimeoutError, None, "timeout"),
+    "connection": _raise(errors.APIConnectionError, None, "connection failure"),
+    "empty": _raise(errors.EmptyResponseError, 200, "empty response"),
+}
+
+
+def count_tokens(text: str) -> int:
+    """The test SDK's token count: words and punctuation marks."""
+    return sum(1 for _ in _TOKEN.finditer(text))
+
+
+def _cut(text: str, max_tokens: int) -> str | None:
+    """``text`` cut after ``max_tokens`` tokens, or ``None`` when it already fits."""
+    for i, match in enumerate(_TOKEN.finditer(text), start=1):
+        if i == max_tokens:
+            rest = text[match.end():]
+            return text[: match.end()] if _TOKEN.search(rest) else None
+    return None
+
+
+class BuiltinTestSDK(BaseLLMSDK):
+    """SDK ``test``: no network, no key, deterministic answers and rehearsable failures."""
+
+    requires_api_key = False
+
+    def get_name(self) -> str:
+        return "test"
+
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        require_fields(config, ["deployment"], sdk="test")
+        options = config.get("test")
+        if options is None:
+            return
+        if not isinstance(options, Mapping):
+            raise ConfigurationError(
+                f"'test' must be an object, got {options!r}", fields=("test",), sdk="test"
+            )
+        problems: list[tuple[str, str]] = []
+        error = options.get("error")
+        if error is not None and error not in SIMULATED_ERRORS:
+            problems.append(
+                ("test.error", f"'test.error' must be one of {', '.join(SIMULATED_ERRORS)},"
+                 f" got {error!r}")
+            )
+        for field in ("reply", "finishReason"):
+            if options.get(field) is not None and not isinstance(options[field], str):
+                problems.append((f"test.{field}", f"'test.{field}' must be a string"))
+        if options.get("omitUsage") is not None and not isinstance(options["omitUsage"], bool):
+            problems.append(("test.omitUsage", "'test.omitUsage' must be true or false"))
+        for field, limit in (("delay", MAX_DELAY), ("retryAfter", None)):
+            value = options.get(field)
+            if value is not None and (
+                not is_number(value) or value < 0 or (limit is not None and value > limit)
+            ):
+                bound = f" and at most {limit:g}" if limit is not None else ""
+                problems.append(
+                    (f"test.{field}", f"'test.{field}' must be a number >= 0{bound} (seconds)")
+                )
+        if problems:
+            raise ConfigurationError(
+                "test SDK: " + "; ".join(msg for _, msg in problems),
+                fields=[f for f, _ in problems], sdk="test",
+            )
+
+    def complete(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Completion:
+        self.validate_config(config)
+        options: Mapping[str, Any] = config.get("test") or {}
+        model = str(config.get("name", "test"))
+        delay = options.get("delay")
+        if delay:
+            time.sleep(float(delay))
+        error = options.get("error")
+        if error is not None:
+            raise SIMULATED_ERRORS[error](model, options)
+
+        reply = options.get("reply")
+        if reply is None:
+            reply = self._default_reply(config, system_prompt, user_content, temperature,
+                                        max_tokens)
+        finish_reason = options.get("finishReason", "stop")
+        cut = _cut(reply, max_tokens)
+        if cut is not None:
+            reply, finish_reason = cut, "length"
+        if options.get("omitUsage"):
+            return Completion(reply, None, None, None, finish_reason, "test-request")
+        prompt_tokens = count_tokens(system_prompt) + count_tokens(user_content)
+        completion_tokens = count_tokens(reply)
+        return Completion(
+            reply, prompt_tokens, completion_tokens, prompt_tokens + completion_tokens,
+            finish_reason, "test-request",
+        )
+
+    @staticmethod
+    def _default_reply(
+        config: Mapping[str, Any], system_prompt: str, user_content: str, temperature: float,
+        max_tokens: int,
+    ) -> str:
+        if config.get("deployment") == "echo":
+            return user_content
+        return json.dumps({
+            "sdk": "test",
+            "deployment": config.get("deployment"),
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "system_prompt": system_prompt,
+            "user_content": user_content,
+        }, ensure_ascii=False)

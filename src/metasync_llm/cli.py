@@ -1,0 +1,339 @@
+"""The ``metasync-llm`` command: list SDKs, validate model documents, run completions.
+
+Exit codes: 0 success; 1 the call failed (provider error, truncated or empty answer,
+invalid documents for ``validate``); 2 bad usage or configuration (unreadable file,
+invalid model document, unknown SDK, missing key); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from metasync_llm import __version__
+from metasync_llm.connector import complete_with_model, validate_model
+from metasync_llm.errors import (
+    ConfigurationError,
+    MetasyncLLMError,
+    TruncatedResponseError,
+)
+from metasync_llm.registry import ALLOW_ENV, SDKRegistry, environment_summary
+from metasync_llm.result import CompletionResult
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: The model ``complete`` uses when none is given: the offline ``test`` SDK.
+BUILTIN_TEST_MODEL: dict[str, Any] = {
+    "name": "test",
+    "sdk": "test",
+    "deployment": "test-model",
+    "minTemperature": 0,
+    "maxTemperature": 2,
+    "cost": {"tokens": 1000, "currency": "USD", "input": 0.001, "output": 0.002},
+}
+
+
+class UsageError(Exception):
+    """A problem with the command line or its files (exit code 2)."""
+
+
+def load_documents(path: str) -> list[Any]:
+    """The model documents in a JSON file: one object, or a list of them (a catalog)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"model file {path!r} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read model file {path!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"model file {path!r} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"model file {path!r} is not valid JSON: {exc.msg} at line {exc.lineno}"
+            f" column {exc.colno}"
+        ) from None
+    if isinstance(data, list):
+        return data
+    return [data]
+
+
+def select_model(documents: Sequence[Any], name: str | None, path: str) -> Mapping[str, Any]:
+    """Pick the document named ``name`` (or the only one) from a file's documents."""
+    names = [d.get("name") for d in documents if isinstance(d, Mapping)]
+    if name is None:
+        if len(documents) == 1:
+            only = documents[0]
+            if not isinstance(only, Mapping):
+                raise UsageError(f"model file {path!r} must hold a JSON object or a list of them")
+            return only
+        raise UsageError(
+            f"model file {path!r} holds {len(documents)} models; choose one with --name:"
+            f" {', '.join(str(n) for n in names)}"
+        )
+    for doc in documents:
+        if isinstance(doc, Mapping) and doc.get("name") == name:
+            return doc
+    raise UsageError(
+        f"no model named {name!r} in {path!r}; it has: {', '.join(str(n) for n in names)}"
+    )
+
+
+def _cmd_sdks(args: argparse.Namespace, out: TextIO) -> int:
+    found = SDKRegistry.discovery()
+    env = environment_summary()
+    if args.json:
+        json.dump({
+            "sdks": [
+                {"name": n, "distribution": s.info.distribution, "version": s.info.version,
+                 "entry_point": s.info.target}
+                for n, s in sorted(found.sdks.items())
+            ],
+            "failures": [
+                {"name": f.plugin.name, "distribution": f.plugin.distribution,
+                 "version": f.plugin.version, "entry_point": f.plugin.target,
+                 "kind": f.kind, "reason": f.reason}
+                for f in found.failures
+            ],
+            "disabled": [
+                {"name": i.name, "distribution": i.distribution, "version": i.version}
+                for i in found.disabled
+            ],
+            "allow_list": sorted(found.allow) if found.allow is not None else None,
+            "environment": env,
+        }, out, indent=2)
+        out.write("\n")
+    else:
+        rows = [("SDK", "DISTRIBUTION", "VERSION", "ENTRY POINT")] + [
+            (n, s.info.distribution or "-", s.info.version or "-", s.info.target)
+            for n, s in sorted(found.sdks.items())
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for row in rows:
+            out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
+            out.write(f"  {row[3]}\n")
+        if not found.sdks:
+            out.write("(no SDK loaded)\n")
+        if found.failures:
+            out.write(f"\nFailed to load ({len(found.failures)}):\n")
+            for failure in found.failures:
+                out.write(f"  {failure.plugin.name} ({failure.plugin.origin}) [{failure.kind}]:"
+                          f" {failure.reason}\n")
+        if found.disabled:
+            allowed = ",".join(sorted(found.allow or ()))
+            out.write(f"\nNot loaded, not in {ALLOW_ENV}={allowed}:\n")
+            for info in found.disabled:
+                out.write(f"  {info.name} ({info.origin})\n")
+        out.write(f"\nPython: {env['python']} ({env['version']}, prefix {env['prefix']})\n")
+    return EXIT_FAILED if args.check and found.failures else EXIT_OK
+
+
+def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
+    documents = load_documents(args.model_file)
+    report = []
+    for index, doc in enumerate(documents):
+        name = doc.get("name") if isinstance(doc, Mapping) else None
+        label = str(name) if name else f"document #{index + 1}"
+        try:
+            settings = validate_model(doc)
+        except (ConfigurationError, MetasyncLLMError) as exc:
+            report.append({"model": label, "sdk": getattr(exc, "sdk", None), "valid": False,
+                           "error": str(exc), "fields": list(getattr(exc, "fields", ()))})
+        else:
+            report.append({"model": label, "sdk": settings.sdk, "valid": True, "error": None,
+                           "fields": []})
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        for row in report:
+            sdk = f" ({row['sdk']})" if row["sdk"] else ""
+            if row["valid"]:
+                out.write(f"ok       {row['model']}{sdk}\n")
+            else:
+                out.write(f"invalid  {row['model']}{sdk}: {row['error']}\n")
+        bad = sum(not r["valid"] for r in report)
+        out.write(f"{len(report) - bad} valid, {bad} invalid\n")
+    return EXIT_FAILED if any(not r["valid"] for r in report) else EXIT_OK
+
+
+def _read_prompt(args: argparse.Namespace, stdin: TextIO) -> str:
+    if args.prompt is not None and args.prompt != "-":
+        return str(args.prompt)
+    if args.prompt == "-" or not stdin.isatty():
+        return stdin.read()
+    raise UsageError("give the prompt as an argument, or pipe it on standard input")
+
+
+class _Progress:
+    """Opt-in elapsed-time display on stderr while a call runs (the seed's console timer)."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self._stream, self._enabled = stream, enabled
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        if self._enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._enabled:
+            self._done.set()
+            self._thread.join()
+            self._stream.write("\r\033[K")
+            self._stream.flush()
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        while not self._done.wait(0.1):
+            self._stream.write(f"\rwaiting for the model... {time.monotonic() - start:.1f}s")
+            self._stream.flush()
+
+
+def _summary(result: CompletionResult) -> str:
+    def n(value: int | None) -> str:
+        return "?" if value is None else str(value)
+
+    parts = [
+        f"{result.sdk} model {result.model}",
+        f"{result.elapsed:.3f}s",
+        f"tokens {n(result.prompt_tokens)} in / {n(result.completion_tokens)} out /"
+        f" {n(result.total_tokens)} total",
+    ]
+    if result.cost is not None:
+        total = "?" if result.cost.total is None else f"{result.cost.total:.6f}"
+        parts.append(f"cost {total} {result.cost.currency or ''}".rstrip())
+    if result.truncated:
+        parts.append("answer cut at max_tokens")
+    if result.json_repaired:
+        parts.append("JSON repaired")
+    return " · ".join(parts)
+
+
+def _cmd_complete(
+    args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
+) -> int:
+    if args.model is None:
+        if args.name is not None:
+            raise UsageError("--name selects a model from --model FILE; give --model too")
+        model: Mapping[str, Any] = BUILTIN_TEST_MODEL
+    else:
+        model = select_model(load_documents(args.model), args.name, args.model)
+    prompt = _read_prompt(args, stdin)
+    with _Progress(err, args.progress):
+        result = complete_with_model(
+            model, args.system, prompt, temperature=args.temperature,
+            max_tokens=args.max_tokens, repair_json=args.repair_json,
+        )
+    if args.json:
+        json.dump(result.to_dict(), out, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(result.text)
+        if not result.text.endswith("\n"):
+            out.write("\n")
+        out.flush()
+        if not args.quiet:
+            err.write(_summary(result) + "\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``metasync-llm``."""
+    parser = argparse.ArgumentParser(
+        prog="metasync-llm",
+        description="Call LLM providers through metasync-llm SDK plugins.",
+        epilog="Exit codes: 0 ok, 1 call failed or documents invalid, 2 usage or"
+               " configuration error, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sdks = sub.add_parser("sdks", help="list installed SDK plugins and load errors")
+    sdks.add_argument("--json", action="store_true", help="print JSON for scripts")
+    sdks.add_argument("--check", action="store_true",
+                      help="exit 1 when any plugin failed to load")
+
+    validate = sub.add_parser("validate", help="check model documents in a JSON file")
+    validate.add_argument("model_file", metavar="MODEL_FILE",
+                          help="a JSON file with one model document or a list of them")
+    validate.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    complete = sub.add_parser(
+        "complete", help="run a completion (with no --model: the built-in offline test model)"
+    )
+    complete.add_argument("prompt", nargs="?", metavar="PROMPT",
+                          help="user content; '-' or omitted reads standard input")
+    complete.add_argument("-m", "--model", metavar="FILE",
+                          help="JSON file with a model document or a catalog (list) of them")
+    complete.add_argument("-n", "--name", help="the model to use from a catalog file")
+    complete.add_argument("-s", "--system", default="", help="system prompt")
+    complete.add_argument("-t", "--temperature", type=float, default=1.0,
+                          help="temperature, clamped to the model's limits (default 1)")
+    complete.add_argument("--max-tokens", type=int, default=None,
+                          help="maximum tokens to generate (default 4096, capped by maxToken)")
+    complete.add_argument("--repair-json", action="store_true",
+                          help="mend JSON-shaped answers into valid JSON")
+    complete.add_argument("--json", action="store_true",
+                          help="print the whole result as JSON on stdout")
+    complete.add_argument("-q", "--quiet", action="store_true",
+                          help="no usage/time/cost summary on stderr")
+    complete.add_argument("--progress", action="store_true",
+                          help="show elapsed time on stderr while waiting")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    """Run the CLI; returns the exit code."""
+    out, err, inp = stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "sdks":
+            return _cmd_sdks(args, out)
+        if args.command == "validate":
+            return _cmd_validate(args, out)
+        return _cmd_complete(args, out, err, inp)
+    except KeyboardInterrupt:
+        err.write("metasync-llm: interrupted\n")
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        return _fail(args, err, out, exc, EXIT_USAGE)
+    except ConfigurationError as exc:
+        return _fail(args, err, out, exc, EXIT_USAGE)
+    except TruncatedResponseError as exc:
+        if exc.result is not None and not getattr(args, "json", False):
+            out.write(exc.result.raw_text + "\n")
+        return _fail(args, err, out, exc, EXIT_FAILED)
+    except MetasyncLLMError as exc:
+        return _fail(args, err, out, exc, EXIT_FAILED)
+
+
+def _fail(
+    args: argparse.Namespace, err: TextIO, out: TextIO, exc: Exception, code: int
+) -> int:
+    if getattr(args, "json", False):
+        json.dump({"error": {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "sdk": getattr(exc, "sdk", None),
+            "model": getattr(exc, "model", None),
+            "status": getattr(exc, "status", None),
+            "request_id": getattr(exc, "request_id", None),
+            "fields": list(getattr(exc, "fields", ())),
+        }}, out)
+        out.write("\n")
+    err.write(f"metasync-llm: error: {exc}\n")
+    return code

@@ -1,0 +1,248 @@
+"""The exception hierarchy: configuration errors are ``ValueError``, call failures ``RuntimeError``.
+
+::
+
+    MetasyncLLMError
+    ├── ConfigurationError (ValueError)
+    │   ├── MissingAPIKeyError
+    │   └── SDKNotFoundError
+    ├── PluginError (RuntimeError)          a plugin broke the contract
+    └── CompletionError (RuntimeError)      the call failed
+        ├── AuthenticationError             401
+        ├── PermissionDeniedError           403
+        ├── NotFoundError                   404 (model / deployment)
+        ├── RateLimitError                  429, ``retry_after`` when given
+        ├── BadRequestError                 400 / 422
+        │   ├── ContextWindowExceededError  413, or a 400 that says so
+        │   └── ContentFilterError
+        ├── APITimeoutError
+        ├── APIConnectionError
+        ├── ServerError                     5xx
+        ├── EmptyResponseError
+        └── TruncatedResponseError          ``max_tokens`` reached
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metasync_llm.result import CompletionResult
+
+
+class MetasyncLLMError(Exception):
+    """Base class of every error raised by metasync-llm.
+
+    ``sdk``, ``model``, ``status`` (HTTP status) and ``request_id`` (the provider's) are
+    set where known, ``None`` otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sdk: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.sdk = sdk
+        self.model = model
+        self.status = status
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(MetasyncLLMError, ValueError):
+    """A model document, an argument or the installation is wrong; fix it and call again.
+
+    ``fields`` lists the offending model-document fields or arguments.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: Sequence[str] = (),
+        sdk: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, sdk=sdk, model=model)
+        self.fields = tuple(fields)
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key could be found; ``env_var`` names the variable to set, if any."""
+
+    def __init__(
+        self, message: str, *, env_var: str | None = None, sdk: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, fields=("key",), sdk=sdk, model=model)
+        self.env_var = env_var
+
+
+class SDKNotFoundError(ConfigurationError):
+    """The model document names an SDK that is not installed, not allowed, or failed to load."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str,
+        available: Sequence[str] = (),
+        load_error: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, fields=("sdk",), sdk=name, model=model)
+        self.available = tuple(available)
+        self.load_error = load_error
+
+
+class PluginError(MetasyncLLMError, RuntimeError):
+    """A plugin broke the contract, for example by returning a malformed result."""
+
+    def __init__(
+        self, message: str, *, sdk: str | None = None, model: str | None = None,
+        distribution: str | None = None,
+    ) -> None:
+        super().__init__(message, sdk=sdk, model=model)
+        self.distribution = distribution
+
+
+class CompletionError(MetasyncLLMError, RuntimeError):
+    """The completion call failed. Subclasses say why; the original exception is ``__cause__``."""
+
+
+class AuthenticationError(CompletionError):
+    """The provider rejected the API key (HTTP 401)."""
+
+
+class PermissionDeniedError(CompletionError):
+    """The key is valid but may not use this model or resource (HTTP 403)."""
+
+
+class NotFoundError(CompletionError):
+    """The model, deployment or endpoint path does not exist (HTTP 404)."""
+
+
+class RateLimitError(CompletionError):
+    """The provider throttled the call (HTTP 429); ``retry_after`` is in seconds when given."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, sdk: str | None = None,
+        model: str | None = None, status: int | None = 429, request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, sdk=sdk, model=model, status=status, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class BadRequestError(CompletionError):
+    """The provider refused the request as invalid (HTTP 400/422)."""
+
+
+class ContextWindowExceededError(BadRequestError):
+    """The prompt plus ``max_tokens`` does not fit the model's context window."""
+
+
+class ContentFilterError(BadRequestError):
+    """The provider's content filter blocked the prompt or the answer."""
+
+
+class APITimeoutError(CompletionError):
+    """The provider did not answer within the timeout."""
+
+
+class APIConnectionError(CompletionError):
+    """The endpoint could not be reached, or the connection broke."""
+
+
+class ServerError(CompletionError):
+    """The provider failed (HTTP 5xx)."""
+
+
+class EmptyResponseError(CompletionError):
+    """The provider answered without any text."""
+
+
+class TruncatedResponseError(CompletionError):
+    """The answer stopped at ``max_tokens``; ``result`` holds the partial answer, unrepaired."""
+
+    def __init__(
+        self, message: str, *, result: CompletionResult | None = None, sdk: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, sdk=sdk, model=model)
+        self.result = result
+
+
+_CONTEXT_WINDOW = re.compile(
+    r"context[_ ]length|context[_ ]window|maximum context|too many tokens|prompt is too long"
+    r"|request too large|tokens_limit_reached|string_above_max_length",
+    re.IGNORECASE,
+)
+_CONTENT_FILTER = re.compile(
+    r"content[_ ]filter|content management policy|responsibleaipolicyviolation|content_policy",
+    re.IGNORECASE,
+)
+
+_BY_STATUS: dict[int, type[CompletionError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: APITimeoutError,
+    413: ContextWindowExceededError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(status: int | None, detail: str = "") -> type[CompletionError]:
+    """Choose the error class for an HTTP ``status`` and the provider's code or message.
+
+    Status decides first; the provider's text refines a 400 (a context-window overflow or a
+    content-filter refusal usually arrives as a plain 400).
+    """
+    if status is None:
+        return CompletionError
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        if status >= 500:
+            return ServerError
+        return BadRequestError if 400 <= status < 500 else CompletionError
+    if cls is BadRequestError or cls is PermissionDeniedError:
+        if _CONTEXT_WINDOW.search(detail):
+            return ContextWindowExceededError
+        if _CONTENT_FILTER.search(detail):
+            return ContentFilterError
+    return cls
+
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CompletionError",
+    "ConfigurationError",
+    "ContentFilterError",
+    "ContextWindowExceededError",
+    "EmptyResponseError",
+    "MetasyncLLMError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PluginError",
+    "RateLimitError",
+    "SDKNotFoundError",
+    "ServerError",
+    "TruncatedResponseError",
+    "error_class_for",
+]

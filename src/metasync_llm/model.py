@@ -1,0 +1,200 @@
+"""Validation of the common model-document fields, shared by the connector, the CLI and plugins."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeGuard
+from urllib.parse import urlsplit
+
+from metasync_llm.errors import ConfigurationError
+
+
+@dataclass(frozen=True, slots=True)
+class CostRates:
+    """A model document's ``cost`` block: prices per ``tokens`` tokens."""
+
+    tokens: float
+    input: float
+    output: float
+    currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """The common fields of a model document, checked. SDK-specific fields stay in the document."""
+
+    name: str
+    sdk: str
+    key: str | None
+    min_temperature: float | None
+    max_temperature: float | None
+    max_token: int | None
+    cost: CostRates | None
+
+    def clamp_temperature(self, temperature: float) -> float:
+        """Clamp ``temperature`` to ``minTemperature``/``maxTemperature``."""
+        if self.min_temperature is not None and temperature < self.min_temperature:
+            return self.min_temperature
+        if self.max_temperature is not None and temperature > self.max_temperature:
+            return self.max_temperature
+        return temperature
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """True for a finite int or float (``bool`` is not a number here)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def parse_model(model: object) -> ModelSettings:
+    """Check the common fields of a model document and return them typed.
+
+    Extra fields (MongoDB's ``_id``, ``_metadata``, SDK-specific ones) are ignored. Raises
+    :class:`ConfigurationError` listing every bad field with what to put there.
+    """
+    if not isinstance(model, Mapping):
+        raise ConfigurationError(
+            f"model document must be a JSON object (a dict), got {_type_name(model)}",
+            fields=("model",),
+        )
+    problems: list[tuple[str, str]] = []
+
+    def text_field(field: str, *, required: bool) -> str | None:
+        value = model.get(field)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            how = "is missing" if value is None else f"must be a non-empty string, got {value!r}"
+            problems.append((field, f"'{field}' {how}"))
+            return None
+        return value
+
+    def number_field(field: str) -> float | None:
+        value = model.get(field)
+        if value is None:
+            return None
+        if not is_number(value):
+            problems.append((field, f"'{field}' must be a finite number, got {value!r}"))
+            return None
+        return float(value)
+
+    name = text_field("name", required=True)
+    sdk = text_field("sdk", required=True)
+    key = text_field("key", required=False)
+    lo = number_field("minTemperature")
+    hi = number_field("maxTemperature")
+    if lo is not None and hi is not None and lo > hi:
+        problems.append(
+            ("minTemperature", f"'minTemperature' ({lo:g}) is above 'maxTemperature' ({hi:g})")
+        )
+    max_token = model.get("maxToken")
+    if max_token is not None and (
+        isinstance(max_token, bool) or not isinstance(max_token, int) or max_token <= 0
+    ):
+        problems.append(("maxToken", f"'maxToken' must be a positive integer, got {max_token!r}"))
+        max_token = None
+    flag = model.get("maxCompletionToken")
+    if flag is not None and not isinstance(flag, bool):
+        problems.append(
+            ("maxCompletionToken", f"'maxCompletionToken' must be true or false, got {flag!r}")
+        )
+    cost = _parse_cost(model.get("cost"), problems)
+
+    if problems:
+        label = f"model {name!r}" if name else "model document"
+        raise ConfigurationError(
+            f"{label} is invalid: " + "; ".join(msg for _, msg in problems),
+            fields=[field for field, _ in problems],
+            sdk=sdk,
+            model=name,
+        )
+    assert name is not None and sdk is not None
+    return ModelSettings(
+        name=name, sdk=sdk, key=key, min_temperature=lo, max_temperature=hi,
+        max_token=max_token, cost=cost,
+    )
+
+
+def _parse_cost(cost: object, problems: list[tuple[str, str]]) -> CostRates | None:
+    if cost is None:
+        return None
+    if not isinstance(cost, Mapping):
+        problems.append(("cost", f"'cost' must be an object with tokens/input/output, got {cost!r}"))
+        return None
+
+    def price(field: str, *, positive: bool) -> float | None:
+        value = cost.get(field)
+        if is_number(value) and (value > 0 if positive else value >= 0):
+            return float(value)
+        need = "a positive number" if positive else "a price >= 0"
+        problems.append((f"cost.{field}", f"'cost.{field}' must be {need}, got {value!r}"))
+        return None
+
+    tokens = price("tokens", positive=True)
+    inp = price("input", positive=False)
+    out = price("output", positive=False)
+    currency = cost.get("currency")
+    if currency is not None and not isinstance(currency, str):
+        problems.append(("cost.currency", f"'cost.currency' must be a string, got {currency!r}"))
+        return None
+    if tokens is None or inp is None or out is None:
+        return None
+    return CostRates(tokens, inp, out, currency)
+
+
+def require_fields(config: Mapping[str, Any], fields: Iterable[str], *, sdk: str) -> None:
+    """Raise :class:`ConfigurationError` naming every field of ``fields`` that is missing or empty.
+
+    A helper for plugins' ``validate_config``.
+    """
+    missing = [f for f in fields if not isinstance(config.get(f), str) or not config[f].strip()]
+    if missing:
+        raise ConfigurationError(
+            f"{sdk} requires the following fields: {', '.join(missing)}"
+            " (non-empty strings in the model document)",
+            fields=missing,
+            sdk=sdk,
+            model=config.get("name") if isinstance(config.get("name"), str) else None,
+        )
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_problem(endpoint: object, field: str = "endpoint") -> str | None:
+    """Say what is wrong with an endpoint URL, or return ``None`` when it is acceptable.
+
+    ``https://`` is required for remote hosts; plain ``http://`` only for loopback hosts.
+    """
+    if not isinstance(endpoint, str) or not endpoint.strip():
+        return f"'{field}' is missing"
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname
+    except ValueError:
+        return f"'{field}' is not a valid URL: {endpoint!r}"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"'{field}' must be an https:// URL, got {endpoint!r}"
+    if parts.scheme == "http" and not is_loopback_host(host):
+        return (
+            f"'{field}' must use https:// for a remote host ({host}); plain http:// is allowed"
+            " only for loopback hosts (localhost, 127.0.0.1, ::1)"
+        )
+    return None

@@ -1,0 +1,390 @@
+"""Discovery of SDK plugins from the ``metasync_llm.sdks`` entry-point group, one plugin at a time.
+
+Each entry point is loaded on its own, so one broken plugin never stops the others; every
+failure is recorded with the plugin, its distribution and version, and the reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import inspect
+import logging
+import os
+import sys
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from metasync_llm import hookspecs
+from metasync_llm.base_sdk import BaseLLMSDK
+from metasync_llm.errors import SDKNotFoundError
+from metasync_llm.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
+
+logger = logging.getLogger(__name__)
+
+#: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
+ALLOW_ENV = "METASYNC_LLM_SDKS"
+
+# Reasons a plugin is not available, as recorded in PluginLoadFailure.kind.
+IMPORT_ERROR = "import-error"
+NOT_A_PLUGIN = "not-a-plugin"
+MISSING_HOOKS = "missing-hooks"
+INIT_ERROR = "init-error"
+GET_NAME_ERROR = "get-name-error"
+NAME_MISMATCH = "name-mismatch"
+DUPLICATE_NAME = "duplicate-name"
+SIGNATURE_MISMATCH = "signature-mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """Where a plugin comes from: its SDK name, distribution, version and entry-point target."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    target: str
+
+    @property
+    def origin(self) -> str:
+        """``distribution version`` (or the entry-point target when there is no distribution)."""
+        if self.distribution is None:
+            return self.target
+        return f"{self.distribution} {self.version}" if self.version else self.distribution
+
+
+@dataclass(frozen=True, slots=True)
+class PluginLoadFailure:
+    """A plugin that could not be loaded, and why."""
+
+    plugin: PluginInfo
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.plugin.name} ({self.plugin.origin}): {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSDK:
+    """A plugin that loaded: its instance and where it came from."""
+
+    sdk: BaseLLMSDK
+    info: PluginInfo
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """One discovery's outcome: what loaded, what failed, what the allow-list left out."""
+
+    sdks: Mapping[str, LoadedSDK]
+    failures: tuple[PluginLoadFailure, ...]
+    disabled: tuple[PluginInfo, ...]
+    allow: frozenset[str] | None
+    path: tuple[str, ...]
+    plugin_manager: pluggy.PluginManager = field(repr=False)
+
+
+class _SDKPluginManager(pluggy.PluginManager):
+    """Treats a ``BaseLLMSDK``'s contract methods as hook implementations without markers."""
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name in REQUIRED_HOOKS and isinstance(plugin, BaseLLMSDK):
+            return {
+                "wrapper": False, "hookwrapper": False, "optionalhook": False,
+                "tryfirst": False, "trylast": False, "specname": None,
+            }
+        return opts
+
+
+def _spec_parameters(hook: str) -> tuple[str, ...]:
+    return tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+
+
+_SPEC_PARAMETERS = {hook: _spec_parameters(hook) for hook in REQUIRED_HOOKS}
+
+
+def signature_mismatches(sdk: object) -> list[str]:
+    """Describe how ``sdk``'s hook methods differ from the specs (empty when they match).
+
+    The connector calls hooks with keyword arguments, so every spec parameter must be
+    accepted by name and no other parameter may be required. pluggy's own check is
+    weaker: it ignores parameters with defaults, which it would then never pass.
+    """
+    problems = []
+    for hook, expected in _SPEC_PARAMETERS.items():
+        method = getattr(sdk, hook, None)
+        if not callable(method):
+            problems.append(f"{hook}: not implemented")
+            continue
+        try:
+            params = inspect.signature(method).parameters
+        except (TypeError, ValueError):
+            continue  # builtins without signatures: pluggy's check below still applies
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        missing = [n for n in expected if n not in params and not var_kw]
+        extra = [
+            n for n, p in params.items()
+            if n not in expected and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and p.default is p.empty
+        ]
+        positional_only = [n for n, p in params.items() if p.kind is p.POSITIONAL_ONLY]
+        details = (
+            [f"missing parameter {n!r}" for n in missing]
+            + [f"unexpected required parameter {n!r}" for n in extra]
+            + [f"positional-only parameter {n!r}" for n in positional_only]
+        )
+        if details:
+            problems.append(f"{hook}({', '.join(expected)}) expected: {', '.join(details)}")
+    return problems
+
+
+def _read_allow_list() -> frozenset[str] | None:
+    raw = os.environ.get(ALLOW_ENV, "")
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    return names or None
+
+
+def _plugin_info(ep: md.EntryPoint) -> PluginInfo:
+    dist = ep.dist
+    return PluginInfo(
+        name=ep.name,
+        distribution=dist.name if dist is not None else None,
+        version=dist.version if dist is not None else None,
+        target=ep.value,
+    )
+
+
+def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailure:
+    if isinstance(obj, BaseLLMSDK):
+        return obj
+    if not (isinstance(obj, type) and issubclass(obj, BaseLLMSDK)):
+        what = f"class {obj.__qualname__}" if isinstance(obj, type) else type(obj).__name__
+        return PluginLoadFailure(
+            info, NOT_A_PLUGIN,
+            f"entry point {info.target!r} is a {what}, not a subclass of"
+            " metasync_llm.BaseLLMSDK implementing " + ", ".join(REQUIRED_HOOKS),
+        )
+    if obj.__abstractmethods__:
+        missing = ", ".join(sorted(obj.__abstractmethods__))
+        return PluginLoadFailure(
+            info, MISSING_HOOKS, f"{obj.__qualname__} does not implement the hooks: {missing}"
+        )
+    try:
+        return obj()
+    except Exception as exc:
+        return PluginLoadFailure(
+            info, INIT_ERROR, f"{obj.__qualname__}() raised {type(exc).__name__}: {exc}"
+        )
+
+
+def _load_one(
+    ep: md.EntryPoint, info: PluginInfo, pm: pluggy.PluginManager
+) -> LoadedSDK | PluginLoadFailure:
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        return PluginLoadFailure(
+            info, IMPORT_ERROR, f"importing {info.target!r} failed: {type(exc).__name__}: {exc}"
+        )
+    sdk = _instantiate(obj, info)
+    if isinstance(sdk, PluginLoadFailure):
+        return sdk
+    try:
+        name = sdk.get_name()
+    except Exception as exc:
+        return PluginLoadFailure(
+            info, GET_NAME_ERROR, f"get_name() raised {type(exc).__name__}: {exc}"
+        )
+    if name != info.name:
+        return PluginLoadFailure(
+            info, NAME_MISMATCH,
+            f"get_name() returns {name!r} but the entry point is named {info.name!r};"
+            " they must be equal",
+        )
+    mismatches = signature_mismatches(sdk)
+    if mismatches:
+        return PluginLoadFailure(
+            info, SIGNATURE_MISMATCH,
+            "hook signature does not match the spec: " + "; ".join(mismatches),
+        )
+    try:
+        pm.register(sdk, name=info.name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        return PluginLoadFailure(
+            info, SIGNATURE_MISMATCH, f"rejected by pluggy: {' '.join(str(exc).split())}"
+        )
+    return LoadedSDK(sdk, info)
+
+
+def discover(
+    *, path: Sequence[str] | None = None, allow: Collection[str] | None = None
+) -> Discovery:
+    """Load every plugin of the entry-point group (on ``path``, default ``sys.path``).
+
+    ``allow`` restricts loading to those SDK names (default: the ``METASYNC_LLM_SDKS``
+    environment variable, unrestricted when unset). Never raises for a broken plugin.
+    """
+    search = list(path) if path is not None else list(sys.path)
+    allowed = frozenset(allow) if allow is not None else _read_allow_list()
+    pm = _SDKPluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+
+    by_name: dict[str, list[tuple[md.EntryPoint, PluginInfo]]] = {}
+    for dist in md.distributions(path=search):
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            by_name.setdefault(ep.name, []).append((ep, _plugin_info(ep)))
+
+    sdks: dict[str, LoadedSDK] = {}
+    failures: list[PluginLoadFailure] = []
+    disabled: list[PluginInfo] = []
+    for name in sorted(by_name):
+        claims = _unique_distributions(by_name[name])
+        if len(claims) > 1:
+            origins = " and ".join(info.origin for _, info in claims)
+            for _, info in claims:
+                failures.append(PluginLoadFailure(
+                    info, DUPLICATE_NAME,
+                    f"SDK name {name!r} is claimed by more than one distribution: {origins};"
+                    " uninstall one of them",
+                ))
+            continue
+        ep, info = claims[0]
+        if allowed is not None and name not in allowed:
+            disabled.append(info)
+            continue
+        outcome = _load_one(ep, info, pm)
+        if isinstance(outcome, PluginLoadFailure):
+            failures.append(outcome)
+        else:
+            sdks[name] = outcome
+    for failure in failures:
+        logger.warning("SDK plugin not loaded: %s", failure)
+    return Discovery(
+        sdks=sdks, failures=tuple(failures), disabled=tuple(disabled), allow=allowed,
+        path=tuple(search), plugin_manager=pm,
+    )
+
+
+def _unique_distributions(
+    claims: list[tuple[md.EntryPoint, PluginInfo]],
+) -> list[tuple[md.EntryPoint, PluginInfo]]:
+    # The same distribution can be seen twice (e.g. on two sys.path entries); the first
+    # copy wins, as it would for an import. Only different distributions conflict.
+    seen: dict[str | None, tuple[md.EntryPoint, PluginInfo]] = {}
+    for ep, info in claims:
+        key = _normalize(info.distribution) if info.distribution else info.target
+        seen.setdefault(key, (ep, info))
+    return list(seen.values())
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+class PluginRegistry:
+    """SDK plugins of one environment, discovered once and on demand, thread-safely.
+
+    Most code uses the process-wide instance :data:`SDKRegistry`. Tests and tools create
+    their own with an explicit ``path`` (where to look for distributions) or ``allow``
+    (an allow-list of SDK names, overriding ``METASYNC_LLM_SDKS``).
+    """
+
+    def __init__(
+        self, *, path: Sequence[str] | None = None, allow: Collection[str] | None = None
+    ) -> None:
+        self._path = tuple(path) if path is not None else None
+        self._allow = frozenset(allow) if allow is not None else None
+        self._lock = threading.Lock()
+        self._discovery: Discovery | None = None
+
+    def discovery(self) -> Discovery:
+        """The current discovery, running it on first use."""
+        found = self._discovery
+        if found is None:
+            with self._lock:
+                found = self._discovery
+                if found is None:
+                    found = self._discovery = discover(path=self._path, allow=self._allow)
+        return found
+
+    def refresh(self) -> Discovery:
+        """Discover again, seeing distributions installed since the last discovery.
+
+        Modules already imported stay imported: upgrading a plugin in place needs a restart.
+        """
+        importlib.invalidate_caches()
+        with self._lock:
+            self._discovery = discover(path=self._path, allow=self._allow)
+            return self._discovery
+
+    def list_sdks(self) -> list[str]:
+        """Names of the SDKs that loaded, sorted."""
+        return sorted(self.discovery().sdks)
+
+    def get_sdk(self, name: str) -> BaseLLMSDK:
+        """The plugin instance for SDK ``name``; :class:`SDKNotFoundError` if unavailable."""
+        return self.get_loaded(name).sdk
+
+    def get_all_sdks(self) -> dict[str, BaseLLMSDK]:
+        """Every loaded SDK, by name."""
+        return {name: loaded.sdk for name, loaded in self.discovery().sdks.items()}
+
+    def get_loaded(self, name: str) -> LoadedSDK:
+        """The loaded plugin with its origin; raises :class:`SDKNotFoundError` explaining why not."""
+        found = self.discovery()
+        loaded = found.sdks.get(name)
+        if loaded is not None:
+            return loaded
+        raise self._not_found(found, name)
+
+    def plugins(self) -> list[PluginInfo]:
+        """Where each loaded SDK comes from."""
+        found = self.discovery()
+        return [found.sdks[name].info for name in sorted(found.sdks)]
+
+    def load_failures(self) -> list[PluginLoadFailure]:
+        """Every plugin that failed to load, with the reason."""
+        return list(self.discovery().failures)
+
+    @staticmethod
+    def _not_found(found: Discovery, name: str) -> SDKNotFoundError:
+        available = sorted(found.sdks)
+        listing = ", ".join(available) if available else "none"
+        failures = [f for f in found.failures if f.plugin.name == name]
+        if not isinstance(name, str) or not name:
+            message = f"no SDK named {name!r}"
+        elif failures:
+            message = f"SDK {name!r} is installed but failed to load: " + "; ".join(
+                str(f) for f in failures
+            )
+        elif any(info.name == name for info in found.disabled):
+            message = (
+                f"SDK {name!r} is installed but not in the allow-list {ALLOW_ENV}="
+                f"{','.join(sorted(found.allow or ()))}"
+            )
+        else:
+            close = [n for n in available if n.lower() == name.lower()]
+            hint = f" (did you mean {close[0]!r}? SDK names are case-sensitive)" if close else (
+                "; install the distribution that provides it"
+            )
+            message = f"no SDK named {name!r} is installed{hint}"
+        return SDKNotFoundError(
+            f"{message}. Available SDKs: {listing}",
+            name=name, available=available,
+            load_error="; ".join(str(f) for f in failures) or None,
+        )
+
+
+#: The process-wide registry: ``SDKRegistry.list_sdks()``, ``SDKRegistry.get_sdk(name)``, ...
+SDKRegistry = PluginRegistry()
+
+
+def environment_summary() -> dict[str, Any]:
+    """The Python environment discovery looks in (for ``metasync-llm sdks``)."""
+    return {"python": sys.executable, "version": sys.version.split()[0], "prefix": sys.prefix}

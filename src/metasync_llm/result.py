@@ -1,0 +1,93 @@
+"""Result types: what a plugin returns (``Completion``) and what the connector returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+Usage = tuple[int | None, int | None, int | None]
+
+
+class _FourTuple:
+    """Makes a result unpack and index like ``(text, prompt, completion, total)``."""
+
+    __slots__ = ()
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+
+    def _as_tuple(self) -> tuple[str, int | None, int | None, int | None]:
+        return (self.text, self.prompt_tokens, self.completion_tokens, self.total_tokens)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._as_tuple())
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> Any:
+        return self._as_tuple()[index]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion(_FourTuple):
+    """A plugin's answer; unpacks as ``(text, prompt_tokens, completion_tokens, total_tokens)``.
+
+    A plain 4-tuple is an equally valid answer; this class can also carry why the answer
+    stopped (``finish_reason``: ``"stop"``, ``"length"``, ``"content_filter"``, ...) and the
+    provider's request id. A count the provider did not report is ``None``.
+    """
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    finish_reason: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Cost of one call from the model document's ``cost`` block; unknown parts are ``None``."""
+
+    currency: str | None
+    input: float | None
+    output: float | None
+    total: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionResult(_FourTuple):
+    """What :func:`metasync_llm.complete_with_model` returns.
+
+    Unpacks like the seed's 4-tuple (``text, p, c, t = result``) and carries the rest as
+    attributes. ``raw_text`` is the answer exactly as the provider sent it; ``text`` is the
+    same unless JSON repair changed it (then ``json_repaired`` is true).
+    """
+
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    elapsed: float
+    sdk: str
+    model: str
+    cost: Cost | None
+    json_repaired: bool
+    raw_text: str
+    finish_reason: str | None = None
+    truncated: bool = False
+    request_id: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @property
+    def usage(self) -> Usage:
+        """``(prompt_tokens, completion_tokens, total_tokens)``."""
+        return (self.prompt_tokens, self.completion_tokens, self.total_tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
