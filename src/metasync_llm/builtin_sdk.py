@@ -31,19 +31,27 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 MAX_DELAY = 60.0
 
 
-def _raise(cls: type[errors.CompletionError], status: int | None, text: str) -> Callable[
-    [str, Mapping[str, Any]], errors.CompletionError
-]:
+def _raise(
+    cls: type[errors.CompletionError], status: int | None, text: str
+) -> Callable[[str, Mapping[str, Any]], errors.CompletionError]:
     def make(model: str, options: Mapping[str, Any]) -> errors.CompletionError:
-        return cls(f"test SDK: simulated {text} for model {model!r}", sdk="test", model=model,
-                   status=status, request_id="test-request")
+        return cls(
+            f"test SDK: simulated {text} for model {model!r}",
+            sdk="test",
+            model=model,
+            status=status,
+            request_id="test-request",
+        )
+
     return make
 
 
 def _rate_limit(model: str, options: Mapping[str, Any]) -> errors.CompletionError:
     retry_after = options.get("retryAfter")
     return errors.RateLimitError(
-        f"test SDK: simulated rate limit for model {model!r}", sdk="test", model=model,
+        f"test SDK: simulated rate limit for model {model!r}",
+        sdk="test",
+        model=model,
         retry_after=float(retry_after) if retry_after is not None else None,
         request_id="test-request",
     )
@@ -74,7 +82,7 @@ def _cut(text: str, max_tokens: int) -> str | None:
     """``text`` cut after ``max_tokens`` tokens, or ``None`` when it already fits."""
     for i, match in enumerate(_TOKEN.finditer(text), start=1):
         if i == max_tokens:
-            rest = text[match.end():]
+            rest = text[match.end() :]
             return text[: match.end()] if _TOKEN.search(rest) else None
     return None
 
@@ -100,8 +108,10 @@ class BuiltinTestSDK(BaseLLMSDK):
         error = options.get("error")
         if error is not None and error not in SIMULATED_ERRORS:
             problems.append(
-                ("test.error", f"'test.error' must be one of {', '.join(SIMULATED_ERRORS)},"
-                 f" got {error!r}")
+                (
+                    "test.error",
+                    f"'test.error' must be one of {', '.join(SIMULATED_ERRORS)}, got {error!r}",
+                )
             )
         for field in ("reply", "finishReason"):
             if options.get(field) is not None and not isinstance(options[field], str):
@@ -120,7 +130,8 @@ class BuiltinTestSDK(BaseLLMSDK):
         if problems:
             raise ConfigurationError(
                 "test SDK: " + "; ".join(msg for _, msg in problems),
-                fields=[f for f, _ in problems], sdk="test",
+                fields=[f for f, _ in problems],
+                sdk="test",
             )
 
     def complete(
@@ -144,8 +155,9 @@ class BuiltinTestSDK(BaseLLMSDK):
 
         reply = options.get("reply")
         if reply is None:
-            reply = self._default_reply(config, system_prompt, user_content, temperature,
-                                        max_tokens)
+            reply = self._default_reply(
+                config, system_prompt, user_content, temperature, max_tokens
+            )
         finish_reason = options.get("finishReason", "stop")
         cut = _cut(reply, max_tokens)
         if cut is not None:
@@ -155,22 +167,32 @@ class BuiltinTestSDK(BaseLLMSDK):
         prompt_tokens = count_tokens(system_prompt) + count_tokens(user_content)
         completion_tokens = count_tokens(reply)
         return Completion(
-            reply, prompt_tokens, completion_tokens, prompt_tokens + completion_tokens,
-            finish_reason, "test-request",
+            reply,
+            prompt_tokens,
+            completion_tokens,
+            prompt_tokens + completion_tokens,
+            finish_reason,
+            "test-request",
         )
 
     @staticmethod
     def _default_reply(
-        config: Mapping[str, Any], system_prompt: str, user_content: str, temperature: float,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
         max_tokens: int,
     ) -> str:
         if config.get("deployment") == "echo":
             return user_content
-        return json.dumps({
-            "sdk": "test",
-            "deployment": config.get("deployment"),
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "system_prompt": system_prompt,
-            "user_content": user_content,
-        }, ensure_ascii=False)
+        return json.dumps(
+            {
+                "sdk": "test",
+                "deployment": config.get("deployment"),
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "system_prompt": system_prompt,
+                "user_content": user_content,
+            },
+            ensure_ascii=False,
+        )

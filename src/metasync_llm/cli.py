@@ -88,25 +88,38 @@ def _cmd_sdks(args: argparse.Namespace, out: TextIO) -> int:
     found = SDKRegistry.discovery()
     env = environment_summary()
     if args.json:
-        json.dump({
-            "sdks": [
-                {"name": n, "distribution": s.info.distribution, "version": s.info.version,
-                 "entry_point": s.info.target}
-                for n, s in sorted(found.sdks.items())
-            ],
-            "failures": [
-                {"name": f.plugin.name, "distribution": f.plugin.distribution,
-                 "version": f.plugin.version, "entry_point": f.plugin.target,
-                 "kind": f.kind, "reason": f.reason}
-                for f in found.failures
-            ],
-            "disabled": [
-                {"name": i.name, "distribution": i.distribution, "version": i.version}
-                for i in found.disabled
-            ],
-            "allow_list": sorted(found.allow) if found.allow is not None else None,
-            "environment": env,
-        }, out, indent=2)
+        json.dump(
+            {
+                "sdks": [
+                    {
+                        "name": n,
+                        "distribution": s.info.distribution,
+                        "version": s.info.version,
+                        "entry_point": s.info.target,
+                    }
+                    for n, s in sorted(found.sdks.items())
+                ],
+                "failures": [
+                    {
+                        "name": f.plugin.name,
+                        "distribution": f.plugin.distribution,
+                        "version": f.plugin.version,
+                        "entry_point": f.plugin.target,
+                        "kind": f.kind,
+                        "reason": f.reason,
+                    }
+                    for f in found.failures
+                ],
+                "disabled": [
+                    {"name": i.name, "distribution": i.distribution, "version": i.version}
+                    for i in found.disabled
+                ],
+                "allow_list": sorted(found.allow) if found.allow is not None else None,
+                "environment": env,
+            },
+            out,
+            indent=2,
+        )
         out.write("\n")
     else:
         rows = [("SDK", "DISTRIBUTION", "VERSION", "ENTRY POINT")] + [
@@ -122,8 +135,10 @@ def _cmd_sdks(args: argparse.Namespace, out: TextIO) -> int:
         if found.failures:
             out.write(f"\nFailed to load ({len(found.failures)}):\n")
             for failure in found.failures:
-                out.write(f"  {failure.plugin.name} ({failure.plugin.origin}) [{failure.kind}]:"
-                          f" {failure.reason}\n")
+                out.write(
+                    f"  {failure.plugin.name} ({failure.plugin.origin}) [{failure.kind}]:"
+                    f" {failure.reason}\n"
+                )
         if found.disabled:
             allowed = ",".join(sorted(found.allow or ()))
             out.write(f"\nNot loaded, not in {ALLOW_ENV}={allowed}:\n")
@@ -142,11 +157,19 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
         try:
             settings = validate_model(doc)
         except (ConfigurationError, MetasyncLLMError) as exc:
-            report.append({"model": label, "sdk": getattr(exc, "sdk", None), "valid": False,
-                           "error": str(exc), "fields": list(getattr(exc, "fields", ()))})
+            report.append(
+                {
+                    "model": label,
+                    "sdk": getattr(exc, "sdk", None),
+                    "valid": False,
+                    "error": str(exc),
+                    "fields": list(getattr(exc, "fields", ())),
+                }
+            )
         else:
-            report.append({"model": label, "sdk": settings.sdk, "valid": True, "error": None,
-                           "fields": []})
+            report.append(
+                {"model": label, "sdk": settings.sdk, "valid": True, "error": None, "fields": []}
+            )
     if args.json:
         json.dump(report, out, indent=2)
         out.write("\n")
@@ -217,9 +240,7 @@ def _summary(result: CompletionResult) -> str:
     return " · ".join(parts)
 
 
-def _cmd_complete(
-    args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO
-) -> int:
+def _cmd_complete(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     if args.model is None:
         if args.name is not None:
             raise UsageError("--name selects a model from --model FILE; give --model too")
@@ -229,8 +250,12 @@ def _cmd_complete(
     prompt = _read_prompt(args, stdin)
     with _Progress(err, args.progress):
         result = complete_with_model(
-            model, args.system, prompt, temperature=args.temperature,
-            max_tokens=args.max_tokens, repair_json=args.repair_json,
+            model,
+            args.system,
+            prompt,
+            temperature=args.temperature,
+            max_tokens=args.max_tokens,
+            repair_json=args.repair_json,
         )
     if args.json:
         json.dump(result.to_dict(), out, ensure_ascii=False)
@@ -251,42 +276,65 @@ def build_parser() -> argparse.ArgumentParser:
         prog="metasync-llm",
         description="Call LLM providers through metasync-llm SDK plugins.",
         epilog="Exit codes: 0 ok, 1 call failed or documents invalid, 2 usage or"
-               " configuration error, 130 interrupted.",
+        " configuration error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sdks = sub.add_parser("sdks", help="list installed SDK plugins and load errors")
     sdks.add_argument("--json", action="store_true", help="print JSON for scripts")
-    sdks.add_argument("--check", action="store_true",
-                      help="exit 1 when any plugin failed to load")
+    sdks.add_argument("--check", action="store_true", help="exit 1 when any plugin failed to load")
 
     validate = sub.add_parser("validate", help="check model documents in a JSON file")
-    validate.add_argument("model_file", metavar="MODEL_FILE",
-                          help="a JSON file with one model document or a list of them")
+    validate.add_argument(
+        "model_file",
+        metavar="MODEL_FILE",
+        help="a JSON file with one model document or a list of them",
+    )
     validate.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     complete = sub.add_parser(
         "complete", help="run a completion (with no --model: the built-in offline test model)"
     )
-    complete.add_argument("prompt", nargs="?", metavar="PROMPT",
-                          help="user content; '-' or omitted reads standard input")
-    complete.add_argument("-m", "--model", metavar="FILE",
-                          help="JSON file with a model document or a catalog (list) of them")
+    complete.add_argument(
+        "prompt",
+        nargs="?",
+        metavar="PROMPT",
+        help="user content; '-' or omitted reads standard input",
+    )
+    complete.add_argument(
+        "-m",
+        "--model",
+        metavar="FILE",
+        help="JSON file with a model document or a catalog (list) of them",
+    )
     complete.add_argument("-n", "--name", help="the model to use from a catalog file")
     complete.add_argument("-s", "--system", default="", help="system prompt")
-    complete.add_argument("-t", "--temperature", type=float, default=1.0,
-                          help="temperature, clamped to the model's limits (default 1)")
-    complete.add_argument("--max-tokens", type=int, default=None,
-                          help="maximum tokens to generate (default 4096, capped by maxToken)")
-    complete.add_argument("--repair-json", action="store_true",
-                          help="mend JSON-shaped answers into valid JSON")
-    complete.add_argument("--json", action="store_true",
-                          help="print the whole result as JSON on stdout")
-    complete.add_argument("-q", "--quiet", action="store_true",
-                          help="no usage/time/cost summary on stderr")
-    complete.add_argument("--progress", action="store_true",
-                          help="show elapsed time on stderr while waiting")
+    complete.add_argument(
+        "-t",
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="temperature, clamped to the model's limits (default 1)",
+    )
+    complete.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="maximum tokens to generate (default 4096, capped by maxToken)",
+    )
+    complete.add_argument(
+        "--repair-json", action="store_true", help="mend JSON-shaped answers into valid JSON"
+    )
+    complete.add_argument(
+        "--json", action="store_true", help="print the whole result as JSON on stdout"
+    )
+    complete.add_argument(
+        "-q", "--quiet", action="store_true", help="no usage/time/cost summary on stderr"
+    )
+    complete.add_argument(
+        "--progress", action="store_true", help="show elapsed time on stderr while waiting"
+    )
     return parser
 
 
@@ -321,19 +369,22 @@ def main(
         return _fail(args, err, out, exc, EXIT_FAILED)
 
 
-def _fail(
-    args: argparse.Namespace, err: TextIO, out: TextIO, exc: Exception, code: int
-) -> int:
+def _fail(args: argparse.Namespace, err: TextIO, out: TextIO, exc: Exception, code: int) -> int:
     if getattr(args, "json", False):
-        json.dump({"error": {
-            "type": type(exc).__name__,
-            "message": str(exc),
-            "sdk": getattr(exc, "sdk", None),
-            "model": getattr(exc, "model", None),
-            "status": getattr(exc, "status", None),
-            "request_id": getattr(exc, "request_id", None),
-            "fields": list(getattr(exc, "fields", ())),
-        }}, out)
+        json.dump(
+            {
+                "error": {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "sdk": getattr(exc, "sdk", None),
+                    "model": getattr(exc, "model", None),
+                    "status": getattr(exc, "status", None),
+                    "request_id": getattr(exc, "request_id", None),
+                    "fields": list(getattr(exc, "fields", ())),
+                }
+            },
+            out,
+        )
         out.write("\n")
     err.write(f"metasync-llm: error: {exc}\n")
     return code

@@ -69,15 +69,22 @@ def complete_with_model(
     sdk = loaded.sdk
     temperature = settings.clamp_temperature(requested_temperature)
     key = resolve_api_key(
-        settings, model, api_key=api_key, key_resolver=key_resolver,
+        settings,
+        model,
+        api_key=api_key,
+        key_resolver=key_resolver,
         required=sdk.requires_api_key,
     )
 
     start = time.perf_counter()
     try:
         raw = sdk.complete(
-            config=model, system_prompt=system_prompt, user_content=user_content,
-            temperature=temperature, max_tokens=max_tokens, api_key=key,
+            config=model,
+            system_prompt=system_prompt,
+            user_content=user_content,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            api_key=key,
         )
     except Exception as exc:
         raise _call_error(exc, loaded, settings, key) from exc
@@ -109,8 +116,13 @@ def complete_with_model(
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "%s model %r: %.3fs, tokens prompt=%s completion=%s total=%s, finish=%s",
-            settings.sdk, settings.name, elapsed, result.prompt_tokens,
-            result.completion_tokens, result.total_tokens, result.finish_reason,
+            settings.sdk,
+            settings.name,
+            elapsed,
+            result.prompt_tokens,
+            result.completion_tokens,
+            result.total_tokens,
+            result.finish_reason,
         )
     if repair_json:
         if truncated:
@@ -118,7 +130,9 @@ def complete_with_model(
                 f"{settings.sdk} model {settings.name!r} stopped at max_tokens={max_tokens};"
                 " the JSON answer is incomplete and was not repaired (the partial answer is"
                 " in .result; raise max_tokens or shorten the request)",
-                result=result, sdk=settings.sdk, model=settings.name,
+                result=result,
+                sdk=settings.sdk,
+                model=settings.name,
             )
         text, changed = repair_json_text(answer.text)
         if changed:
@@ -145,8 +159,10 @@ def _text_argument(name: str, value: object, settings: ModelSettings) -> str:
         return ""
     if not isinstance(value, str):
         raise ConfigurationError(
-            f"{name} must be a string, got {type(value).__name__}", fields=(name,),
-            sdk=settings.sdk, model=settings.name,
+            f"{name} must be a string, got {type(value).__name__}",
+            fields=(name,),
+            sdk=settings.sdk,
+            model=settings.name,
         )
     return value
 
@@ -154,8 +170,10 @@ def _text_argument(name: str, value: object, settings: ModelSettings) -> str:
 def _temperature_argument(value: object, settings: ModelSettings) -> float:
     if not is_number(value) or value < 0:
         raise ConfigurationError(
-            f"temperature must be a finite number >= 0, got {value!r}", fields=("temperature",),
-            sdk=settings.sdk, model=settings.name,
+            f"temperature must be a finite number >= 0, got {value!r}",
+            fields=("temperature",),
+            sdk=settings.sdk,
+            model=settings.name,
         )
     return float(value)
 
@@ -165,8 +183,10 @@ def _max_tokens_argument(value: object, settings: ModelSettings) -> int:
         value = DEFAULT_MAX_TOKENS
     elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigurationError(
-            f"max_tokens must be a positive integer, got {value!r}", fields=("max_tokens",),
-            sdk=settings.sdk, model=settings.name,
+            f"max_tokens must be a positive integer, got {value!r}",
+            fields=("max_tokens",),
+            sdk=settings.sdk,
+            model=settings.name,
         )
     if settings.max_token is not None and value > settings.max_token:
         return settings.max_token
@@ -195,13 +215,16 @@ def _validate_sdk_config(
     except ValueError as exc:
         raise ConfigurationError(
             f"model {settings.name!r} is invalid for SDK {settings.sdk}: {exc}",
-            sdk=settings.sdk, model=settings.name,
+            sdk=settings.sdk,
+            model=settings.name,
         ) from exc
     except Exception as exc:
         raise PluginError(
             f"SDK {settings.sdk} ({loaded.info.origin}) validate_config raised"
             f" {type(exc).__name__} instead of ValueError: {exc}",
-            sdk=settings.sdk, model=settings.name, distribution=loaded.info.distribution,
+            sdk=settings.sdk,
+            model=settings.name,
+            distribution=loaded.info.distribution,
         ) from exc
 
 
@@ -228,7 +251,8 @@ def _call_error(
     if isinstance(exc, ValueError):
         return ConfigurationError(
             f"SDK {settings.sdk} rejected model {settings.name!r}: {detail}",
-            sdk=settings.sdk, model=settings.name,
+            sdk=settings.sdk,
+            model=settings.name,
         )
     status = _status_of(exc)
     cls: type[CompletionError]
@@ -247,7 +271,9 @@ def _call_error(
     )
     request_id = getattr(exc, "request_id", None)
     context: dict[str, Any] = {
-        "sdk": settings.sdk, "model": settings.name, "status": status,
+        "sdk": settings.sdk,
+        "model": settings.name,
+        "status": status,
         "request_id": request_id if isinstance(request_id, str) else None,
     }
     if cls is RateLimitError:
@@ -273,9 +299,7 @@ def _scrub(exc: BaseException, key: str | None) -> None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        current.args = tuple(
-            redact(a, (key,)) if isinstance(a, str) else a for a in current.args
-        )
+        current.args = tuple(redact(a, (key,)) if isinstance(a, str) else a for a in current.args)
         if isinstance(current, MetasyncLLMError):
             current.message = redact(current.message, (key,))
         current = current.__cause__ or current.__context__
@@ -293,28 +317,37 @@ def _checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> 
         raise PluginError(
             f"{where} returned {got} from complete(); it must return (response_text,"
             " prompt_tokens, completion_tokens, total_tokens) or a metasync_llm.Completion",
-            sdk=settings.sdk, model=settings.name, distribution=loaded.info.distribution,
+            sdk=settings.sdk,
+            model=settings.name,
+            distribution=loaded.info.distribution,
         )
     if answer.text is None or answer.text == "":
         raise EmptyResponseError(
             f"{settings.sdk} returned empty response content for model {settings.name!r}",
-            sdk=settings.sdk, model=settings.name, request_id=answer.request_id,
+            sdk=settings.sdk,
+            model=settings.name,
+            request_id=answer.request_id,
         )
-    problems = [] if isinstance(answer.text, str) else [
-        f"response_text is {type(answer.text).__name__}, not str"
-    ]
+    problems = (
+        []
+        if isinstance(answer.text, str)
+        else [f"response_text is {type(answer.text).__name__}, not str"]
+    )
     for field in ("prompt_tokens", "completion_tokens", "total_tokens"):
         value = getattr(answer, field)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 0
         ):
             problems.append(f"{field} is {value!r}, not a non-negative int or None")
-    if answer.finish_reason is not None and not isinstance(answer.finish_reason, str):
-        problems.append(f"finish_reason is {answer.finish_reason!r}, not str or None")
+    finish: object = answer.finish_reason  # typed str | None, but plugins can send anything
+    if finish is not None and not isinstance(finish, str):
+        problems.append(f"finish_reason is {finish!r}, not str or None")
     if problems:
         raise PluginError(
             f"{where} returned a malformed result from complete(): " + "; ".join(problems),
-            sdk=settings.sdk, model=settings.name, distribution=loaded.info.distribution,
+            sdk=settings.sdk,
+            model=settings.name,
+            distribution=loaded.info.distribution,
         )
     if (
         answer.total_tokens is None

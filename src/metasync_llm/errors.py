@@ -81,7 +81,11 @@ class MissingAPIKeyError(ConfigurationError):
     """No API key could be found; ``env_var`` names the variable to set, if any."""
 
     def __init__(
-        self, message: str, *, env_var: str | None = None, sdk: str | None = None,
+        self,
+        message: str,
+        *,
+        env_var: str | None = None,
+        sdk: str | None = None,
         model: str | None = None,
     ) -> None:
         super().__init__(message, fields=("key",), sdk=sdk, model=model)
@@ -109,7 +113,11 @@ class PluginError(MetasyncLLMError, RuntimeError):
     """A plugin broke the contract, for example by returning a malformed result."""
 
     def __init__(
-        self, message: str, *, sdk: str | None = None, model: str | None = None,
+        self,
+        message: str,
+        *,
+        sdk: str | None = None,
+        model: str | None = None,
         distribution: str | None = None,
     ) -> None:
         super().__init__(message, sdk=sdk, model=model)
@@ -136,8 +144,14 @@ class RateLimitError(CompletionError):
     """The provider throttled the call (HTTP 429); ``retry_after`` is in seconds when given."""
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, sdk: str | None = None,
-        model: str | None = None, status: int | None = 429, request_id: str | None = None,
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        sdk: str | None = None,
+        model: str | None = None,
+        status: int | None = 429,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message, sdk=sdk, model=model, status=status, request_id=request_id)
         self.retry_after = retry_after
@@ -175,7 +189,11 @@ class TruncatedResponseError(CompletionError):
     """The answer stopped at ``max_tokens``; ``result`` holds the partial answer, unrepaired."""
 
     def __init__(
-        self, message: str, *, result: CompletionResult | None = None, sdk: str | None = None,
+        self,
+        message: str,
+        *,
+        result: CompletionResult | None = None,
+        sdk: str | None = None,
         model: str | None = None,
     ) -> None:
         super().__init__(message, sdk=sdk, model=model)

@@ -43,9 +43,9 @@ def repair_json_text(text: str) -> tuple[str, bool]:
         # A whole JSON value followed by more text: "repairing" would drop that text.
         return text, False
     try:
-        from json_repair import repair_json  # lazy: only callers that repair pay for it
+        from json_repair import repair_json  # noqa: PLC0415 - only callers that repair pay
 
-        repaired = repair_json(candidate, skip_json_loads=True)
+        repaired: object = repair_json(candidate, skip_json_loads=True)
     except Exception:  # a repair library bug must not cost the caller the answer
         return text, False
     if not isinstance(repaired, str):

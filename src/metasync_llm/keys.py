@@ -39,8 +39,10 @@ def resolve_api_key(
     if api_key is not None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigurationError(
-                f"api_key for {where} must be a non-empty string", fields=("api_key",),
-                sdk=settings.sdk, model=settings.name,
+                f"api_key for {where} must be a non-empty string",
+                fields=("api_key",),
+                sdk=settings.sdk,
+                model=settings.name,
             )
         return api_key
     if key_resolver is not None:
@@ -48,13 +50,16 @@ def resolve_api_key(
         if found is not None and (not isinstance(found, str) or not found.strip()):
             raise ConfigurationError(
                 f"key_resolver returned {type(found).__name__} for {where}; it must return"
-                " a non-empty string or None", fields=("key_resolver",),
-                sdk=settings.sdk, model=settings.name,
+                " a non-empty string or None",
+                fields=("key_resolver",),
+                sdk=settings.sdk,
+                model=settings.name,
             )
         if found or not required:
             return found
         raise MissingAPIKeyError(
-            f"no API key for {where}: key_resolver returned None", sdk=settings.sdk,
+            f"no API key for {where}: key_resolver returned None",
+            sdk=settings.sdk,
             model=settings.name,
         )
     if settings.key is None:
@@ -62,9 +67,10 @@ def resolve_api_key(
             return None
         raise MissingAPIKeyError(
             f"{where} has no 'key' field: set 'key' to the name of the environment variable"
-            " that holds the API key (for example \"KEY-GPTEST\" reads $KEY_GPTEST),"
+            ' that holds the API key (for example "KEY-GPTEST" reads $KEY_GPTEST),'
             " or pass api_key= / key_resolver=",
-            sdk=settings.sdk, model=settings.name,
+            sdk=settings.sdk,
+            model=settings.name,
         )
     var = env_var_for(settings.key)
     value = os.environ.get(var)
@@ -75,7 +81,9 @@ def resolve_api_key(
     raise MissingAPIKeyError(
         f"no API key for {where}: set the environment variable {var}"
         f" (named by the document's key {settings.key!r})",
-        env_var=var, sdk=settings.sdk, model=settings.name,
+        env_var=var,
+        sdk=settings.sdk,
+        model=settings.name,
     )
 
 

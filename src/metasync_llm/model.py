@@ -45,11 +45,7 @@ class ModelSettings:
 
 def is_number(value: object) -> TypeGuard[int | float]:
     """True for a finite int or float (``bool`` is not a number here)."""
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _type_name(value: object) -> str:
@@ -120,8 +116,13 @@ def parse_model(model: object) -> ModelSettings:
         )
     assert name is not None and sdk is not None
     return ModelSettings(
-        name=name, sdk=sdk, key=key, min_temperature=lo, max_temperature=hi,
-        max_token=max_token, cost=cost,
+        name=name,
+        sdk=sdk,
+        key=key,
+        min_temperature=lo,
+        max_temperature=hi,
+        max_token=max_token,
+        cost=cost,
     )
 
 
@@ -129,7 +130,9 @@ def _parse_cost(cost: object, problems: list[tuple[str, str]]) -> CostRates | No
     if cost is None:
         return None
     if not isinstance(cost, Mapping):
-        problems.append(("cost", f"'cost' must be an object with tokens/input/output, got {cost!r}"))
+        problems.append(
+            ("cost", f"'cost' must be an object with tokens/input/output, got {cost!r}")
+        )
         return None
 
     def price(field: str, *, positive: bool) -> float | None:

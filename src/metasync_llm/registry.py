@@ -96,8 +96,12 @@ class _SDKPluginManager(pluggy.PluginManager):
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and name in REQUIRED_HOOKS and isinstance(plugin, BaseLLMSDK):
             return {
-                "wrapper": False, "hookwrapper": False, "optionalhook": False,
-                "tryfirst": False, "trylast": False, "specname": None,
+                "wrapper": False,
+                "hookwrapper": False,
+                "optionalhook": False,
+                "tryfirst": False,
+                "trylast": False,
+                "specname": None,
             }
         return opts
 
@@ -129,8 +133,10 @@ def signature_mismatches(sdk: object) -> list[str]:
         var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
         missing = [n for n in expected if n not in params and not var_kw]
         extra = [
-            n for n, p in params.items()
-            if n not in expected and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            n
+            for n, p in params.items()
+            if n not in expected
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
             and p.default is p.empty
         ]
         positional_only = [n for n, p in params.items() if p.kind is p.POSITIONAL_ONLY]
@@ -166,7 +172,8 @@ def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailur
     if not (isinstance(obj, type) and issubclass(obj, BaseLLMSDK)):
         what = f"class {obj.__qualname__}" if isinstance(obj, type) else type(obj).__name__
         return PluginLoadFailure(
-            info, NOT_A_PLUGIN,
+            info,
+            NOT_A_PLUGIN,
             f"entry point {info.target!r} is a {what}, not a subclass of"
             " metasync_llm.BaseLLMSDK implementing " + ", ".join(REQUIRED_HOOKS),
         )
@@ -203,14 +210,16 @@ def _load_one(
         )
     if name != info.name:
         return PluginLoadFailure(
-            info, NAME_MISMATCH,
+            info,
+            NAME_MISMATCH,
             f"get_name() returns {name!r} but the entry point is named {info.name!r};"
             " they must be equal",
         )
     mismatches = signature_mismatches(sdk)
     if mismatches:
         return PluginLoadFailure(
-            info, SIGNATURE_MISMATCH,
+            info,
+            SIGNATURE_MISMATCH,
             "hook signature does not match the spec: " + "; ".join(mismatches),
         )
     try:
@@ -248,11 +257,14 @@ def discover(
         if len(claims) > 1:
             origins = " and ".join(info.origin for _, info in claims)
             for _, info in claims:
-                failures.append(PluginLoadFailure(
-                    info, DUPLICATE_NAME,
-                    f"SDK name {name!r} is claimed by more than one distribution: {origins};"
-                    " uninstall one of them",
-                ))
+                failures.append(
+                    PluginLoadFailure(
+                        info,
+                        DUPLICATE_NAME,
+                        f"SDK name {name!r} is claimed by more than one distribution: {origins};"
+                        " uninstall one of them",
+                    )
+                )
             continue
         ep, info = claims[0]
         if allowed is not None and name not in allowed:
@@ -266,8 +278,12 @@ def discover(
     for failure in failures:
         logger.warning("SDK plugin not loaded: %s", failure)
     return Discovery(
-        sdks=sdks, failures=tuple(failures), disabled=tuple(disabled), allow=allowed,
-        path=tuple(search), plugin_manager=pm,
+        sdks=sdks,
+        failures=tuple(failures),
+        disabled=tuple(disabled),
+        allow=allowed,
+        path=tuple(search),
+        plugin_manager=pm,
     )
 
 
@@ -336,7 +352,7 @@ class PluginRegistry:
         return {name: loaded.sdk for name, loaded in self.discovery().sdks.items()}
 
     def get_loaded(self, name: str) -> LoadedSDK:
-        """The loaded plugin with its origin; raises :class:`SDKNotFoundError` explaining why not."""
+        """The loaded plugin and its origin; :class:`SDKNotFoundError` says why not."""
         found = self.discovery()
         loaded = found.sdks.get(name)
         if loaded is not None:
@@ -370,13 +386,16 @@ class PluginRegistry:
             )
         else:
             close = [n for n in available if n.lower() == name.lower()]
-            hint = f" (did you mean {close[0]!r}? SDK names are case-sensitive)" if close else (
-                "; install the distribution that provides it"
+            hint = (
+                f" (did you mean {close[0]!r}? SDK names are case-sensitive)"
+                if close
+                else ("; install the distribution that provides it")
             )
             message = f"no SDK named {name!r} is installed{hint}"
         return SDKNotFoundError(
             f"{message}. Available SDKs: {listing}",
-            name=name, available=available,
+            name=name,
+            available=available,
             load_error="; ".join(str(f) for f in failures) or None,
         )
 

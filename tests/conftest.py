@@ -1,0 +1,56 @@
+"""Shared fixtures: isolation from installed plugins, and throwaway plugin distributions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from throwaway import DISTS, pip_install, write_project
+
+from metasync_llm import PluginRegistry, SDKRegistry
+from metasync_llm.registry import ALLOW_ENV
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _only_builtin_sdk() -> Iterator[None]:
+    """Keep tests independent of whatever plugins the environment has installed."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv(ALLOW_ENV, "test")
+    SDKRegistry.refresh()
+    yield
+    patch.undo()
+    SDKRegistry.refresh()
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with every throwaway plugin distribution installed into it by pip."""
+    projects = tmp_path_factory.mktemp("projects")
+    site = tmp_path_factory.mktemp("site")
+    pip_install([write_project(projects, dist) for dist in DISTS], site)
+    return site
+
+
+@pytest.fixture
+def plugin_registry(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> PluginRegistry:
+    """A registry that sees only the throwaway distributions, with no allow-list."""
+    monkeypatch.syspath_prepend(str(plugin_site))
+    monkeypatch.delenv(ALLOW_ENV, raising=False)
+    return PluginRegistry(path=[str(plugin_site)])
+
+
+@pytest.fixture
+def test_model() -> dict[str, object]:
+    """A model document for the built-in test SDK, as a service stores it."""
+    return {
+        "_id": {"$oid": "65f0c0ffee"},
+        "_metadata": {"createdBy": "someone"},
+        "name": "rehearsal",
+        "sdk": "test",
+        "deployment": "test-model",
+        "minTemperature": 0.2,
+        "maxTemperature": 0.8,
+        "maxToken": 8192,
+        "cost": {"tokens": 1000, "currency": "USD", "input": 0.5, "output": 2.0},
+    }

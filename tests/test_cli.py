@@ -1,0 +1,170 @@
+"""The metasync-llm command: sdks, validate, complete; exit codes and --json output."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metasync_llm.cli import main
+from metasync_llm.registry import ALLOW_ENV
+
+
+def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err, stdin=io.StringIO(stdin))
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(tmp_path: Path, data: Any, name: str = "models.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+CATALOG = [
+    {
+        "name": "echo",
+        "sdk": "test",
+        "deployment": "echo",
+        "cost": {"tokens": 1000, "currency": "EUR", "input": 1, "output": 1},
+    },
+    {"name": "json", "sdk": "test", "deployment": "json"},
+    {"name": "throttled", "sdk": "test", "deployment": "x", "test": {"error": "rate_limit"}},
+]
+
+
+def test_complete_with_no_setup_uses_the_builtin_test_model() -> None:
+    code, out, err = run("complete", "Say hello")
+    assert code == 0
+    assert json.loads(out)["user_content"] == "Say hello"
+    assert "test model test" in err and "tokens" in err and "cost" in err and "USD" in err
+
+
+def test_complete_reads_the_prompt_from_stdin(tmp_path: Path) -> None:
+    model = write(tmp_path, CATALOG[0])
+    assert run("complete", "--model", model, stdin="piped prompt")[1] == "piped prompt\n"
+    assert run("complete", "--model", model, "-", stdin="dash")[1] == "dash\n"
+
+
+def test_complete_picks_a_named_model_from_a_catalog(tmp_path: Path) -> None:
+    catalog = write(tmp_path, CATALOG)
+    code, out, err = run("complete", "--model", catalog, "--name", "echo", "hi there")
+    assert (code, out) == (0, "hi there\n")
+    assert "EUR" in err
+    code, _, err = run("complete", "--model", catalog, "hi")
+    assert code == 2 and "choose one with --name: echo, json, throttled" in err
+    code, _, err = run("complete", "--model", catalog, "--name", "nope", "hi")
+    assert code == 2 and "no model named 'nope'" in err
+
+
+def test_complete_json_output_for_scripts(tmp_path: Path) -> None:
+    code, out, err = run("complete", "--model", write(tmp_path, CATALOG[0]), "--json", "x y")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert data["text"] == "x y" and data["total_tokens"] == 4 and data["sdk"] == "test"
+    assert data["cost"]["currency"] == "EUR"
+
+
+def test_failed_call_exits_1_with_a_message(tmp_path: Path) -> None:
+    code, out, err = run("complete", "--model", write(tmp_path, CATALOG[2]), "hi")
+    assert code == 1 and out == ""
+    assert err.startswith("metasync-llm: error: test SDK: simulated rate limit")
+    code, out, _ = run("complete", "--model", write(tmp_path, CATALOG[2]), "--json", "hi")
+    assert code == 1
+    assert json.loads(out)["error"]["type"] == "RateLimitError"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        ("{not json", "not valid JSON: Expecting property name"),
+        (json.dumps({"name": "x", "sdk": "Nope"}), "no SDK named 'Nope'"),
+        (json.dumps({"name": "x", "sdk": "test"}), "deployment"),
+    ],
+)
+def test_configuration_problems_exit_2(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "m.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run("complete", "--model", str(path), "hi")
+    assert code == 2 and out == ""
+    assert message in err
+
+
+def test_truncated_json_answer_is_printed_raw_and_exits_1(tmp_path: Path) -> None:
+    doc = {"name": "t", "sdk": "test", "deployment": "x", "test": {"reply": '{"a": [1, 2, 3]}'}}
+    code, out, err = run(
+        "complete", "--model", write(tmp_path, doc), "--repair-json", "--max-tokens", "7", "q"
+    )
+    assert code == 1
+    assert out == '{"a": [1\n'
+    assert "max_tokens=7" in err
+
+
+def test_validate_reports_each_document(tmp_path: Path) -> None:
+    docs = [*CATALOG, {"name": "bad", "sdk": "test"}, {"sdk": "Nope", "name": "n"}, "junk"]
+    code, out, _ = run("validate", write(tmp_path, docs))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "ok       echo (test)"
+    assert lines[3].startswith("invalid  bad (test): test requires the following fields: deploy")
+    assert "no SDK named 'Nope'" in lines[4]
+    assert lines[5].startswith("invalid  document #6: model document must be a JSON object")
+    assert lines[-1] == "3 valid, 3 invalid"
+    code, out, _ = run("validate", "--json", write(tmp_path, CATALOG[:2]))
+    assert code == 0 and [r["valid"] for r in json.loads(out)] == [True, True]
+
+
+def test_sdks_lists_the_builtin_sdk_and_the_environment() -> None:
+    code, out, _ = run("sdks")
+    assert code == 0
+    assert out.splitlines()[1].split()[:3] == ["test", "metasync-llm", "0.1.0"]
+    assert f"Python: {sys.executable}" in out
+    data = json.loads(run("sdks", "--json")[1])
+    assert data["sdks"][0]["name"] == "test" and data["environment"]["python"] == sys.executable
+
+
+def test_console_script_lists_broken_plugins_and_still_completes(plugin_site: Path) -> None:
+    """The installed command, in a process that sees every throwaway plugin."""
+    exe = shutil.which("metasync-llm", path=os.path.dirname(sys.executable)) or shutil.which(
+        "metasync-llm"
+    )
+    assert exe, "metasync-llm is not installed in this environment"
+    env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+    env["PYTHONPATH"] = str(plugin_site)
+    sdks = subprocess.run(
+        [exe, "sdks", "--json"], capture_output=True, text=True, env=env, check=False
+    )
+    assert sdks.returncode == 0, sdks.stderr
+    report = json.loads(sdks.stdout)
+    names = {s["name"] for s in report["sdks"]}
+    assert {"test", "Good", "Malformed", "Raises"} <= names
+    kinds = {f["name"]: f["kind"] for f in report["failures"]}
+    assert kinds["ImportFail"] == "import-error" and kinds["Dup"] == "duplicate-name"
+    check = subprocess.run(
+        [exe, "sdks", "--check"], capture_output=True, text=True, env=env, check=False
+    )
+    assert check.returncode == 1 and "Failed to load" in check.stdout
+    done = subprocess.run(
+        [exe, "complete", "hello"], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)["user_content"] == "hello"
+
+
+def test_module_entry_point_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "metasync_llm", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("metasync-llm 0.1.0")

@@ -1,0 +1,50 @@
+"""The public surface: exported names and the error hierarchy."""
+
+from __future__ import annotations
+
+import inspect
+
+import metasync_llm
+from metasync_llm import errors
+
+
+def test_all_matches_the_public_names() -> None:
+    public = {n for n in dir(metasync_llm) if not n.startswith("_")}
+    modules = {n for n in public if inspect.ismodule(getattr(metasync_llm, n))}
+    assert set(metasync_llm.__all__) - {"__version__"} == public - modules
+
+
+def test_every_error_is_exported_and_in_one_hierarchy() -> None:
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, Exception)]
+    for cls in classes:
+        assert issubclass(cls, errors.MetasyncLLMError)
+        assert cls.__name__ in metasync_llm.__all__
+        assert cls.__name__ in errors.__all__
+
+
+def test_configuration_errors_are_value_errors_and_failures_runtime_errors() -> None:
+    for cls in (errors.ConfigurationError, errors.MissingAPIKeyError, errors.SDKNotFoundError):
+        assert issubclass(cls, ValueError) and not issubclass(cls, RuntimeError)
+    call_failures = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type) and issubclass(c, errors.CompletionError)
+    ]
+    assert len(call_failures) == 13  # CompletionError and its 12 kinds
+    for cls in [*call_failures, errors.PluginError]:
+        assert issubclass(cls, RuntimeError) and not issubclass(cls, ValueError)
+
+
+def test_status_classification() -> None:
+    f = errors.error_class_for
+    assert f(429) is errors.RateLimitError
+    assert f(401) is errors.AuthenticationError
+    assert f(503) is errors.ServerError
+    assert f(413) is errors.ContextWindowExceededError
+    assert f(400, "This model's maximum context length is 8192 tokens") is (
+        errors.ContextWindowExceededError
+    )
+    assert f(400, '{"code": "content_filter"}') is errors.ContentFilterError
+    assert f(400, "bad role") is errors.BadRequestError
+    assert f(418) is errors.BadRequestError
+    assert f(None) is errors.CompletionError
