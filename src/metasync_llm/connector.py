@@ -16,10 +16,10 @@ from metasync_llm.errors import (
     EmptyResponseError,
     MetasyncLLMError,
     PluginError,
-    RateLimitError,
     SDKNotFoundError,
     TruncatedResponseError,
-    error_class_for,
+    http_error,
+    retry_after_seconds,
 )
 from metasync_llm.json_output import repair_json_text
 from metasync_llm.keys import KeyResolver, redact, resolve_api_key
@@ -255,15 +255,6 @@ def _call_error(
             model=settings.name,
         )
     status = _status_of(exc)
-    cls: type[CompletionError]
-    if status is not None:
-        cls = error_class_for(status, str(exc))
-    elif isinstance(exc, TimeoutError):
-        cls = APITimeoutError
-    elif isinstance(exc, ConnectionError):
-        cls = APIConnectionError
-    else:
-        cls = CompletionError
     message = redact(
         f"{settings.sdk} call for model {settings.name!r} failed"
         f"{f' (HTTP {status})' if status else ''}: {detail}",
@@ -273,22 +264,20 @@ def _call_error(
     context: dict[str, Any] = {
         "sdk": settings.sdk,
         "model": settings.name,
-        "status": status,
         "request_id": request_id if isinstance(request_id, str) else None,
     }
-    if cls is RateLimitError:
-        return RateLimitError(message, retry_after=_retry_after(exc), **context)
-    return cls(message, **context)
+    if status is not None:
+        return http_error(status, message, retry_after=_retry_after(exc), **context)
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError(message, **context)
+    if isinstance(exc, ConnectionError):
+        return APIConnectionError(message, **context)
+    return CompletionError(message, **context)
 
 
 def _retry_after(exc: BaseException) -> float | None:
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    value = headers.get("retry-after") if isinstance(headers, Mapping) else None
-    try:
-        seconds = float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None  # an HTTP-date Retry-After: left to the retry layer
-    return seconds if seconds is not None and seconds >= 0 else None
+    return retry_after_seconds(headers.get("retry-after")) if isinstance(headers, Mapping) else None
 
 
 def _scrub(exc: BaseException, key: str | None) -> None:

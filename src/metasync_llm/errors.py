@@ -24,6 +24,9 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import math
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -243,6 +246,55 @@ def error_class_for(status: int | None, detail: str = "") -> type[CompletionErro
     return cls
 
 
+def retry_after_seconds(value: object) -> float | None:
+    """Seconds to wait, from a ``Retry-After`` header value.
+
+    Accepts delta-seconds and HTTP-dates; returns ``None`` for anything else.
+    """
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+        return max(seconds, 0.0)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def http_error(
+    status: int | None,
+    message: str,
+    *,
+    detail: str = "",
+    sdk: str | None = None,
+    model: str | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> CompletionError:
+    """Build the error for an HTTP failure, classified by :func:`error_class_for`.
+
+    ``detail`` is the provider's error code or body, used to tell a context-window
+    overflow or a content-filter refusal from other bad requests.
+    """
+    cls = error_class_for(status, f"{message} {detail}")
+    if cls is RateLimitError:
+        return RateLimitError(
+            message,
+            retry_after=retry_after,
+            sdk=sdk,
+            model=model,
+            status=status,
+            request_id=request_id,
+        )
+    return cls(message, sdk=sdk, model=model, status=status, request_id=request_id)
+
+
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
@@ -263,4 +315,6 @@ __all__ = [
     "ServerError",
     "TruncatedResponseError",
     "error_class_for",
+    "http_error",
+    "retry_after_seconds",
 ]
