@@ -116,7 +116,7 @@ def test_validate_reports_each_document(tmp_path: Path) -> None:
     assert code == 1
     lines = out.splitlines()
     assert lines[0] == "ok       echo (test)"
-    assert lines[3].startswith("invalid  bad (test): test requires the following fields: deploy")
+    assert lines[3] == "invalid  bad (test): test model 'bad' is invalid: 'deployment' is missing"
     assert "no SDK named 'Nope'" in lines[4]
     assert lines[5].startswith("invalid  document #6: model document must be a JSON object")
     assert lines[-1] == "3 valid, 3 invalid"

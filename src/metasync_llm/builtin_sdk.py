@@ -24,7 +24,7 @@ from typing import Any
 from metasync_llm import errors
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.errors import ConfigurationError
-from metasync_llm.model import is_number, require_fields
+from metasync_llm.model import check_config, is_number
 from metasync_llm.result import Completion
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -96,7 +96,7 @@ class BuiltinTestSDK(BaseLLMSDK):
         return "test"
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        require_fields(config, ["deployment"], sdk="test")
+        check_config(config, sdk="test", required=("deployment",), urls=())
         options = config.get("test")
         if options is None:
             return

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -295,6 +296,55 @@ def http_error(
     return cls(message, sdk=sdk, model=model, status=status, request_id=request_id)
 
 
+def provider_message(body: object) -> str | None:
+    """The human message in a provider's error body (``{"error": {"message": ...}}`` and kin)."""
+    if isinstance(body, str):
+        return body.strip() or None
+    if isinstance(body, Mapping):
+        for key in ("message", "error", "detail"):
+            found = provider_message(body.get(key))
+            if found:
+                return found
+    return None
+
+
+def provider_error(
+    status: int,
+    body: object,
+    headers: Mapping[str, str] | None,
+    *,
+    sdk: str,
+    model: str | None,
+    request_id: str | None = None,
+    fallback: str = "",
+) -> CompletionError:
+    """The error for a provider's HTTP error reply, classified by status, then by its body.
+
+    Reads ``retry-after-ms`` / ``Retry-After`` from ``headers`` for rate limits.
+    """
+    message = provider_message(body) or fallback or "no error message"
+    retry_after = None
+    if headers is not None:
+        millis = retry_after_seconds(headers.get("retry-after-ms"))
+        retry_after = (
+            millis / 1000 if millis is not None else retry_after_seconds(headers.get("retry-after"))
+        )
+    try:
+        detail = json.dumps(body, default=str) if body is not None else ""
+    except ValueError:
+        detail = str(body)
+    label = f"{sdk} model {model!r}" if model else sdk
+    return http_error(
+        status,
+        f"{label} failed (HTTP {status}): {message}",
+        detail=detail,
+        sdk=sdk,
+        model=model,
+        request_id=request_id,
+        retry_after=retry_after,
+    )
+
+
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
@@ -316,5 +366,7 @@ __all__ = [
     "TruncatedResponseError",
     "error_class_for",
     "http_error",
+    "provider_error",
+    "provider_message",
     "retry_after_seconds",
 ]

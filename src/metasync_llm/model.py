@@ -11,6 +11,11 @@ from urllib.parse import urlsplit
 
 from metasync_llm.errors import ConfigurationError
 
+#: Values of a document's ``messageFormat`` (see :mod:`metasync_llm.chat`).
+MESSAGE_FORMATS = ("combined", "separate")
+#: Seconds to wait for a provider's answer when the document has no ``timeout``.
+DEFAULT_TIMEOUT = 600.0
+
 
 @dataclass(frozen=True, slots=True)
 class CostRates:
@@ -99,11 +104,6 @@ def parse_model(model: object) -> ModelSettings:
     ):
         problems.append(("maxToken", f"'maxToken' must be a positive integer, got {max_token!r}"))
         max_token = None
-    flag = model.get("maxCompletionToken")
-    if flag is not None and not isinstance(flag, bool):
-        problems.append(
-            ("maxCompletionToken", f"'maxCompletionToken' must be true or false, got {flag!r}")
-        )
     cost = _parse_cost(model.get("cost"), problems)
 
     if problems:
@@ -158,16 +158,62 @@ def _parse_cost(cost: object, problems: list[tuple[str, str]]) -> CostRates | No
 def require_fields(config: Mapping[str, Any], fields: Iterable[str], *, sdk: str) -> None:
     """Raise :class:`ConfigurationError` naming every field of ``fields`` that is missing or empty.
 
-    A helper for plugins' ``validate_config``.
+    A helper for plugins' ``validate_config``; :func:`check_config` checks more.
     """
-    missing = [f for f in fields if not isinstance(config.get(f), str) or not config[f].strip()]
-    if missing:
+    check_config(config, sdk=sdk, required=tuple(fields), urls=())
+
+
+def check_config(
+    config: Mapping[str, Any],
+    *,
+    sdk: str,
+    required: tuple[str, ...] = (),
+    urls: tuple[str, ...] = ("endpoint",),
+) -> None:
+    """Validate a plugin's fields; raise one :class:`ConfigurationError` naming every problem.
+
+    ``required`` fields must be non-empty strings; ``urls`` must be ``https://`` URLs (plain
+    ``http://`` only on a loopback host); the chat options ``messageFormat``,
+    ``omitTemperature``, ``maxCompletionToken``, ``timeout`` and ``extraBody`` are checked
+    when present.
+    """
+    problems: list[tuple[str, str]] = []
+    for field in required:
+        value = config.get(field)
+        if not isinstance(value, str) or not value.strip():
+            how = "is missing" if value is None else f"must be a non-empty string, got {value!r}"
+            problems.append((field, f"'{field}' {how}"))
+    for field in urls:
+        if field in config and field not in (f for f, _ in problems):
+            problem = endpoint_problem(config.get(field), field)
+            if problem:
+                problems.append((field, problem))
+    fmt = config.get("messageFormat")
+    if fmt is not None and fmt not in MESSAGE_FORMATS:
+        problems.append(
+            (
+                "messageFormat",
+                f"'messageFormat' must be one of {', '.join(MESSAGE_FORMATS)}, got {fmt!r}",
+            )
+        )
+    for flag in ("omitTemperature", "maxCompletionToken"):
+        value = config.get(flag)
+        if value is not None and not isinstance(value, bool):
+            problems.append((flag, f"'{flag}' must be true or false, got {value!r}"))
+    extra = config.get("extraBody")
+    if extra is not None and not isinstance(extra, Mapping):
+        problems.append(("extraBody", f"'extraBody' must be an object, got {extra!r}"))
+    timeout = config.get("timeout")
+    if timeout is not None and not (is_number(timeout) and timeout > 0):
+        problems.append(("timeout", f"'timeout' must be seconds > 0, got {timeout!r}"))
+    if problems:
+        name = config.get("name")
+        label = f"{sdk} model {name!r}" if isinstance(name, str) else f"{sdk} model document"
         raise ConfigurationError(
-            f"{sdk} requires the following fields: {', '.join(missing)}"
-            " (non-empty strings in the model document)",
-            fields=missing,
+            f"{label} is invalid: " + "; ".join(message for _, message in problems),
+            fields=[field for field, _ in problems],
             sdk=sdk,
-            model=config.get("name") if isinstance(config.get("name"), str) else None,
+            model=name if isinstance(name, str) else None,
         )
 
 

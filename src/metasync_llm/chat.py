@@ -1,0 +1,73 @@
+"""Helpers for chat-style plugins: model-document quirks into request options, usage into counts.
+
+The quirks of a model live in its document, not in lists of model names in code:
+
+- ``messageFormat``: ``"combined"`` (default, the seed's way: one system message holding the
+  system prompt followed by the user content) or ``"separate"`` (a system and a user message).
+- ``omitTemperature``: ``true`` for models that reject any temperature but the default
+  (reasoning models); the temperature is then not sent at all.
+- ``maxCompletionToken``: ``true`` sends ``max_completion_tokens`` instead of ``max_tokens``.
+- ``timeout``: seconds to wait for the provider's answer (default 600).
+- ``extraBody``: provider-specific request parameters sent as they are (``top_p``,
+  ``reasoning_effort``, ...); the provider's API decides whether it accepts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from metasync_llm.model import DEFAULT_TIMEOUT, is_number
+
+
+def chat_messages(
+    config: Mapping[str, Any], system_prompt: str, user_content: str
+) -> list[dict[str, str]]:
+    """The ``messages`` list for the document's ``messageFormat``."""
+    if config.get("messageFormat") == "separate":
+        messages = []
+        if system_prompt:
+            messages.append({"role": "system", "content": system_prompt})
+        if user_content or not messages:
+            messages.append({"role": "user", "content": user_content})
+        return messages
+    return [{"role": "system", "content": (system_prompt or "") + (user_content or "")}]
+
+
+def sampling_options(
+    config: Mapping[str, Any], temperature: float, max_tokens: int
+) -> dict[str, Any]:
+    """``temperature`` (unless ``omitTemperature``) and the token limit under the right name."""
+    options: dict[str, Any] = {}
+    if not config.get("omitTemperature"):
+        options["temperature"] = temperature
+    limit = "max_completion_tokens" if config.get("maxCompletionToken") else "max_tokens"
+    options[limit] = max_tokens
+    return options
+
+
+def extra_body(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The document's ``extraBody`` parameters, or ``None``."""
+    extra = config.get("extraBody")
+    return dict(extra) if isinstance(extra, Mapping) and extra else None
+
+
+def timeout_of(config: Mapping[str, Any]) -> float:
+    """The document's ``timeout`` in seconds, or the default."""
+    value = config.get("timeout")
+    return float(value) if is_number(value) and value > 0 else DEFAULT_TIMEOUT
+
+
+def usage_count(value: object) -> int | None:
+    """A provider's token count as an int, or ``None`` when absent or impossible (negative)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def total_of(prompt: int | None, completion: int | None, reported: object = None) -> int | None:
+    """The provider's total if it gave a valid one, else ``prompt + completion`` when both known."""
+    total = usage_count(reported)
+    if total is not None:
+        return total
+    return prompt + completion if prompt is not None and completion is not None else None

@@ -1,0 +1,215 @@
+"""Test helpers for plugin authors: a loopback HTTP server with canned replies and faults.
+
+``LoopbackServer`` listens on 127.0.0.1, records every request, and answers with the
+replies queued on it (JSON, SSE streams, raw bytes, a stall, or a dropped connection), so
+a plugin's tests can run the real client library over real HTTP::
+
+    with LoopbackServer() as server:
+        server.add(Reply.json({"choices": []}, status=200))
+        ...  # point the SDK at server.url
+        assert server.requests[0].json()["max_tokens"] == 10
+
+Standard library only; importing this module imports no provider SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the server received."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    #: The client's (host, port): one port per TCP connection, so pooling shows.
+    client: tuple[str, int] = ("", 0)
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body or b"null")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server answers: a status, headers and a body, or a fault."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Chunks sent one by one (with ``chunk_delay`` between them) instead of ``body``.
+    chunks: tuple[bytes, ...] | None = None
+    chunk_delay: float = 0.0
+    #: Seconds to wait before answering (a stalled server).
+    delay: float = 0.0
+    #: Close the connection without answering (a reset).
+    drop: bool = False
+
+    @classmethod
+    def json(
+        cls, data: object, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        """A JSON reply."""
+        return cls(
+            status,
+            json.dumps(data).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
+
+    @classmethod
+    def sse(
+        cls,
+        events: Iterable[object],
+        *,
+        done: bool = True,
+        chunk_delay: float = 0.0,
+        named: bool = False,
+    ) -> Reply:
+        """A server-sent-events stream of JSON events (``data: [DONE]`` last when ``done``).
+
+        With ``named`` each event also gets an ``event:`` line from its ``type`` (Anthropic's
+        wire format).
+        """
+        chunks = []
+        for event in events:
+            data = event if isinstance(event, str) else json.dumps(event)
+            name = event.get("type") if named and isinstance(event, dict) else None
+            prefix = f"event: {name}\n" if name else ""
+            chunks.append(f"{prefix}data: {data}\n\n".encode())
+        if done:
+            chunks.append(b"data: [DONE]\n\n")
+        return cls(200, b"", {"Content-Type": "text/event-stream"}, tuple(chunks), chunk_delay)
+
+
+Responder = Callable[[RecordedRequest], Reply]
+
+
+class LoopbackServer:
+    """An HTTP/1.1 server on 127.0.0.1 that answers from a queue of replies.
+
+    Replies are used in order; when the queue is empty, ``default`` answers. ``requests``
+    lists what arrived. Use as a context manager, or call :meth:`start` / :meth:`close`.
+    """
+
+    def __init__(self, default: Reply | Responder | None = None) -> None:
+        self.default: Reply | Responder = default or Reply.json(
+            {"error": "no reply queued"}, status=599
+        )
+        self.requests: list[RecordedRequest] = []
+        self._queue: deque[Reply | Responder] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def add(self, *replies: Reply | Responder) -> None:
+        """Queue replies (or functions of the request returning one), answered in order."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def start(self) -> LoopbackServer:
+        """Start serving in a background thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _next_reply(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            item = self._queue.popleft() if self._queue else self.default
+        return item(request) if callable(item) else item
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # tests read server.requests instead
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = RecordedRequest(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+                reply = server._next_reply(request)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.drop:
+                    self._reset()
+                    return
+                try:
+                    self._send(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client went away: nothing to do
+
+            def _send(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                if reply.chunks is None:
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                    return
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                for chunk in reply.chunks:
+                    self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
+                    self.wfile.flush()
+                    if reply.chunk_delay:
+                        time.sleep(reply.chunk_delay)
+                self.wfile.write(b"0\r\n\r\n")
+
+            def _reset(self) -> None:
+                # SO_LINGER 0 makes close() send a TCP reset instead of a clean FIN.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                self.close_connection = True
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        return Handler
