@@ -9,17 +9,13 @@ from dataclasses import replace
 from typing import Any
 
 from metasync_llm.errors import (
-    APIConnectionError,
-    APITimeoutError,
-    CompletionError,
     ConfigurationError,
     EmptyResponseError,
     MetasyncLLMError,
     PluginError,
     SDKNotFoundError,
     TruncatedResponseError,
-    http_error,
-    retry_after_seconds,
+    error_from_exception,
 )
 from metasync_llm.json_output import repair_json_text
 from metasync_llm.keys import KeyResolver, redact, resolve_api_key
@@ -228,16 +224,6 @@ def _validate_sdk_config(
         ) from exc
 
 
-def _status_of(exc: BaseException) -> int | None:
-    for attr in ("status_code", "status"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value < 600:
-            return value
-    response = getattr(exc, "response", None)
-    value = getattr(response, "status_code", None)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _call_error(
     exc: Exception, loaded: LoadedSDK, settings: ModelSettings, key: str | None
 ) -> MetasyncLLMError:
@@ -247,37 +233,18 @@ def _call_error(
         exc.sdk = exc.sdk or settings.sdk
         exc.model = exc.model or settings.name
         return exc
-    detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ValueError):
         return ConfigurationError(
-            f"SDK {settings.sdk} rejected model {settings.name!r}: {detail}",
+            redact(
+                f"SDK {settings.sdk} rejected model {settings.name!r}: {type(exc).__name__}: {exc}",
+                (key,),
+            ),
             sdk=settings.sdk,
             model=settings.name,
         )
-    status = _status_of(exc)
-    message = redact(
-        f"{settings.sdk} call for model {settings.name!r} failed"
-        f"{f' (HTTP {status})' if status else ''}: {detail}",
-        (key,),
-    )
-    request_id = getattr(exc, "request_id", None)
-    context: dict[str, Any] = {
-        "sdk": settings.sdk,
-        "model": settings.name,
-        "request_id": request_id if isinstance(request_id, str) else None,
-    }
-    if status is not None:
-        return http_error(status, message, retry_after=_retry_after(exc), **context)
-    if isinstance(exc, TimeoutError):
-        return APITimeoutError(message, **context)
-    if isinstance(exc, ConnectionError):
-        return APIConnectionError(message, **context)
-    return CompletionError(message, **context)
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    return retry_after_seconds(headers.get("retry-after")) if isinstance(headers, Mapping) else None
+    error = error_from_exception(exc, sdk=settings.sdk, model=settings.name)
+    _scrub(error, key)
+    return error
 
 
 def _scrub(exc: BaseException, key: str | None) -> None:

@@ -345,6 +345,76 @@ def provider_error(
     )
 
 
+def _status_of(exc: BaseException) -> int | None:
+    for candidate in (exc, getattr(exc, "response", None)):
+        for attr in ("status_code", "status"):
+            value = getattr(candidate, attr, None)
+            if isinstance(value, int) and not isinstance(value, bool) and 100 <= value < 600:
+                return value
+    return None
+
+
+def _body_of(exc: BaseException) -> object:
+    body = getattr(exc, "body", None)
+    if body is None:  # azure-core's HttpResponseError carries an OData error object
+        error = getattr(exc, "error", None)
+        if error is not None and (getattr(error, "message", None) or getattr(error, "code", None)):
+            body = {
+                "code": getattr(error, "code", None),
+                "message": getattr(error, "message", None),
+            }
+    return body
+
+
+def _is_kind(exc: BaseException, builtin: type[BaseException], words: tuple[str, ...]) -> bool:
+    if isinstance(exc, builtin):
+        return True
+    return any(word in cls.__name__ for cls in type(exc).__mro__ for word in words)
+
+
+def error_from_exception(exc: BaseException, *, sdk: str, model: str | None) -> CompletionError:
+    """The core error for an exception an SDK raised, found by duck typing.
+
+    An HTTP status (``status_code``/``status``, also on ``response``) classifies it with the
+    provider's body (``body``, or azure-core's ``error``), ``response.headers`` (for
+    ``Retry-After``) and ``request_id``. Otherwise timeout and connection exceptions
+    (builtin, or classes named ``*Timeout*``, ``*Connection*``, azure-core's
+    ``ServiceRequestError``/``ServiceResponseError``) map to :class:`APITimeoutError` and
+    :class:`APIConnectionError`; anything else to :class:`CompletionError`.
+    """
+    label = f"{sdk} model {model!r}" if model else sdk
+    request_id = getattr(exc, "request_id", None)
+    request_id = request_id if isinstance(request_id, str) else None
+    status = _status_of(exc)
+    if status is not None:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        fallback = getattr(exc, "message", None)
+        return provider_error(
+            status,
+            _body_of(exc),
+            headers if isinstance(headers, Mapping) else None,
+            sdk=sdk,
+            model=model,
+            request_id=request_id,
+            fallback=fallback if isinstance(fallback, str) else str(exc),
+        )
+    cause = exc.__cause__ or exc.__context__
+    detail = f"{type(exc).__name__}: {exc}" + (
+        f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    )
+    if _is_kind(exc, TimeoutError, ("Timeout",)):
+        return APITimeoutError(
+            f"{label}: timed out: {detail}", sdk=sdk, model=model, request_id=request_id
+        )
+    if _is_kind(
+        exc, ConnectionError, ("Connection", "ServiceRequestError", "ServiceResponseError")
+    ):
+        return APIConnectionError(
+            f"{label}: connection failed: {detail}", sdk=sdk, model=model, request_id=request_id
+        )
+    return CompletionError(f"{label} failed: {detail}", sdk=sdk, model=model, request_id=request_id)
+
+
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
@@ -365,6 +435,7 @@ __all__ = [
     "ServerError",
     "TruncatedResponseError",
     "error_class_for",
+    "error_from_exception",
     "http_error",
     "provider_error",
     "provider_message",

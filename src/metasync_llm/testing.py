@@ -131,7 +131,9 @@ class LoopbackServer:
     def start(self) -> LoopbackServer:
         """Start serving in a background thread."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+            )
             self._thread.start()
         return self
 

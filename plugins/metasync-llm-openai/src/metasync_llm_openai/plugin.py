@@ -15,9 +15,13 @@ from metasync_llm.chat import (
     usage_count,
 )
 from metasync_llm.clients import ClientCache, key_fingerprint
-from metasync_llm.errors import ContentFilterError, EmptyResponseError, TruncatedResponseError
+from metasync_llm.errors import (
+    ContentFilterError,
+    EmptyResponseError,
+    TruncatedResponseError,
+    error_from_exception,
+)
 from metasync_llm.model import check_config
-from metasync_llm_openai.errors import to_core_error
 
 
 class OpenAISDK(BaseLLMSDK):
@@ -63,7 +67,7 @@ class OpenAISDK(BaseLLMSDK):
         try:
             response = client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
-            raise to_core_error(exc, self.sdk_name, config.get("name")) from exc
+            raise error_from_exception(exc, sdk=self.sdk_name, model=config.get("name")) from exc
         return self._completion(response, config)
 
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
