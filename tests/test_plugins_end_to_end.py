@@ -1,0 +1,105 @@
+"""Each provider plugin, installed, through the `metasync-llm` command against its spec server."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from metasync_llm.registry import ALLOW_ENV
+
+#: SDK name -> (plugin module, distribution, spec server, extra document fields)
+PLUGINS = {
+    "OpenAI": ("metasync_llm_openai", "metasync-llm-openai", "openai", {}),
+    "AzureOpenAI": (
+        "metasync_llm_azure_openai",
+        "metasync-llm-azure-openai",
+        "azure-openai",
+        {"apiVersion": "2024-10-21"},
+    ),
+    "Anthropic": ("metasync_llm_anthropic", "metasync-llm-anthropic", "anthropic", {}),
+    "ChatCompletionsClient": (
+        "metasync_llm_azure_inference",
+        "metasync-llm-azure-inference",
+        "azure-ai-inference",
+        {"apiVersion": "2025-04-01"},
+    ),
+}
+
+
+def _cli() -> str:
+    exe = shutil.which("metasync-llm", path=os.path.dirname(sys.executable))
+    assert exe, "metasync-llm is not installed in this environment"
+    return exe
+
+
+def _require(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
+            pytest.fail(f"{module} is not installed (nox installs every plugin)")
+        pytest.skip(f"{module} is not installed")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+    return {**env, **extra}
+
+
+@pytest.mark.parametrize("sdk", sorted(PLUGINS))
+def test_complete_command_against_the_spec_server(
+    sdk: str, peer: Callable[[str], str], tmp_path: Path
+) -> None:
+    module, _, server, extra = PLUGINS[sdk]
+    _require(module)
+    model = {
+        "name": f"{sdk}-e2e",
+        "sdk": sdk,
+        "endpoint": peer(server),
+        "deployment": "claude-opus-5" if sdk == "Anthropic" else "gpt-4o",
+        "key": "KEY-E2E",
+        "minTemperature": 0,
+        "maxTemperature": 1,
+        **extra,
+    }
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model))
+    done = subprocess.run(
+        [_cli(), "complete", "--model", str(path), "--max-tokens", "32", "Hello"],
+        capture_output=True,
+        text=True,
+        env=_env(KEY_E2E="sk-e2e-secret"),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    assert f"{sdk} model {sdk}-e2e" in done.stderr and "tokens" in done.stderr
+    assert "sk-e2e-secret" not in done.stdout + done.stderr
+    missing_key = subprocess.run(
+        [_cli(), "complete", "--model", str(path), "Hello"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=False,
+    )
+    assert missing_key.returncode == 2 and "KEY_E2E" in missing_key.stderr
+
+
+def test_sdks_command_lists_every_installed_plugin_with_its_version() -> None:
+    for module, *_ in PLUGINS.values():
+        _require(module)
+    done = subprocess.run(
+        [_cli(), "sdks", "--json"], capture_output=True, text=True, env=_env(), check=True
+    )
+    report = json.loads(done.stdout)
+    listed = {s["name"]: (s["distribution"], s["version"]) for s in report["sdks"]}
+    for sdk, (_, dist, _, _) in PLUGINS.items():
+        assert listed[sdk] == (dist, "0.1.0")
+    assert listed["test"][0] == "metasync-llm"
+    assert report["failures"] == []
