@@ -168,3 +168,12 @@ def test_module_entry_point_runs_the_cli() -> None:
         check=True,
     )
     assert done.stdout.startswith("metasync-llm 0.1.0")
+
+
+def test_progress_timer_is_opt_in_and_cleared(tmp_path: Path) -> None:
+    doc = {"name": "slow", "sdk": "test", "deployment": "echo", "test": {"delay": 0.35}}
+    code, out, err = run("complete", "--model", write(tmp_path, doc), "--progress", "hi")
+    assert (code, out) == (0, "hi\n")
+    assert "waiting for the model... 0.1s" in err
+    assert "\r\033[K" in err  # the timer line is erased before the summary
+    assert "waiting" not in run("complete", "--model", write(tmp_path, doc), "hi")[2]
