@@ -1,7 +1,12 @@
 """metasync-llm: call many LLM providers through one pluggy plugin contract."""
 
 from metasync_llm.base_sdk import BaseLLMSDK
-from metasync_llm.connector import complete_with_model
+from metasync_llm.connector import (
+    acomplete_with_model,
+    astream_with_model,
+    complete_with_model,
+    stream_with_model,
+)
 from metasync_llm.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -24,19 +29,22 @@ from metasync_llm.errors import (
 )
 from metasync_llm.hookspecs import hookimpl, hookspec
 from metasync_llm.registry import PluginRegistry, SDKRegistry
-from metasync_llm.result import Completion, CompletionResult, Cost
+from metasync_llm.result import Completion, CompletionResult, Cost, StreamEnd
+from metasync_llm.streaming import AsyncCompletionStream, CompletionStream
 
 __version__ = "0.1.0"
 
 __all__ = [
     "APIConnectionError",
     "APITimeoutError",
+    "AsyncCompletionStream",
     "AuthenticationError",
     "BadRequestError",
     "BaseLLMSDK",
     "Completion",
     "CompletionError",
     "CompletionResult",
+    "CompletionStream",
     "ConfigurationError",
     "ContentFilterError",
     "ContextWindowExceededError",
@@ -52,9 +60,13 @@ __all__ = [
     "SDKNotFoundError",
     "SDKRegistry",
     "ServerError",
+    "StreamEnd",
     "TruncatedResponseError",
     "__version__",
+    "acomplete_with_model",
+    "astream_with_model",
     "complete_with_model",
     "hookimpl",
     "hookspec",
+    "stream_with_model",
 ]

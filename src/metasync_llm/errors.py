@@ -58,6 +58,8 @@ class MetasyncLLMError(Exception):
         self.model = model
         self.status = status
         self.request_id = request_id
+        #: For a stream that failed part-way: the text received before the failure.
+        self.partial_text: str | None = None
 
     def __str__(self) -> str:
         return self.message

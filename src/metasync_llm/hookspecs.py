@@ -1,11 +1,13 @@
-"""The pluggy hook specifications every SDK plugin implements."""
+"""The pluggy hook specifications of the SDK contract: three required hooks, three optional."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import pluggy
+
+from metasync_llm.result import StreamItem
 
 PROJECT_NAME = "metasync_llm"
 #: The entry-point group plugins register under; the entry-point name is the SDK identifier.
@@ -48,5 +50,58 @@ def complete(  # type: ignore[empty-body]
     """
 
 
+@hookspec
+def stream(
+    config: Mapping[str, Any],
+    system_prompt: str,
+    user_content: str,
+    temperature: float,
+    max_tokens: int,
+    api_key: str | None,
+) -> Iterator[StreamItem]:
+    """Run one completion, yielding text chunks as they arrive, then one :class:`StreamEnd`.
+
+    ``StreamEnd`` carries the usage and finish reason. The caller may stop iterating at
+    any time and then closes the generator: release the HTTP stream in a ``finally`` (or a
+    ``with`` block). ``BaseLLMSDK`` yields the whole ``complete`` answer as one chunk.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+async def acomplete(
+    config: Mapping[str, Any],
+    system_prompt: str,
+    user_content: str,
+    temperature: float,
+    max_tokens: int,
+    api_key: str | None,
+) -> tuple[str, int | None, int | None, int | None]:
+    """The coroutine form of :func:`complete`; never blocks the event loop.
+
+    ``BaseLLMSDK`` runs ``complete`` in a worker thread.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def astream(
+    config: Mapping[str, Any],
+    system_prompt: str,
+    user_content: str,
+    temperature: float,
+    max_tokens: int,
+    api_key: str | None,
+) -> AsyncIterator[StreamItem]:
+    """The async-iterator form of :func:`stream` (an async generator): chunks, then ``StreamEnd``.
+
+    ``BaseLLMSDK`` runs ``stream`` in a worker thread.
+    """
+    raise NotImplementedError
+
+
 #: The hooks every plugin must implement, in the order of the contract.
 REQUIRED_HOOKS: tuple[str, ...] = ("get_name", "validate_config", "complete")
+#: Hooks with defaults in ``BaseLLMSDK``, which a plugin overrides to stream or be async.
+OPTIONAL_HOOKS: tuple[str, ...] = ("stream", "acomplete", "astream")
+ALL_HOOKS: tuple[str, ...] = REQUIRED_HOOKS + OPTIONAL_HOOKS

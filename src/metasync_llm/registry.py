@@ -22,7 +22,7 @@ import pluggy
 from metasync_llm import hookspecs
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.errors import SDKNotFoundError
-from metasync_llm.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
+from metasync_llm.hookspecs import ALL_HOOKS, ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class _SDKPluginManager(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and name in REQUIRED_HOOKS and isinstance(plugin, BaseLLMSDK):
+        if opts is None and name in ALL_HOOKS and isinstance(plugin, BaseLLMSDK):
             return {
                 "wrapper": False,
                 "hookwrapper": False,
@@ -110,7 +110,7 @@ def _spec_parameters(hook: str) -> tuple[str, ...]:
     return tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
 
 
-_SPEC_PARAMETERS = {hook: _spec_parameters(hook) for hook in REQUIRED_HOOKS}
+_SPEC_PARAMETERS = {hook: _spec_parameters(hook) for hook in ALL_HOOKS}
 
 
 def signature_mismatches(sdk: object) -> list[str]:
@@ -328,6 +328,11 @@ class PluginRegistry:
                 if found is None:
                     found = self._discovery = discover(path=self._path, allow=self._allow)
         return found
+
+    @property
+    def discovered(self) -> bool:
+        """Whether discovery has run (so :meth:`discovery` returns without blocking)."""
+        return self._discovery is not None
 
     def refresh(self) -> Discovery:
         """Discover again, seeing distributions installed since the last discovery.

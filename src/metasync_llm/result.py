@@ -49,6 +49,25 @@ class Completion(_FourTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The last item a plugin's ``stream``/``astream`` yields: usage and why the answer stopped.
+
+    The same shape for sync and async streams. A count the provider did not report is
+    ``None``; a stream without a ``StreamEnd`` has unknown usage.
+    """
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    finish_reason: str | None = None
+    request_id: str | None = None
+
+
+#: What a plugin's ``stream`` and ``astream`` yield: text chunks, then one ``StreamEnd``.
+StreamItem = str | StreamEnd
+
+
+@dataclass(frozen=True, slots=True)
 class Cost:
     """Cost of one call from the model document's ``cost`` block; unknown parts are ``None``."""
 
@@ -82,6 +101,8 @@ class CompletionResult(_FourTuple):
     request_id: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    #: Seconds from the call to the first text chunk (streams only).
+    time_to_first_chunk: float | None = None
 
     @property
     def usage(self) -> Usage:

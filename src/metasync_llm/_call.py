@@ -1,0 +1,346 @@
+"""A prepared call: validation, key resolution, result building and error mapping.
+
+Shared by every connector entry point (blocking, async, streaming), so they behave alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from metasync_llm.errors import (
+    ConfigurationError,
+    EmptyResponseError,
+    MetasyncLLMError,
+    PluginError,
+    SDKNotFoundError,
+    TruncatedResponseError,
+    error_from_exception,
+)
+from metasync_llm.json_output import repair_json_text
+from metasync_llm.keys import KeyResolver, redact, resolve_api_key
+from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
+from metasync_llm.registry import LoadedSDK, PluginRegistry
+from metasync_llm.result import Completion, CompletionResult, Cost
+
+logger = logging.getLogger("metasync_llm.connector")
+
+#: ``max_tokens`` when the caller gives none (lowered to the document's ``maxToken``).
+DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A checked request for one plugin call; ``api_key`` is filled in by :func:`with_key`."""
+
+    model: Mapping[str, Any]
+    settings: ModelSettings
+    loaded: LoadedSDK
+    system_prompt: str
+    user_content: str
+    temperature: float
+    max_tokens: int
+    repair_json: bool
+    api_key: str | None = None
+
+    def hook_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the plugin's hooks."""
+        return {
+            "config": self.model,
+            "system_prompt": self.system_prompt,
+            "user_content": self.user_content,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "api_key": self.api_key,
+        }
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<Call sdk={self.settings.sdk!r} model={self.settings.name!r}>"
+
+
+def prepare(
+    model: Mapping[str, Any],
+    system_prompt: object,
+    user_content: object,
+    temperature: object,
+    max_tokens: object,
+    repair_json: bool,
+    registry: PluginRegistry,
+) -> Call:
+    """Validate the document and the arguments, find the plugin and clamp the temperature."""
+    settings = parse_model(model)
+    system = text_argument("system_prompt", system_prompt, settings)
+    user = text_argument("user_content", user_content, settings)
+    requested = temperature_argument(temperature, settings)
+    limit = max_tokens_argument(max_tokens, settings)
+    loaded = lookup(registry, settings)
+    validate_sdk_config(loaded, model, settings)
+    return Call(
+        model,
+        settings,
+        loaded,
+        system,
+        user,
+        settings.clamp_temperature(requested),
+        limit,
+        bool(repair_json),
+    )
+
+
+def with_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
+    """``call`` with its API key resolved (see :func:`metasync_llm.keys.resolve_api_key`)."""
+    key = resolve_api_key(
+        call.settings,
+        call.model,
+        api_key=api_key,
+        key_resolver=key_resolver,
+        required=call.loaded.sdk.requires_api_key,
+    )
+    return replace(call, api_key=key)
+
+
+async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
+    """:func:`with_key` for asyncio: a resolver runs in a worker thread, or is awaited."""
+    if key_resolver is None or api_key is not None:
+        return with_key(call, api_key, key_resolver)
+    found: Any = await asyncio.to_thread(key_resolver, call.model)
+    if inspect.isawaitable(found):
+        found = await found
+    return with_key(call, None, lambda _model: found)
+
+
+def result_of(
+    call: Call, answer: Completion, elapsed: float, first_chunk: float | None = None
+) -> CompletionResult:
+    """The connector's result for a checked answer (before any JSON repair)."""
+    settings = call.settings
+    truncated = answer.finish_reason == "length" or (
+        answer.finish_reason is None
+        and answer.completion_tokens is not None
+        and answer.completion_tokens >= call.max_tokens
+    )
+    result = CompletionResult(
+        text=answer.text,
+        prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens,
+        total_tokens=answer.total_tokens,
+        elapsed=elapsed,
+        sdk=settings.sdk,
+        model=settings.name,
+        cost=cost_of(settings.cost, answer.prompt_tokens, answer.completion_tokens),
+        json_repaired=False,
+        raw_text=answer.text,
+        finish_reason=answer.finish_reason,
+        truncated=truncated,
+        request_id=answer.request_id,
+        temperature=call.temperature,
+        max_tokens=call.max_tokens,
+        time_to_first_chunk=first_chunk,
+    )
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s model %r: %.3fs, tokens prompt=%s completion=%s total=%s, finish=%s",
+            settings.sdk,
+            settings.name,
+            elapsed,
+            result.prompt_tokens,
+            result.completion_tokens,
+            result.total_tokens,
+            result.finish_reason,
+        )
+    return result
+
+
+def repaired(call: Call, result: CompletionResult) -> CompletionResult:
+    """Apply ``repair_json``: mend JSON-shaped text, refuse to mend a truncated answer."""
+    if not call.repair_json:
+        return result
+    if result.truncated:
+        raise TruncatedResponseError(
+            f"{call.settings.sdk} model {call.settings.name!r} stopped at"
+            f" max_tokens={call.max_tokens}; the JSON answer is incomplete and was not"
+            " repaired (the partial answer is in .result; raise max_tokens or shorten the"
+            " request)",
+            result=result,
+            sdk=call.settings.sdk,
+            model=call.settings.name,
+        )
+    text, changed = repair_json_text(result.text)
+    return replace(result, text=text, json_repaired=True) if changed else result
+
+
+def text_argument(name: str, value: object, settings: ModelSettings) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{name} must be a string, got {type(value).__name__}",
+            fields=(name,),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
+    return value
+
+
+def temperature_argument(value: object, settings: ModelSettings) -> float:
+    if not is_number(value) or value < 0:
+        raise ConfigurationError(
+            f"temperature must be a finite number >= 0, got {value!r}",
+            fields=("temperature",),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
+    return float(value)
+
+
+def max_tokens_argument(value: object, settings: ModelSettings) -> int:
+    if value is None:
+        value = DEFAULT_MAX_TOKENS
+    elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(
+            f"max_tokens must be a positive integer, got {value!r}",
+            fields=("max_tokens",),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
+    if settings.max_token is not None and value > settings.max_token:
+        return settings.max_token
+    return value
+
+
+def lookup(registry: PluginRegistry, settings: ModelSettings) -> LoadedSDK:
+    try:
+        return registry.get_loaded(settings.sdk)
+    except SDKNotFoundError as exc:
+        exc.model = settings.name
+        exc.message = f"model {settings.name!r}: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+
+
+def validate_sdk_config(
+    loaded: LoadedSDK, model: Mapping[str, Any], settings: ModelSettings
+) -> None:
+    try:
+        loaded.sdk.validate_config(model)
+    except ConfigurationError as exc:
+        exc.sdk = exc.sdk or settings.sdk
+        exc.model = exc.model or settings.name
+        raise
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"model {settings.name!r} is invalid for SDK {settings.sdk}: {exc}",
+            sdk=settings.sdk,
+            model=settings.name,
+        ) from exc
+    except Exception as exc:
+        raise PluginError(
+            f"SDK {settings.sdk} ({loaded.info.origin}) validate_config raised"
+            f" {type(exc).__name__} instead of ValueError: {exc}",
+            sdk=settings.sdk,
+            model=settings.name,
+            distribution=loaded.info.distribution,
+        ) from exc
+
+
+def call_error(
+    exc: Exception, loaded: LoadedSDK, settings: ModelSettings, key: str | None
+) -> MetasyncLLMError:
+    """Turn whatever a plugin raised into the core hierarchy, without the key anywhere."""
+    scrub(exc, key)
+    if isinstance(exc, MetasyncLLMError):
+        exc.sdk = exc.sdk or settings.sdk
+        exc.model = exc.model or settings.name
+        return exc
+    if isinstance(exc, ValueError):
+        return ConfigurationError(
+            redact(
+                f"SDK {settings.sdk} rejected model {settings.name!r}: {type(exc).__name__}: {exc}",
+                (key,),
+            ),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
+    error = error_from_exception(exc, sdk=settings.sdk, model=settings.name)
+    scrub(error, key)
+    return error
+
+
+def scrub(exc: BaseException, key: str | None) -> None:
+    """Remove the key from an exception's message and from the exceptions it chains to."""
+    if not key:
+        return
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(redact(a, (key,)) if isinstance(a, str) else a for a in current.args)
+        if isinstance(current, MetasyncLLMError):
+            current.message = redact(current.message, (key,))
+        current = current.__cause__ or current.__context__
+
+
+def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> Completion:
+    """Check the shape and types of a plugin's answer; a malformed one is a PluginError."""
+    where = f"SDK {settings.sdk} ({loaded.info.origin})"
+    if isinstance(raw, Completion):
+        answer = raw
+    elif isinstance(raw, tuple) and len(raw) == 4:
+        answer = Completion(*raw)
+    else:
+        got = f"a {len(raw)}-tuple" if isinstance(raw, tuple) else type(raw).__name__
+        raise PluginError(
+            f"{where} returned {got} from complete(); it must return (response_text,"
+            " prompt_tokens, completion_tokens, total_tokens) or a metasync_llm.Completion",
+            sdk=settings.sdk,
+            model=settings.name,
+            distribution=loaded.info.distribution,
+        )
+    if answer.text is None or answer.text == "":
+        raise EmptyResponseError(
+            f"{settings.sdk} returned empty response content for model {settings.name!r}",
+            sdk=settings.sdk,
+            model=settings.name,
+            request_id=answer.request_id,
+        )
+    problems = (
+        []
+        if isinstance(answer.text, str)
+        else [f"response_text is {type(answer.text).__name__}, not str"]
+    )
+    for field in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        value = getattr(answer, field)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            problems.append(f"{field} is {value!r}, not a non-negative int or None")
+    finish: object = answer.finish_reason  # typed str | None, but plugins can send anything
+    if finish is not None and not isinstance(finish, str):
+        problems.append(f"finish_reason is {finish!r}, not str or None")
+    if problems:
+        raise PluginError(
+            f"{where} returned a malformed result from complete(): " + "; ".join(problems),
+            sdk=settings.sdk,
+            model=settings.name,
+            distribution=loaded.info.distribution,
+        )
+    if (
+        answer.total_tokens is None
+        and answer.prompt_tokens is not None
+        and answer.completion_tokens is not None
+    ):
+        answer = replace(answer, total_tokens=answer.prompt_tokens + answer.completion_tokens)
+    return answer
+
+
+def cost_of(rates: CostRates | None, prompt: int | None, completion: int | None) -> Cost | None:
+    if rates is None:
+        return None
+    inp = round(prompt / rates.tokens * rates.input, 12) if prompt is not None else None
+    out = round(completion / rates.tokens * rates.output, 12) if completion is not None else None
+    total = round(inp + out, 12) if inp is not None and out is not None else None
+    return Cost(currency=rates.currency, input=inp, output=out, total=total)
