@@ -177,3 +177,21 @@ def test_progress_timer_is_opt_in_and_cleared(tmp_path: Path) -> None:
     assert "waiting for the model... 0.1s" in err
     assert "\r\033[K" in err  # the timer line is erased before the summary
     assert "waiting" not in run("complete", "--model", write(tmp_path, doc), "hi")[2]
+
+
+def test_stream_prints_chunks_and_the_summary(tmp_path: Path) -> None:
+    doc = {"name": "s", "sdk": "test", "deployment": "echo"}
+    code, out, err = run("complete", "--stream", "--model", write(tmp_path, doc), "a b c")
+    assert (code, out) == (0, "a b c\n")
+    assert "first chunk" in err and "tokens 3 in / 3 out" in err
+    code, out, _ = run("complete", "--stream", "--json", "--model", write(tmp_path, doc), "a b")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[:2] == [{"chunk": "a "}, {"chunk": "b"}]
+    assert lines[2]["result"]["text"] == "a b"
+
+
+def test_stream_cut_mid_way_keeps_the_partial_answer_and_exits_1(tmp_path: Path) -> None:
+    doc = {"name": "s", "sdk": "test", "deployment": "echo", "test": {"cutAfter": 2}}
+    code, out, err = run("complete", "--stream", "--model", write(tmp_path, doc), "a b c d")
+    assert (code, out) == (1, "a b \n")
+    assert "simulated stream cut after 2 chunks" in err

@@ -5,7 +5,12 @@ SDK does, so a service can rehearse every path of the connector::
 
     {"name": "rehearsal", "sdk": "test", "deployment": "echo",
      "test": {"reply": "fixed text", "error": "rate_limit", "retryAfter": 2,
-              "finishReason": "stop", "omitUsage": false, "delay": 0.1}}
+              "finishReason": "stop", "omitUsage": false, "delay": 0.1,
+              "chunkDelay": 0.01, "cutAfter": 3}}
+
+Streams yield the answer in word-sized chunks (``chunkDelay`` seconds apart; no delay by
+default) and end with the usage; ``cutAfter`` breaks a stream after that many chunks
+with :class:`~metasync_llm.APIConnectionError`, to rehearse a connection lost mid-way.
 
 ``deployment: "echo"`` answers with the user content itself; any other deployment answers
 with a JSON object describing the request. Token counts are the number of words and
@@ -15,17 +20,18 @@ is cut there and reported with finish reason ``"length"``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from metasync_llm import errors
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.model import check_config, is_number
-from metasync_llm.result import Completion
+from metasync_llm.result import Completion, StreamEnd, StreamItem
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 MAX_DELAY = 60.0
@@ -87,6 +93,37 @@ def _cut(text: str, max_tokens: int) -> str | None:
     return None
 
 
+def _option(config: Mapping[str, Any], name: str) -> float:
+    value = (config.get("test") or {}).get(name)
+    return float(value) if value else 0.0
+
+
+_CHUNK = re.compile(r"\S+\s*|\s+")
+
+
+def _chunks(text: str, config: Mapping[str, Any]) -> Iterator[str]:
+    """The answer in word-sized chunks; with ``test.cutAfter`` the stream breaks after N."""
+    cut_after = (config.get("test") or {}).get("cutAfter")
+    for i, match in enumerate(_CHUNK.finditer(text)):
+        if cut_after is not None and i >= cut_after:
+            raise errors.APIConnectionError(
+                f"test SDK: simulated stream cut after {cut_after} chunks",
+                sdk="test",
+                model=str(config.get("name", "test")),
+            )
+        yield match.group()
+
+
+def _end(answer: Completion) -> StreamEnd:
+    return StreamEnd(
+        answer.prompt_tokens,
+        answer.completion_tokens,
+        answer.total_tokens,
+        answer.finish_reason,
+        answer.request_id,
+    )
+
+
 class BuiltinTestSDK(BaseLLMSDK):
     """SDK ``test``: no network, no key, deterministic answers and rehearsable failures."""
 
@@ -118,7 +155,12 @@ class BuiltinTestSDK(BaseLLMSDK):
                 problems.append((f"test.{field}", f"'test.{field}' must be a string"))
         if options.get("omitUsage") is not None and not isinstance(options["omitUsage"], bool):
             problems.append(("test.omitUsage", "'test.omitUsage' must be true or false"))
-        for field, limit in (("delay", MAX_DELAY), ("retryAfter", None)):
+        cut_after = options.get("cutAfter")
+        if cut_after is not None and (
+            isinstance(cut_after, bool) or not isinstance(cut_after, int) or cut_after < 0
+        ):
+            problems.append(("test.cutAfter", "'test.cutAfter' must be an integer >= 0"))
+        for field, limit in (("delay", MAX_DELAY), ("chunkDelay", 5.0), ("retryAfter", None)):
             value = options.get(field)
             if value is not None and (
                 not is_number(value) or value < 0 or (limit is not None and value > limit)
@@ -144,15 +186,79 @@ class BuiltinTestSDK(BaseLLMSDK):
         api_key: str | None = None,
     ) -> Completion:
         self.validate_config(config)
+        delay = _option(config, "delay")
+        if delay:
+            time.sleep(delay)
+        return self._answer(config, system_prompt, user_content, temperature, max_tokens)
+
+    async def acomplete(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Completion:
+        self.validate_config(config)
+        delay = _option(config, "delay")
+        if delay:
+            await asyncio.sleep(delay)
+        return self._answer(config, system_prompt, user_content, temperature, max_tokens)
+
+    def stream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Iterator[StreamItem]:
+        self.validate_config(config)
+        delay, pause = _option(config, "delay"), _option(config, "chunkDelay")
+        if delay:
+            time.sleep(delay)
+        answer = self._answer(config, system_prompt, user_content, temperature, max_tokens)
+        for i, chunk in enumerate(_chunks(answer.text, config)):
+            if i and pause:
+                time.sleep(pause)
+            yield chunk
+        yield _end(answer)
+
+    async def astream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        self.validate_config(config)
+        delay, pause = _option(config, "delay"), _option(config, "chunkDelay")
+        if delay:
+            await asyncio.sleep(delay)
+        answer = self._answer(config, system_prompt, user_content, temperature, max_tokens)
+        for i, chunk in enumerate(_chunks(answer.text, config)):
+            if i and pause:
+                await asyncio.sleep(pause)
+            yield chunk
+        yield _end(answer)
+
+    def _answer(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Completion:
         options: Mapping[str, Any] = config.get("test") or {}
         model = str(config.get("name", "test"))
-        delay = options.get("delay")
-        if delay:
-            time.sleep(float(delay))
         error = options.get("error")
         if error is not None:
             raise SIMULATED_ERRORS[error](model, options)
-
         reply = options.get("reply")
         if reply is None:
             reply = self._default_reply(

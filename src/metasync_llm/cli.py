@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from metasync_llm import __version__
-from metasync_llm.connector import complete_with_model, validate_model
+from metasync_llm.connector import complete_with_model, stream_with_model, validate_model
 from metasync_llm.errors import (
     ConfigurationError,
     MetasyncLLMError,
@@ -224,9 +224,10 @@ def _summary(result: CompletionResult) -> str:
     def n(value: int | None) -> str:
         return "?" if value is None else str(value)
 
+    first = result.time_to_first_chunk
     parts = [
         f"{result.sdk} model {result.model}",
-        f"{result.elapsed:.3f}s",
+        f"{result.elapsed:.3f}s" + (f" (first chunk {first:.3f}s)" if first is not None else ""),
         f"tokens {n(result.prompt_tokens)} in / {n(result.completion_tokens)} out /"
         f" {n(result.total_tokens)} total",
     ]
@@ -248,6 +249,8 @@ def _cmd_complete(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Tex
     else:
         model = select_model(load_documents(args.model), args.name, args.model)
     prompt = _read_prompt(args, stdin)
+    if args.stream:
+        return _stream(args, model, prompt, out, err)
     with _Progress(err, args.progress):
         result = complete_with_model(
             model,
@@ -267,6 +270,36 @@ def _cmd_complete(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Tex
         out.flush()
         if not args.quiet:
             err.write(_summary(result) + "\n")
+    return EXIT_OK
+
+
+def _stream(
+    args: argparse.Namespace, model: Mapping[str, Any], prompt: str, out: TextIO, err: TextIO
+) -> int:
+    """Print chunks as they arrive (``--json``: one JSON line per chunk, then the result)."""
+    with stream_with_model(
+        model,
+        args.system,
+        prompt,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        repair_json=args.repair_json,
+    ) as stream:
+        for chunk in stream:
+            out.write(
+                json.dumps({"chunk": chunk}, ensure_ascii=False) + "\n" if args.json else chunk
+            )
+            out.flush()
+    result = stream.result
+    if args.json:
+        json.dump({"result": result.to_dict()}, out, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    if not result.text.endswith("\n"):
+        out.write("\n")
+    out.flush()
+    if not args.quiet:
+        err.write(_summary(result) + "\n")
     return EXIT_OK
 
 
@@ -326,8 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument(
         "--repair-json", action="store_true", help="mend JSON-shaped answers into valid JSON"
     )
+    complete.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     complete.add_argument(
-        "--json", action="store_true", help="print the whole result as JSON on stdout"
+        "--json",
+        action="store_true",
+        help="print the whole result as JSON on stdout (with --stream: one JSON line per"
+        " chunk, then the result)",
     )
     complete.add_argument(
         "-q", "--quiet", action="store_true", help="no usage/time/cost summary on stderr"
@@ -362,10 +399,12 @@ def main(
     except ConfigurationError as exc:
         return _fail(args, err, out, exc, EXIT_USAGE)
     except TruncatedResponseError as exc:
-        if exc.result is not None and not getattr(args, "json", False):
+        if exc.result is not None and not args.json and not args.stream:
             out.write(exc.result.raw_text + "\n")
         return _fail(args, err, out, exc, EXIT_FAILED)
     except MetasyncLLMError as exc:
+        if getattr(args, "stream", False) and exc.partial_text and not args.json:
+            out.write("\n")  # end the partial answer's line before the error
         return _fail(args, err, out, exc, EXIT_FAILED)
 
 

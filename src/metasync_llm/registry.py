@@ -145,9 +145,25 @@ def signature_mismatches(sdk: object) -> list[str]:
             + [f"unexpected required parameter {n!r}" for n in extra]
             + [f"positional-only parameter {n!r}" for n in positional_only]
         )
+        kind = _kind_problem(hook, method)
+        if kind:
+            details.append(kind)
         if details:
             problems.append(f"{hook}({', '.join(expected)}) expected: {', '.join(details)}")
     return problems
+
+
+def _kind_problem(hook: str, method: Any) -> str | None:
+    coroutine = inspect.iscoroutinefunction(method)
+    if hook == "acomplete" and not coroutine:
+        return "must be a coroutine function (async def)"
+    if hook == "astream" and coroutine:
+        return "must be an async generator (async def with yield), not a coroutine"
+    if hook in ("complete", "stream", "get_name", "validate_config") and (
+        coroutine or inspect.isasyncgenfunction(method)
+    ):
+        return "must not be async (use acomplete/astream for asyncio)"
+    return None
 
 
 def _read_allow_list() -> frozenset[str] | None:

@@ -55,6 +55,8 @@ class Reply:
     delay: float = 0.0
     #: Close the connection without answering (a reset).
     drop: bool = False
+    #: With ``chunks``: reset the connection after this many chunks (a stream cut mid-way).
+    cut_after: int | None = None
 
     @classmethod
     def json(
@@ -75,6 +77,8 @@ class Reply:
         done: bool = True,
         chunk_delay: float = 0.0,
         named: bool = False,
+        cut_after: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """A server-sent-events stream of JSON events (``data: [DONE]`` last when ``done``).
 
@@ -89,7 +93,14 @@ class Reply:
             chunks.append(f"{prefix}data: {data}\n\n".encode())
         if done:
             chunks.append(b"data: [DONE]\n\n")
-        return cls(200, b"", {"Content-Type": "text/event-stream"}, tuple(chunks), chunk_delay)
+        return cls(
+            200,
+            b"",
+            {"Content-Type": "text/event-stream", **(headers or {})},
+            tuple(chunks),
+            chunk_delay,
+            cut_after=cut_after,
+        )
 
 
 Responder = Callable[[RecordedRequest], Reply]
@@ -107,6 +118,9 @@ class LoopbackServer:
             {"error": "no reply queued"}, status=599
         )
         self.requests: list[RecordedRequest] = []
+        #: Streams whose client went away before the last chunk was sent.
+        self.disconnects = 0
+        self._disconnected = threading.Event()
         self._queue: deque[Reply | Responder] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -127,6 +141,15 @@ class LoopbackServer:
         """Queue replies (or functions of the request returning one), answered in order."""
         with self._lock:
             self._queue.extend(replies)
+
+    def wait_for_disconnect(self, timeout: float) -> bool:
+        """Wait until a client abandons a stream; True if one did within ``timeout``."""
+        return self._disconnected.wait(timeout)
+
+    def _client_left(self) -> None:
+        with self._lock:
+            self.disconnects += 1
+        self._disconnected.set()
 
     def start(self) -> LoopbackServer:
         """Start serving in a background thread."""
@@ -184,7 +207,8 @@ class LoopbackServer:
                 try:
                     self._send(reply)
                 except (BrokenPipeError, ConnectionResetError):
-                    self.close_connection = True  # the client went away: nothing to do
+                    self.close_connection = True
+                    server._client_left()
 
             def _send(self, reply: Reply) -> None:
                 self.send_response(reply.status)
@@ -198,7 +222,10 @@ class LoopbackServer:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("Cache-Control", "no-cache")
                 self.end_headers()
-                for chunk in reply.chunks:
+                for i, chunk in enumerate(reply.chunks):
+                    if reply.cut_after is not None and i >= reply.cut_after:
+                        self._reset()
+                        return
                     self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
                     self.wfile.flush()
                     if reply.chunk_delay:
