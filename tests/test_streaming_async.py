@@ -202,7 +202,7 @@ def test_many_concurrent_acompletes_each_get_their_own_answer() -> None:
 
 def test_malformed_stream_item_is_a_plugin_error(plugin_registry: PluginRegistry) -> None:
     doc = {"name": "m", "sdk": "Malformed", "deployment": "d"}
-    with pytest.raises(msl.PluginError, match="msl-malformed 1.0"):
+    with pytest.raises(msl.PluginError, match=r"msl-malformed 1\.0"):
         list(stream_with_model(doc, "", "hi", api_key="k" * 8, registry=plugin_registry))
 
 
