@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from metasync_llm.chat import require_text
 from metasync_llm.errors import (
     ConfigurationError,
-    EmptyResponseError,
     MetasyncLLMError,
     PluginError,
     SDKNotFoundError,
@@ -301,8 +301,9 @@ def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> C
             distribution=loaded.info.distribution,
         )
     if answer.text is None or answer.text == "":
-        raise EmptyResponseError(
-            f"{settings.sdk} returned empty response content for model {settings.name!r}",
+        require_text(
+            None,
+            answer.finish_reason,
             sdk=settings.sdk,
             model=settings.name,
             request_id=answer.request_id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from metasync_llm.errors import ContentFilterError, EmptyResponseError, TruncatedResponseError
 from metasync_llm.model import DEFAULT_TIMEOUT, is_number
 
 
@@ -71,3 +72,41 @@ def total_of(prompt: int | None, completion: int | None, reported: object = None
     if total is not None:
         return total
     return prompt + completion if prompt is not None and completion is not None else None
+
+
+def require_text(
+    text: str | None,
+    finish_reason: str | None,
+    *,
+    sdk: str,
+    model: str | None,
+    request_id: str | None = None,
+) -> str:
+    """``text`` when there is some; otherwise the error saying why there is none.
+
+    No text because ``max_tokens`` ran out (a reasoning model that spent it thinking) is a
+    :class:`TruncatedResponseError`; blocked by a filter, a :class:`ContentFilterError`;
+    anything else, the seed's empty-response error (:class:`EmptyResponseError`).
+    """
+    if text:
+        return text
+    where = f"{sdk} model {model!r}"
+    if finish_reason == "length":
+        raise TruncatedResponseError(
+            f"{where} used all max_tokens before writing any answer: raise max_tokens",
+            sdk=sdk,
+            model=model,
+        )
+    if finish_reason == "content_filter":
+        raise ContentFilterError(
+            f"{where}: the answer was blocked by the content filter",
+            sdk=sdk,
+            model=model,
+            request_id=request_id,
+        )
+    raise EmptyResponseError(
+        f"{sdk} returned empty response content for model {model!r}.",
+        sdk=sdk,
+        model=model,
+        request_id=request_id,
+    )

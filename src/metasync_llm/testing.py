@@ -106,6 +106,11 @@ class Reply:
 Responder = Callable[[RecordedRequest], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the default of 5 drops connections under concurrent load
+
+
 class LoopbackServer:
     """An HTTP/1.1 server on 127.0.0.1 that answers from a queue of replies.
 
@@ -123,8 +128,7 @@ class LoopbackServer:
         self._disconnected = threading.Event()
         self._queue: deque[Reply | Responder] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property

@@ -18,10 +18,18 @@ class AzureOpenAISDK(OpenAISDK):
     sdk_name: ClassVar[str] = "AzureOpenAI"
     required_fields: ClassVar[tuple[str, ...]] = ("endpoint", "apiVersion", "deployment")
 
-    def _create_client(self, config: Mapping[str, Any], api_key: str | None, timeout: float) -> Any:
+    def _create_client(
+        self,
+        config: Mapping[str, Any],
+        api_key: str | None,
+        timeout: float,
+        *,
+        asynchronous: bool,
+    ) -> Any:
         import openai  # noqa: PLC0415 - the client library loads on first use only
 
-        return openai.AzureOpenAI(
+        cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+        return cls(
             azure_endpoint=config["endpoint"],
             api_version=config["apiVersion"],
             api_key=api_key,

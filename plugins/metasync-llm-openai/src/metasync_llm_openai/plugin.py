@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
-from metasync_llm import BaseLLMSDK, Completion
+from metasync_llm import BaseLLMSDK, Completion, StreamEnd
 from metasync_llm.chat import (
     chat_messages,
     extra_body,
+    require_text,
     sampling_options,
     timeout_of,
     total_of,
     usage_count,
 )
-from metasync_llm.clients import ClientCache, key_fingerprint
-from metasync_llm.errors import (
-    ContentFilterError,
-    EmptyResponseError,
-    TruncatedResponseError,
-    error_from_exception,
-)
+from metasync_llm.clients import AsyncClientCache, ClientCache, key_fingerprint
+from metasync_llm.errors import error_from_exception
 from metasync_llm.model import check_config
+from metasync_llm.result import StreamItem
 
 
 class OpenAISDK(BaseLLMSDK):
     """SDK ``OpenAI``: ``openai.OpenAI`` against ``endpoint`` (any OpenAI-compatible base URL).
 
     One client per (endpoint, key, timeout) is created on first use and reused by every
-    call and thread. The client's own retries are off: one call is one HTTP request.
+    call and thread (async clients: per event loop). The client's own retries are off:
+    one call is one HTTP request. Streams ask for usage in their last chunk.
     """
 
     sdk_name: ClassVar[str] = "OpenAI"
@@ -36,6 +34,7 @@ class OpenAISDK(BaseLLMSDK):
 
     def __init__(self) -> None:
         self._clients: ClientCache[Any] = ClientCache()
+        self._async_clients: AsyncClientCache[Any] = AsyncClientCache()
 
     def get_name(self) -> str:
         return self.sdk_name
@@ -54,65 +53,196 @@ class OpenAISDK(BaseLLMSDK):
     ) -> Completion:
         self.validate_config(config)
         client = self.client_for(config, api_key)
+        request = self._request(config, system_prompt, user_content, temperature, max_tokens)
+        with self._errors(config):
+            response = client.chat.completions.create(**request)
+        return self._completion(response, config)
+
+    async def acomplete(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Completion:
+        self.validate_config(config)
+        client = await self.async_client_for(config, api_key)
+        request = self._request(config, system_prompt, user_content, temperature, max_tokens)
+        with self._errors(config):
+            response = await client.chat.completions.create(**request)
+        return self._completion(response, config)
+
+    def stream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Iterator[StreamItem]:
+        self.validate_config(config)
+        client = self.client_for(config, api_key)
+        request = self._request(
+            config, system_prompt, user_content, temperature, max_tokens, stream=True
+        )
+        reader = _ChunkReader()
+        with self._errors(config), client.chat.completions.create(**request) as chunks:
+            reader.request_id = chunks.response.headers.get("x-request-id")
+            for chunk in chunks:
+                text = reader.feed(chunk)
+                if text:
+                    yield text
+        yield reader.end()
+
+    async def astream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        self.validate_config(config)
+        client = await self.async_client_for(config, api_key)
+        request = self._request(
+            config, system_prompt, user_content, temperature, max_tokens, stream=True
+        )
+        reader = _ChunkReader()
+        with self._errors(config):
+            async with await client.chat.completions.create(**request) as chunks:
+                reader.request_id = chunks.response.headers.get("x-request-id")
+                async for chunk in chunks:
+                    text = reader.feed(chunk)
+                    if text:
+                        yield text
+        yield reader.end()
+
+    def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
+        """The pooled client for this document and key."""
+        return self._clients.get(
+            self._client_key(config, api_key),
+            lambda: self._create_client(config, api_key, timeout_of(config), asynchronous=False),
+        )
+
+    async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
+        """The pooled async client for this document, key and the running event loop."""
+        return await self._async_clients.get(
+            self._client_key(config, api_key),
+            lambda: self._create_client(config, api_key, timeout_of(config), asynchronous=True),
+        )
+
+    @staticmethod
+    def _client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
+        return (
+            config["endpoint"],
+            config.get("apiVersion"),
+            key_fingerprint(api_key),
+            timeout_of(config),
+        )
+
+    def _create_client(
+        self,
+        config: Mapping[str, Any],
+        api_key: str | None,
+        timeout: float,
+        *,
+        asynchronous: bool,
+    ) -> Any:
+        import openai  # noqa: PLC0415 - the client library loads on first use only
+
+        cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        return cls(base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout)
+
+    @staticmethod
+    def _request(
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        *,
+        stream: bool = False,
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": config["deployment"],
             "messages": chat_messages(config, system_prompt, user_content),
             **sampling_options(config, temperature, max_tokens),
         }
+        if stream:
+            request["stream"] = True
+            request["stream_options"] = {"include_usage": True}
         extra = extra_body(config)
         if extra:
             request["extra_body"] = extra
-        import openai  # noqa: PLC0415 - already imported by client_for; a dict lookup
+        return request
 
-        try:
-            response = client.chat.completions.create(**request)
-        except openai.OpenAIError as exc:
-            raise error_from_exception(exc, sdk=self.sdk_name, model=config.get("name")) from exc
-        return self._completion(response, config)
-
-    def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
-        """The pooled client for this document and key."""
-        timeout = timeout_of(config)
-        key = (config["endpoint"], config.get("apiVersion"), key_fingerprint(api_key), timeout)
-        return self._clients.get(key, lambda: self._create_client(config, api_key, timeout))
-
-    def _create_client(self, config: Mapping[str, Any], api_key: str | None, timeout: float) -> Any:
-        import openai  # noqa: PLC0415 - the client library loads on first use only
-
-        return openai.OpenAI(
-            base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout
-        )
+    def _errors(self, config: Mapping[str, Any]) -> _MapErrors:
+        return _MapErrors(self.sdk_name, config.get("name"))
 
     def _completion(self, response: Any, config: Mapping[str, Any]) -> Completion:
-        model = config.get("name")
         request_id = getattr(response, "_request_id", None)
         choice = response.choices[0] if response.choices else None
         finish = getattr(choice, "finish_reason", None)
-        text = choice.message.content if choice is not None else None
+        text = require_text(
+            choice.message.content if choice is not None else None,
+            finish,
+            sdk=self.sdk_name,
+            model=config.get("name"),
+            request_id=request_id,
+        )
         usage = response.usage
         prompt = usage_count(getattr(usage, "prompt_tokens", None))
         completion = usage_count(getattr(usage, "completion_tokens", None))
         total = total_of(prompt, completion, getattr(usage, "total_tokens", None))
-        if not text:
-            where = f"{self.sdk_name} model {model!r}"
-            if finish == "length":
-                raise TruncatedResponseError(
-                    f"{where} used all max_tokens before writing any answer (reasoning models"
-                    " spend tokens thinking): raise max_tokens",
-                    sdk=self.sdk_name,
-                    model=model,
-                )
-            if finish == "content_filter":
-                raise ContentFilterError(
-                    f"{where}: the answer was blocked by the content filter",
-                    sdk=self.sdk_name,
-                    model=model,
-                    request_id=request_id,
-                )
-            raise EmptyResponseError(
-                f"{self.sdk_name} returned empty response content for model {model!r}.",
-                sdk=self.sdk_name,
-                model=model,
-                request_id=request_id,
-            )
         return Completion(text, prompt, completion, total, finish, request_id)
+
+
+class _MapErrors:
+    """Turns an ``openai`` exception raised in the block into the core hierarchy."""
+
+    def __init__(self, sdk: str, model: str | None) -> None:
+        self.sdk, self.model = sdk, model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None or not isinstance(exc, Exception):
+            return  # GeneratorExit and cancellation pass through untouched
+        import openai  # noqa: PLC0415 - imported already: a client exists
+
+        if isinstance(exc, openai.OpenAIError):
+            raise error_from_exception(exc, sdk=self.sdk, model=self.model) from exc
+
+
+class _ChunkReader:
+    """Collects what a chat-completion stream says besides text: finish reason and usage."""
+
+    def __init__(self) -> None:
+        self.finish: str | None = None
+        self.usage: Any = None
+        self.request_id: str | None = None
+
+    def feed(self, chunk: Any) -> str | None:
+        """The text of one chunk, remembering its finish reason and usage."""
+        if getattr(chunk, "usage", None) is not None:
+            self.usage = chunk.usage
+        if not chunk.choices:
+            return None
+        choice = chunk.choices[0]
+        if choice.finish_reason is not None:
+            self.finish = choice.finish_reason
+        delta = choice.delta
+        return delta.content if delta is not None else None
+
+    def end(self) -> StreamEnd:
+        prompt = usage_count(getattr(self.usage, "prompt_tokens", None))
+        completion = usage_count(getattr(self.usage, "completion_tokens", None))
+        total = total_of(prompt, completion, getattr(self.usage, "total_tokens", None))
+        return StreamEnd(prompt, completion, total, self.finish, self.request_id)
