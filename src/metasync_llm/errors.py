@@ -368,6 +368,24 @@ def _body_of(exc: BaseException) -> object:
     return body
 
 
+# Class names of transport failures across HTTP stacks (httpx/httpx2, requests, urllib3,
+# aiohttp, azure-core): a connection that failed, broke or ended mid-body.
+_CONNECTION_WORDS = (
+    "Connection",
+    "ServiceRequestError",
+    "ServiceResponseError",
+    "ProtocolError",
+    "ReadError",
+    "WriteError",
+    "NetworkError",
+    "TransportError",
+    "IncompleteRead",
+    "ChunkedEncodingError",
+    "ClientPayloadError",
+    "ServerDisconnected",
+)
+
+
 def _is_kind(exc: BaseException, builtin: type[BaseException], words: tuple[str, ...]) -> bool:
     if isinstance(exc, builtin):
         return True
@@ -381,7 +399,8 @@ def error_from_exception(exc: BaseException, *, sdk: str, model: str | None) -> 
     provider's body (``body``, or azure-core's ``error``), ``response.headers`` (for
     ``Retry-After``) and ``request_id``. Otherwise timeout and connection exceptions
     (builtin, or classes named ``*Timeout*``, ``*Connection*``, azure-core's
-    ``ServiceRequestError``/``ServiceResponseError``) map to :class:`APITimeoutError` and
+    ``ServiceRequestError``/``ServiceResponseError``, and transport errors such as a
+    ``RemoteProtocolError`` for a body cut mid-way) map to :class:`APITimeoutError` and
     :class:`APIConnectionError`; anything else to :class:`CompletionError`.
     """
     label = f"{sdk} model {model!r}" if model else sdk
@@ -408,13 +427,39 @@ def error_from_exception(exc: BaseException, *, sdk: str, model: str | None) -> 
         return APITimeoutError(
             f"{label}: timed out: {detail}", sdk=sdk, model=model, request_id=request_id
         )
-    if _is_kind(
-        exc, ConnectionError, ("Connection", "ServiceRequestError", "ServiceResponseError")
-    ):
+    if _is_kind(exc, ConnectionError, _CONNECTION_WORDS):
         return APIConnectionError(
             f"{label}: connection failed: {detail}", sdk=sdk, model=model, request_id=request_id
         )
     return CompletionError(f"{label} failed: {detail}", sdk=sdk, model=model, request_id=request_id)
+
+
+class sdk_errors:  # lower case: used like contextlib.suppress
+    """Context manager: an exception of ``types`` raised in the block becomes a core error.
+
+    ``with sdk_errors(openai.OpenAIError, sdk="OpenAI", model=name): ...`` re-raises such an
+    exception as :func:`error_from_exception` maps it, chained with ``from``. Other
+    exceptions, ``GeneratorExit`` and cancellation pass through untouched, so it is safe
+    around a generator's ``yield``.
+    """
+
+    def __init__(
+        self,
+        types: type[BaseException] | tuple[type[BaseException], ...],
+        *,
+        sdk: str,
+        model: str | None,
+    ) -> None:
+        self.types, self.sdk, self.model = types, sdk, model
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(exc, Exception) and isinstance(exc, self.types):
+            raise error_from_exception(exc, sdk=self.sdk, model=self.model) from exc
 
 
 __all__ = [
@@ -442,4 +487,5 @@ __all__ = [
     "provider_error",
     "provider_message",
     "retry_after_seconds",
+    "sdk_errors",
 ]

@@ -1,14 +1,21 @@
-"""The Anthropic plugin over real HTTP: the OpenAPI spec server and loopback SSE replies."""
+"""The Anthropic plugin over real HTTP (spec server, loopback SSE): blocking, streaming, async."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import metasync_llm as msl
-from metasync_llm import PluginRegistry, complete_with_model
+from metasync_llm import (
+    PluginRegistry,
+    acomplete_with_model,
+    astream_with_model,
+    complete_with_model,
+    stream_with_model,
+)
 from metasync_llm.testing import LoopbackServer, Reply
 
 REGISTRY = PluginRegistry(allow={"Anthropic"})
@@ -201,3 +208,104 @@ def test_validate_config() -> None:
         )
     assert set(info.value.fields) == {"endpoint", "deployment"}
     assert "https://" in str(info.value)
+
+
+def test_stream_and_async_against_the_spec_server(peer: Callable[[str], str]) -> None:
+    model = doc(peer("anthropic"))
+    with stream_with_model(model, "S", "Hi", api_key=CANARY, registry=REGISTRY) as s:
+        assert "".join(s) == s.text
+    assert s.result.text
+
+    async def run() -> tuple[str, str]:
+        done = await acomplete_with_model(model, "S", "Hi", api_key=CANARY, registry=REGISTRY)
+        streamed = await astream_with_model(model, "S", "Hi", api_key=CANARY, registry=REGISTRY)
+        return done.text, (await streamed.until_done()).text
+
+    assert all(asyncio.run(run()))
+
+
+def test_stream_yields_text_deltas_and_usage(loopback: LoopbackServer) -> None:
+    loopback.add(stream(["Hel", "lo", "!"]))
+    with stream_with_model(doc(loopback.url), "S", "U", api_key=CANARY, registry=REGISTRY) as s:
+        assert list(s) == ["Hel", "lo", "!"]
+    assert (s.result.text, s.result.usage, s.result.request_id) == (
+        "Hello!",
+        (12, 5, 17),
+        "req_ant",
+    )
+
+
+def test_astream_and_acomplete(loopback: LoopbackServer) -> None:
+    loopback.add(stream(["a", "b"]), stream(["c", "d"]))
+
+    async def run() -> tuple[list[str], msl.CompletionResult, msl.CompletionResult]:
+        s = await astream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+        chunks = [c async for c in s]
+        done = await acomplete_with_model(
+            doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY
+        )
+        return chunks, s.result, done
+
+    chunks, streamed, done = asyncio.run(run())
+    assert chunks == ["a", "b"] and streamed.usage == (12, 5, 17)
+    assert done.text == "cd" and done.finish_reason == "stop"
+
+
+def test_stream_cut_mid_way(loopback: LoopbackServer) -> None:
+    reply = stream(["one ", "two ", "three ", "four "])
+    loopback.add(type(reply)(reply.status, reply.body, reply.headers, reply.chunks, cut_after=4))
+    s = stream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+    with pytest.raises(msl.APIConnectionError) as info:
+        for _ in s:
+            pass
+    assert info.value.partial_text == "one two "
+
+
+def _slow(n: int) -> Any:
+    reply = stream([f"w{i} " for i in range(n)])
+    return type(reply)(reply.status, reply.body, reply.headers, reply.chunks, chunk_delay=0.05)
+
+
+def test_closing_early_closes_the_connection(loopback: LoopbackServer) -> None:
+    loopback.add(_slow(40))
+    s = stream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+    assert next(s) == "w0 "
+    s.close()
+    assert loopback.wait_for_disconnect(2.0)
+
+
+def test_cancelled_task_closes_the_connection(loopback: LoopbackServer) -> None:
+    loopback.add(_slow(40))
+
+    async def run() -> None:
+        s = await astream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+        first = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in s:
+                first.set()
+
+        task = asyncio.create_task(consume())
+        await first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert loopback.wait_for_disconnect(2.0)
+
+
+def test_error_event_inside_the_stream_is_mapped(loopback: LoopbackServer) -> None:
+    reply = stream(["partial "])
+    assert reply.chunks is not None
+    error = (
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error",'
+        b' "message": "Overloaded"}}\n\n'
+    )
+    chunks = (*reply.chunks[:3], error)
+    loopback.add(type(reply)(reply.status, reply.body, reply.headers, chunks))
+    s = stream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+    with pytest.raises(msl.CompletionError) as info:
+        list(s)
+    assert "Overloaded" in str(info.value)
+    assert info.value.partial_text == "partial "

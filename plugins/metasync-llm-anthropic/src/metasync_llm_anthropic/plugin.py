@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from metasync_llm import BaseLLMSDK, Completion
-from metasync_llm.chat import extra_body, timeout_of, usage_count
-from metasync_llm.clients import ClientCache, key_fingerprint
-from metasync_llm.errors import (
-    ContentFilterError,
-    EmptyResponseError,
-    TruncatedResponseError,
-    error_from_exception,
-)
+from metasync_llm import BaseLLMSDK, Completion, StreamEnd
+from metasync_llm.chat import extra_body, require_text, timeout_of, usage_count
+from metasync_llm.clients import AsyncClientCache, ClientCache, key_fingerprint
+from metasync_llm.errors import sdk_errors
 from metasync_llm.model import check_config
+from metasync_llm.result import StreamItem
 
 SDK = "Anthropic"
 
@@ -45,11 +41,13 @@ class AnthropicSDK(BaseLLMSDK):
 
     Every request streams (as the seed does), so long generations never hit the SDK's
     time limit for non-streaming requests. The current Messages API has no temperature
-    parameter: the clamped temperature is accepted and not sent.
+    parameter: the clamped temperature is accepted and not sent. Clients are pooled per
+    (endpoint, key, timeout), async ones per event loop; their own retries are off.
     """
 
     def __init__(self) -> None:
         self._clients: ClientCache[Any] = ClientCache()
+        self._async_clients: AsyncClientCache[Any] = AsyncClientCache()
 
     def get_name(self) -> str:
         return SDK
@@ -68,49 +66,128 @@ class AnthropicSDK(BaseLLMSDK):
     ) -> Completion:
         self.validate_config(config)
         client = self.client_for(config, api_key)
-        system, user = anthropic_messages(system_prompt, user_content)
-        request: dict[str, Any] = {
-            "model": config["deployment"],
-            "max_tokens": max_tokens,
-            "messages": [{"role": "user", "content": user}],
-        }
-        if system:
-            request["system"] = system
-        extra = extra_body(config)
-        if extra:
-            request["extra_body"] = extra
-        import anthropic  # noqa: PLC0415 - already imported by client_for; a dict lookup
+        with (
+            _errors(config),
+            client.messages.stream(
+                **_request(config, system_prompt, user_content, max_tokens)
+            ) as stream,
+        ):
+            message = stream.get_final_message()
+            request_id = stream.response.headers.get("request-id")
+        return _completion(message, config.get("name"), request_id)
 
-        model = config.get("name")
-        try:
-            with client.messages.stream(**request) as stream:
-                message = stream.get_final_message()
+    async def acomplete(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Completion:
+        self.validate_config(config)
+        client = await self.async_client_for(config, api_key)
+        with _errors(config):
+            async with client.messages.stream(
+                **_request(config, system_prompt, user_content, max_tokens)
+            ) as stream:
+                message = await stream.get_final_message()
                 request_id = stream.response.headers.get("request-id")
-        except anthropic.AnthropicError as exc:
-            raise error_from_exception(exc, sdk=SDK, model=model) from exc
-        return _completion(message, model, request_id)
+        return _completion(message, config.get("name"), request_id)
+
+    def stream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Iterator[StreamItem]:
+        self.validate_config(config)
+        client = self.client_for(config, api_key)
+        with (
+            _errors(config),
+            client.messages.stream(
+                **_request(config, system_prompt, user_content, max_tokens)
+            ) as stream,
+        ):
+            yield from stream.text_stream
+            message = stream.get_final_message()
+            request_id = stream.response.headers.get("request-id")
+        yield _stream_end(message, request_id)
+
+    async def astream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        self.validate_config(config)
+        client = await self.async_client_for(config, api_key)
+        with _errors(config):
+            async with client.messages.stream(
+                **_request(config, system_prompt, user_content, max_tokens)
+            ) as stream:
+                async for text in stream.text_stream:
+                    yield text
+                message = await stream.get_final_message()
+                request_id = stream.response.headers.get("request-id")
+        yield _stream_end(message, request_id)
 
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled client for this document and key."""
-        timeout = timeout_of(config)
-        key = (config["endpoint"], key_fingerprint(api_key), timeout)
-        return self._clients.get(key, lambda: _create_client(config, api_key, timeout))
+        return self._clients.get(
+            _client_key(config, api_key), lambda: _create_client(config, api_key, False)
+        )
+
+    async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
+        """The pooled async client for this document, key and the running event loop."""
+        return await self._async_clients.get(
+            _client_key(config, api_key), lambda: _create_client(config, api_key, True)
+        )
 
 
-def _create_client(config: Mapping[str, Any], api_key: str | None, timeout: float) -> Any:
+def _client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
+    return (config["endpoint"], key_fingerprint(api_key), timeout_of(config))
+
+
+def _create_client(config: Mapping[str, Any], api_key: str | None, asynchronous: bool) -> Any:
     import anthropic  # noqa: PLC0415 - the client library loads on first use only
 
-    return anthropic.Anthropic(
-        base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout
+    cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
+    return cls(
+        base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout_of(config)
     )
 
 
-def _completion(message: Any, model: str | None, request_id: str | None) -> Completion:
-    text = "".join(
-        block.text for block in message.content if getattr(block, "type", None) == "text"
-    )
-    stop = message.stop_reason
-    finish = FINISH_REASONS.get(stop, stop)
+def _request(
+    config: Mapping[str, Any], system_prompt: str, user_content: str, max_tokens: int
+) -> dict[str, Any]:
+    system, user = anthropic_messages(system_prompt, user_content)
+    request: dict[str, Any] = {
+        "model": config["deployment"],
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": user}],
+    }
+    if system:
+        request["system"] = system
+    extra = extra_body(config)
+    if extra:
+        request["extra_body"] = extra
+    return request
+
+
+def _errors(config: Mapping[str, Any]) -> sdk_errors:
+    import anthropic  # noqa: PLC0415 - imported already: a client exists
+
+    return sdk_errors(anthropic.AnthropicError, sdk=SDK, model=config.get("name"))
+
+
+def _usage(message: Any) -> tuple[int | None, int | None, int | None]:
     usage = message.usage
     # Cached prompt tokens are reported apart from input_tokens; all of them are prompt.
     parts = [
@@ -120,22 +197,21 @@ def _completion(message: Any, model: str | None, request_id: str | None) -> Comp
     prompt = None if parts[0] is None else sum(p for p in parts if p is not None)
     completion = usage_count(getattr(usage, "output_tokens", None))
     total = prompt + completion if prompt is not None and completion is not None else None
-    if not text:
-        where = f"{SDK} model {model!r}"
-        if finish == "length":
-            raise TruncatedResponseError(
-                f"{where} reached max_tokens before writing any text: raise max_tokens",
-                sdk=SDK,
-                model=model,
-            )
-        if finish == "content_filter":
-            raise ContentFilterError(
-                f"{where} refused to answer", sdk=SDK, model=model, request_id=request_id
-            )
-        raise EmptyResponseError(
-            f"{SDK} returned empty response content for model {model!r}.",
-            sdk=SDK,
-            model=model,
-            request_id=request_id,
-        )
-    return Completion(text, prompt, completion, total, finish, request_id)
+    return prompt, completion, total
+
+
+def _finish(message: Any) -> str | None:
+    stop: str | None = message.stop_reason
+    return FINISH_REASONS.get(stop, stop) if stop is not None else None
+
+
+def _stream_end(message: Any, request_id: str | None) -> StreamEnd:
+    return StreamEnd(*_usage(message), _finish(message), request_id)
+
+
+def _completion(message: Any, model: str | None, request_id: str | None) -> Completion:
+    text = "".join(
+        block.text for block in message.content if getattr(block, "type", None) == "text"
+    )
+    text = require_text(text, _finish(message), sdk=SDK, model=model, request_id=request_id)
+    return Completion(text, *_usage(message), _finish(message), request_id)

@@ -16,7 +16,7 @@ from metasync_llm.chat import (
     usage_count,
 )
 from metasync_llm.clients import AsyncClientCache, ClientCache, key_fingerprint
-from metasync_llm.errors import error_from_exception
+from metasync_llm.errors import sdk_errors
 from metasync_llm.model import check_config
 from metasync_llm.result import StreamItem
 
@@ -180,8 +180,10 @@ class OpenAISDK(BaseLLMSDK):
             request["extra_body"] = extra
         return request
 
-    def _errors(self, config: Mapping[str, Any]) -> _MapErrors:
-        return _MapErrors(self.sdk_name, config.get("name"))
+    def _errors(self, config: Mapping[str, Any]) -> sdk_errors:
+        import openai  # noqa: PLC0415 - imported already: a client exists
+
+        return sdk_errors(openai.OpenAIError, sdk=self.sdk_name, model=config.get("name"))
 
     def _completion(self, response: Any, config: Mapping[str, Any]) -> Completion:
         request_id = getattr(response, "_request_id", None)
@@ -199,26 +201,6 @@ class OpenAISDK(BaseLLMSDK):
         completion = usage_count(getattr(usage, "completion_tokens", None))
         total = total_of(prompt, completion, getattr(usage, "total_tokens", None))
         return Completion(text, prompt, completion, total, finish, request_id)
-
-
-class _MapErrors:
-    """Turns an ``openai`` exception raised in the block into the core hierarchy."""
-
-    def __init__(self, sdk: str, model: str | None) -> None:
-        self.sdk, self.model = sdk, model
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if exc is None or not isinstance(exc, Exception):
-            return  # GeneratorExit and cancellation pass through untouched
-        import openai  # noqa: PLC0415 - imported already: a client exists
-
-        if isinstance(exc, openai.OpenAIError):
-            raise error_from_exception(exc, sdk=self.sdk, model=self.model) from exc
 
 
 class _ChunkReader:
