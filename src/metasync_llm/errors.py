@@ -386,6 +386,16 @@ _CONNECTION_WORDS = (
 )
 
 
+def _chain(exc: BaseException, limit: int = 5) -> list[BaseException]:
+    """``exc`` and the exceptions it wraps (SDKs wrap transport errors, e.g. azure-core)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < limit and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
 def _is_kind(exc: BaseException, builtin: type[BaseException], words: tuple[str, ...]) -> bool:
     if isinstance(exc, builtin):
         return True
@@ -423,11 +433,12 @@ def error_from_exception(exc: BaseException, *, sdk: str, model: str | None) -> 
     detail = f"{type(exc).__name__}: {exc}" + (
         f" ({type(cause).__name__}: {cause})" if cause is not None else ""
     )
-    if _is_kind(exc, TimeoutError, ("Timeout",)):
+    chain = _chain(exc)
+    if any(_is_kind(e, TimeoutError, ("Timeout",)) for e in chain):
         return APITimeoutError(
             f"{label}: timed out: {detail}", sdk=sdk, model=model, request_id=request_id
         )
-    if _is_kind(exc, ConnectionError, _CONNECTION_WORDS):
+    if any(_is_kind(e, ConnectionError, _CONNECTION_WORDS) for e in chain):
         return APIConnectionError(
             f"{label}: connection failed: {detail}", sdk=sdk, model=model, request_id=request_id
         )

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import metasync_llm as msl
-from metasync_llm import PluginRegistry, complete_with_model
+from metasync_llm import (
+    PluginRegistry,
+    acomplete_with_model,
+    astream_with_model,
+    complete_with_model,
+    stream_with_model,
+)
 from metasync_llm.testing import LoopbackServer, Reply
 
 REGISTRY = PluginRegistry(allow={"ChatCompletionsClient"})
@@ -188,3 +195,106 @@ def test_validate_config_names_every_missing_field() -> None:
     with pytest.raises(msl.ConfigurationError) as info:
         REGISTRY.get_sdk("ChatCompletionsClient").validate_config({"name": "x"})
     assert set(info.value.fields) == {"endpoint", "apiVersion", "deployment"}
+
+
+def updates(words: list[str], *, usage: bool = True, **kwargs: Any) -> Reply:
+    events: list[dict[str, Any]] = [
+        {
+            "id": "upd-1",
+            "created": 0,
+            "model": "Phi-4",
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": w}, "finish_reason": None}
+            ],
+        }
+        for w in words
+    ]
+    last: dict[str, Any] = {
+        "id": "upd-1",
+        "created": 0,
+        "model": "Phi-4",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
+    if usage:
+        last["usage"] = {
+            "prompt_tokens": 7,
+            "completion_tokens": len(words),
+            "total_tokens": 7 + len(words),
+        }
+    return Reply.sse([*events, last], **kwargs)
+
+
+def test_stream_and_async_against_the_spec_server(peer: Callable[[str], str]) -> None:
+    model = doc(peer("azure-ai-inference"))
+    with stream_with_model(model, "S", "U", api_key=CANARY, registry=REGISTRY) as s:
+        assert "".join(s) == s.text
+    assert s.result.text
+
+    async def run() -> tuple[str, str]:
+        done = await acomplete_with_model(model, "S", "U", api_key=CANARY, registry=REGISTRY)
+        streamed = await astream_with_model(model, "S", "U", api_key=CANARY, registry=REGISTRY)
+        return done.text, (await streamed.until_done()).text
+
+    assert all(asyncio.run(run()))
+
+
+def test_stream_with_usage_in_the_final_update(loopback: LoopbackServer) -> None:
+    loopback.add(updates(["Hel", "lo"]))
+    with stream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY) as s:
+        assert list(s) == ["Hel", "lo"]
+    assert (s.result.text, s.result.usage, s.result.finish_reason) == ("Hello", (7, 2, 9), "stop")
+    assert loopback.requests[0].json()["stream"] is True
+
+
+def test_async_forms(loopback: LoopbackServer) -> None:
+    loopback.add(updates(["a", "b"]), Reply.json(body(content="done")))
+
+    async def run() -> tuple[list[str], msl.CompletionResult, msl.CompletionResult]:
+        s = await astream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+        chunks = [c async for c in s]
+        done = await acomplete_with_model(
+            doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY
+        )
+        return chunks, s.result, done
+
+    chunks, streamed, done = asyncio.run(run())
+    assert chunks == ["a", "b"] and streamed.usage == (7, 2, 9)
+    assert done.text == "done" and done.usage == (6, 2, 8)
+
+
+def test_stream_cut_mid_way(loopback: LoopbackServer) -> None:
+    loopback.add(updates(["one ", "two ", "three "], cut_after=2))
+    s = stream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+    with pytest.raises(msl.APIConnectionError) as info:
+        for _ in s:
+            pass
+    assert info.value.partial_text == "one two "
+
+
+def test_closing_and_cancelling_close_the_connection(loopback: LoopbackServer) -> None:
+    loopback.add(updates([f"w{i} " for i in range(40)], chunk_delay=0.05))
+    s = stream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+    assert next(s) == "w0 "
+    s.close()
+    assert loopback.wait_for_disconnect(2.0)
+
+
+def test_cancelled_async_stream_closes_the_connection(loopback: LoopbackServer) -> None:
+    loopback.add(updates([f"w{i} " for i in range(40)], chunk_delay=0.05))
+
+    async def run() -> None:
+        s = await astream_with_model(doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY)
+        first = asyncio.Event()
+
+        async def consume() -> None:
+            async for _ in s:
+                first.set()
+
+        task = asyncio.create_task(consume())
+        await first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert loopback.wait_for_disconnect(2.0)

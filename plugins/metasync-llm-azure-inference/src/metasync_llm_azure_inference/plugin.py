@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from metasync_llm import BaseLLMSDK, Completion
+from metasync_llm import BaseLLMSDK, Completion, StreamEnd
 from metasync_llm.chat import (
     chat_messages,
     extra_body,
+    require_text,
     sampling_options,
     timeout_of,
     total_of,
     usage_count,
 )
-from metasync_llm.clients import ClientCache, key_fingerprint
-from metasync_llm.errors import (
-    ContentFilterError,
-    EmptyResponseError,
-    TruncatedResponseError,
-    error_from_exception,
-)
+from metasync_llm.clients import AsyncClientCache, ClientCache, key_fingerprint
+from metasync_llm.errors import sdk_errors
 from metasync_llm.model import check_config
+from metasync_llm.result import StreamItem
 
 SDK = "ChatCompletionsClient"
 CONNECT_TIMEOUT = 10.0
@@ -33,11 +30,13 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
     Parameters the SDK does not model (``max_completion_tokens``, ``extraBody``) go in
     ``model_extras``, which makes the SDK send the ``extra-parameters: pass-through``
     header. One client per (endpoint, key, API version, timeout), reused by every call
-    and thread; azure-core's retries are off (one call is one request).
+    and thread (async clients, from ``azure.ai.inference.aio``, per event loop);
+    azure-core's retries are off (one call is one request).
     """
 
     def __init__(self) -> None:
         self._clients: ClientCache[Any] = ClientCache()
+        self._async_clients: AsyncClientCache[Any] = AsyncClientCache()
 
     def get_name(self) -> str:
         return SDK
@@ -56,35 +55,102 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
     ) -> Completion:
         self.validate_config(config)
         client = self.client_for(config, api_key)
-        options = sampling_options(config, temperature, max_tokens)
-        extras = extra_body(config) or {}
-        if "max_completion_tokens" in options:
-            extras["max_completion_tokens"] = options.pop("max_completion_tokens")
-        from azure.core.exceptions import AzureError, DeserializationError  # noqa: PLC0415
-
-        model = config.get("name")
-        try:
+        with _errors(config):
             response = client.complete(
-                messages=chat_messages(config, system_prompt, user_content),
-                model=config["deployment"],
-                model_extras=extras or None,
-                **options,
+                **_request(config, system_prompt, user_content, temperature, max_tokens)
             )
-        except (AzureError, DeserializationError) as exc:
-            raise error_from_exception(exc, sdk=SDK, model=model) from exc
-        return _completion(response, model)
+        return _completion(response, config.get("name"))
+
+    async def acomplete(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Completion:
+        self.validate_config(config)
+        client = await self.async_client_for(config, api_key)
+        with _errors(config):
+            response = await client.complete(
+                **_request(config, system_prompt, user_content, temperature, max_tokens)
+            )
+        return _completion(response, config.get("name"))
+
+    def stream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> Iterator[StreamItem]:
+        self.validate_config(config)
+        client = self.client_for(config, api_key)
+        reader = _UpdateReader()
+        with _errors(config):
+            updates = client.complete(
+                stream=True,
+                **_request(config, system_prompt, user_content, temperature, max_tokens),
+            )
+            with updates:
+                for update in updates:
+                    text = reader.feed(update)
+                    if text:
+                        yield text
+        yield reader.end()
+
+    async def astream(
+        self,
+        config: Mapping[str, Any],
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        api_key: str | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        self.validate_config(config)
+        client = await self.async_client_for(config, api_key)
+        reader = _UpdateReader()
+        with _errors(config):
+            updates = await client.complete(
+                stream=True,
+                **_request(config, system_prompt, user_content, temperature, max_tokens),
+            )
+            async with updates:
+                async for update in updates:
+                    text = reader.feed(update)
+                    if text:
+                        yield text
+        yield reader.end()
 
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled client for this document and key."""
-        timeout = timeout_of(config)
-        key = (config["endpoint"], config["apiVersion"], key_fingerprint(api_key), timeout)
-        return self._clients.get(key, lambda: _create_client(config, api_key or "", timeout))
+        return self._clients.get(
+            _client_key(config, api_key), lambda: _create_client(config, api_key or "", False)
+        )
+
+    async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
+        """The pooled async client for this document, key and the running event loop."""
+        return await self._async_clients.get(
+            _client_key(config, api_key), lambda: _create_client(config, api_key or "", True)
+        )
 
 
-def _create_client(config: Mapping[str, Any], api_key: str, timeout: float) -> Any:
-    from azure.ai.inference import ChatCompletionsClient  # noqa: PLC0415 - loads on first use
-    from azure.core.credentials import AzureKeyCredential  # noqa: PLC0415
+def _client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
+    return (config["endpoint"], config["apiVersion"], key_fingerprint(api_key), timeout_of(config))
 
+
+def _create_client(config: Mapping[str, Any], api_key: str, asynchronous: bool) -> Any:
+    from azure.core.credentials import AzureKeyCredential  # noqa: PLC0415 - first use only
+
+    if asynchronous:
+        from azure.ai.inference.aio import ChatCompletionsClient  # noqa: PLC0415
+    else:
+        from azure.ai.inference import ChatCompletionsClient  # type: ignore[assignment] # noqa: PLC0415
+    timeout = timeout_of(config)
     return ChatCompletionsClient(
         endpoint=config["endpoint"],
         credential=AzureKeyCredential(api_key),
@@ -95,29 +161,71 @@ def _create_client(config: Mapping[str, Any], api_key: str, timeout: float) -> A
     )
 
 
-def _completion(response: Any, model: str | None) -> Completion:
-    choice = response.choices[0] if response.choices else None
-    text = choice.message.content if choice is not None else None
+def _request(
+    config: Mapping[str, Any],
+    system_prompt: str,
+    user_content: str,
+    temperature: float,
+    max_tokens: int,
+) -> dict[str, Any]:
+    options = sampling_options(config, temperature, max_tokens)
+    extras = extra_body(config) or {}
+    if "max_completion_tokens" in options:
+        extras["max_completion_tokens"] = options.pop("max_completion_tokens")
+    return {
+        "messages": chat_messages(config, system_prompt, user_content),
+        "model": config["deployment"],
+        "model_extras": extras or None,
+        **options,
+    }
+
+
+def _errors(config: Mapping[str, Any]) -> sdk_errors:
+    from azure.core.exceptions import AzureError, DeserializationError  # noqa: PLC0415
+
+    return sdk_errors((AzureError, DeserializationError), sdk=SDK, model=config.get("name"))
+
+
+def _finish_reason(choice: Any) -> str | None:
     finish = getattr(choice, "finish_reason", None)
-    finish = str(getattr(finish, "value", finish)) if finish is not None else None
-    usage = response.usage
+    return str(getattr(finish, "value", finish)) if finish is not None else None
+
+
+def _usage(usage: Any) -> tuple[int | None, int | None, int | None]:
     # Counts that cannot be (the spec's placeholder is -2**31) are treated as not reported.
     prompt = usage_count(getattr(usage, "prompt_tokens", None))
     completion = usage_count(getattr(usage, "completion_tokens", None))
-    total = total_of(prompt, completion, getattr(usage, "total_tokens", None))
-    if not text:
-        where = f"{SDK} model {model!r}"
-        if finish == "length":
-            raise TruncatedResponseError(
-                f"{where} used all max_tokens before writing any answer: raise max_tokens",
-                sdk=SDK,
-                model=model,
-            )
-        if finish == "content_filter":
-            raise ContentFilterError(
-                f"{where}: the answer was blocked by the content filter", sdk=SDK, model=model
-            )
-        raise EmptyResponseError(
-            f"{SDK} returned empty response content for model {model!r}.", sdk=SDK, model=model
-        )
-    return Completion(text, prompt, completion, total, finish, getattr(response, "id", None))
+    return prompt, completion, total_of(prompt, completion, getattr(usage, "total_tokens", None))
+
+
+def _completion(response: Any, model: str | None) -> Completion:
+    choice = response.choices[0] if response.choices else None
+    finish = _finish_reason(choice)
+    text = require_text(
+        choice.message.content if choice is not None else None, finish, sdk=SDK, model=model
+    )
+    return Completion(text, *_usage(response.usage), finish, getattr(response, "id", None))
+
+
+class _UpdateReader:
+    """Collects what a stream of updates says besides text: finish reason, usage, id."""
+
+    def __init__(self) -> None:
+        self.finish: str | None = None
+        self.usage: Any = None
+        self.request_id: str | None = None
+
+    def feed(self, update: Any) -> str | None:
+        if getattr(update, "usage", None) is not None:
+            self.usage = update.usage
+        self.request_id = self.request_id or getattr(update, "id", None)
+        if not update.choices:
+            return None
+        choice = update.choices[0]
+        self.finish = _finish_reason(choice) or self.finish
+        delta = getattr(choice, "delta", None)
+        content: str | None = getattr(delta, "content", None)
+        return content
+
+    def end(self) -> StreamEnd:
+        return StreamEnd(*_usage(self.usage), self.finish, self.request_id)
