@@ -37,7 +37,13 @@ CATALOG = [
         "cost": {"tokens": 1000, "currency": "EUR", "input": 1, "output": 1},
     },
     {"name": "json", "sdk": "test", "deployment": "json"},
-    {"name": "throttled", "sdk": "test", "deployment": "x", "test": {"error": "rate_limit"}},
+    {
+        "name": "throttled",
+        "sdk": "test",
+        "deployment": "x",
+        "test": {"error": "rate_limit"},
+        "retry": {"attempts": 1},
+    },
 ]
 
 

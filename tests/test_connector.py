@@ -191,7 +191,7 @@ def test_sdk_exception_is_mapped_and_the_key_scrubbed(plugin_registry: PluginReg
 
 @pytest.mark.parametrize("kind", sorted(SIMULATED_ERRORS))
 def test_rehearsed_failures_raise_the_matching_error(test_model: Doc, kind: str) -> None:
-    model = with_test_options(test_model, error=kind, retryAfter=7)
+    model = {**with_test_options(test_model, error=kind, retryAfter=7), "retry": {"attempts": 1}}
     with pytest.raises(msl.CompletionError) as info:
         complete_with_model(model, "", "hi")
     err = info.value

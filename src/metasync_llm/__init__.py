@@ -30,6 +30,7 @@ from metasync_llm.errors import (
 from metasync_llm.hookspecs import hookimpl, hookspec
 from metasync_llm.registry import PluginRegistry, SDKRegistry
 from metasync_llm.result import Completion, CompletionResult, Cost, StreamEnd
+from metasync_llm.retry import RetryPolicy
 from metasync_llm.streaming import AsyncCompletionStream, CompletionStream
 
 __version__ = "0.1.0"
@@ -57,6 +58,7 @@ __all__ = [
     "PluginError",
     "PluginRegistry",
     "RateLimitError",
+    "RetryPolicy",
     "SDKNotFoundError",
     "SDKRegistry",
     "ServerError",

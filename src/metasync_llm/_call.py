@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from metasync_llm.chat import require_text
 from metasync_llm.errors import (
@@ -26,6 +27,7 @@ from metasync_llm.keys import KeyResolver, redact, resolve_api_key
 from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
 from metasync_llm.registry import LoadedSDK, PluginRegistry
 from metasync_llm.result import Completion, CompletionResult, Cost
+from metasync_llm.retry import Attempts, RetryPolicy
 
 logger = logging.getLogger("metasync_llm.connector")
 
@@ -45,6 +47,7 @@ class Call:
     temperature: float
     max_tokens: int
     repair_json: bool
+    retry: RetryPolicy
     api_key: str | None = None
 
     def hook_kwargs(self) -> dict[str, Any]:
@@ -58,6 +61,10 @@ class Call:
             "api_key": self.api_key,
         }
 
+    def attempts(self) -> Attempts:
+        """A fresh attempt counter under this call's retry policy."""
+        return Attempts(self.retry, self.settings.sdk, self.settings.name)
+
     def __repr__(self) -> str:  # never show the key
         return f"<Call sdk={self.settings.sdk!r} model={self.settings.name!r}>"
 
@@ -70,13 +77,24 @@ def prepare(
     max_tokens: object,
     repair_json: bool,
     registry: PluginRegistry,
+    retry: RetryPolicy | None = None,
 ) -> Call:
-    """Validate the document and the arguments, find the plugin and clamp the temperature."""
+    """Validate the document and the arguments, find the plugin and clamp the temperature.
+
+    ``retry`` overrides the document's ``retry`` block for this call.
+    """
     settings = parse_model(model)
     system = text_argument("system_prompt", system_prompt, settings)
     user = text_argument("user_content", user_content, settings)
     requested = temperature_argument(temperature, settings)
     limit = max_tokens_argument(max_tokens, settings)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError(
+            f"retry must be a metasync_llm.RetryPolicy, got {type(retry).__name__}",
+            fields=("retry",),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
     loaded = lookup(registry, settings)
     validate_sdk_config(loaded, model, settings)
     return Call(
@@ -88,6 +106,7 @@ def prepare(
         settings.clamp_temperature(requested),
         limit,
         bool(repair_json),
+        retry or settings.retry,
     )
 
 
@@ -114,7 +133,11 @@ async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver |
 
 
 def result_of(
-    call: Call, answer: Completion, elapsed: float, first_chunk: float | None = None
+    call: Call,
+    answer: Completion,
+    elapsed: float,
+    first_chunk: float | None = None,
+    attempts: int = 1,
 ) -> CompletionResult:
     """The connector's result for a checked answer (before any JSON repair)."""
     settings = call.settings
@@ -140,6 +163,7 @@ def result_of(
         temperature=call.temperature,
         max_tokens=call.max_tokens,
         time_to_first_chunk=first_chunk,
+        attempts=attempts,
     )
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
@@ -256,7 +280,9 @@ def call_error(
         exc.sdk = exc.sdk or settings.sdk
         exc.model = exc.model or settings.name
         return exc
-    if isinstance(exc, ValueError):
+    # A ValueError from a plugin is a configuration problem (the seed's contract), except a
+    # body that failed to decode: openai and anthropic raise bare JSONDecodeErrors for those.
+    if isinstance(exc, ValueError) and not isinstance(exc, (json.JSONDecodeError, UnicodeError)):
         return ConfigurationError(
             redact(
                 f"SDK {settings.sdk} rejected model {settings.name!r}: {type(exc).__name__}: {exc}",
@@ -268,6 +294,13 @@ def call_error(
     error = error_from_exception(exc, sdk=settings.sdk, model=settings.name)
     scrub(error, key)
     return error
+
+
+def raise_mapped(error: MetasyncLLMError, original: BaseException) -> NoReturn:
+    """Raise ``error`` chained to ``original``, unless they are the same exception."""
+    if error is original:
+        raise error
+    raise error from original
 
 
 def scrub(exc: BaseException, key: str | None) -> None:

@@ -14,11 +14,13 @@ from typing import Any
 
 from metasync_llm._call import (
     DEFAULT_MAX_TOKENS,
+    Call,
     awith_key,
     call_error,
     checked_answer,
     lookup,
     prepare,
+    raise_mapped,
     repaired,
     result_of,
     validate_sdk_config,
@@ -28,6 +30,7 @@ from metasync_llm.keys import KeyResolver
 from metasync_llm.model import ModelSettings, parse_model
 from metasync_llm.registry import PluginRegistry, SDKRegistry
 from metasync_llm.result import CompletionResult
+from metasync_llm.retry import RetryPolicy
 from metasync_llm.streaming import AsyncCompletionStream, CompletionStream
 
 __all__ = [
@@ -51,6 +54,7 @@ def complete_with_model(
     key_resolver: KeyResolver | None = None,
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
+    retry: RetryPolicy | None = None,
 ) -> CompletionResult:
     """Run a completion through the SDK plugin the model document names.
 
@@ -65,6 +69,9 @@ def complete_with_model(
     The result unpacks as ``text, prompt_tokens, completion_tokens, total_tokens``.
     Configuration problems raise :class:`ConfigurationError` (a ``ValueError``) before any
     network call; call failures raise a :class:`CompletionError` (a ``RuntimeError``).
+    Rate limits, server errors, timeouts and connection failures are retried with
+    exponential backoff and jitter, honouring ``Retry-After``, as the document's ``retry``
+    block (or ``retry``) says; ``result.attempts`` and ``error.attempts`` count the tries.
     """
     call = prepare(
         model,
@@ -74,16 +81,25 @@ def complete_with_model(
         max_tokens,
         repair_json,
         registry or SDKRegistry,
+        retry,
     )
     call = with_key(call, api_key, key_resolver)
+    attempts = call.attempts()
     start = time.perf_counter()
-    try:
-        raw = call.loaded.sdk.complete(**call.hook_kwargs())
-    except Exception as exc:
-        raise call_error(exc, call.loaded, call.settings, call.api_key) from exc
+    while True:
+        attempts.begin()
+        try:
+            raw = call.loaded.sdk.complete(**call.hook_kwargs())
+            break
+        except Exception as exc:
+            error = call_error(exc, call.loaded, call.settings, call.api_key)
+            delay = attempts.after_failure(error)
+            if delay is None:
+                raise_mapped(error, exc)
+            time.sleep(delay)
     elapsed = time.perf_counter() - start
     answer = checked_answer(raw, call.loaded, call.settings)
-    return repaired(call, result_of(call, answer, elapsed))
+    return repaired(call, result_of(call, answer, elapsed, attempts=attempts.count))
 
 
 async def acomplete_with_model(
@@ -97,6 +113,7 @@ async def acomplete_with_model(
     key_resolver: KeyResolver | None = None,
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
+    retry: RetryPolicy | None = None,
 ) -> CompletionResult:
     """The asyncio form of :func:`complete_with_model`, with the same arguments and result.
 
@@ -105,16 +122,25 @@ async def acomplete_with_model(
     and the plugin's ``acomplete`` is awaited.
     """
     call = await _aprepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry
+        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
     call = await awith_key(call, api_key, key_resolver)
+    attempts = call.attempts()
     start = time.perf_counter()
-    try:
-        raw = await call.loaded.sdk.acomplete(**call.hook_kwargs())
-    except Exception as exc:
-        raise call_error(exc, call.loaded, call.settings, call.api_key) from exc
+    while True:
+        attempts.begin()
+        try:
+            raw = await call.loaded.sdk.acomplete(**call.hook_kwargs())
+            break
+        except Exception as exc:
+            error = call_error(exc, call.loaded, call.settings, call.api_key)
+            delay = attempts.after_failure(error)
+            if delay is None:
+                raise_mapped(error, exc)
+            await asyncio.sleep(delay)
     elapsed = time.perf_counter() - start
-    result = result_of(call, checked_answer(raw, call.loaded, call.settings), elapsed)
+    answer = checked_answer(raw, call.loaded, call.settings)
+    result = result_of(call, answer, elapsed, attempts=attempts.count)
     if call.repair_json:
         result = await asyncio.to_thread(repaired, call, result)
     return result
@@ -131,6 +157,7 @@ def stream_with_model(
     key_resolver: KeyResolver | None = None,
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
+    retry: RetryPolicy | None = None,
 ) -> CompletionStream:
     """Stream a completion: iterate the returned stream for text chunks, then read ``.result``.
 
@@ -152,9 +179,11 @@ def stream_with_model(
         max_tokens,
         repair_json,
         registry or SDKRegistry,
+        retry,
     )
     call = with_key(call, api_key, key_resolver)
-    return CompletionStream(call, iter(call.loaded.sdk.stream(**call.hook_kwargs())))
+    sdk, kwargs = call.loaded.sdk, call.hook_kwargs()
+    return CompletionStream(call, lambda: iter(sdk.stream(**kwargs)))
 
 
 async def astream_with_model(
@@ -168,6 +197,7 @@ async def astream_with_model(
     key_resolver: KeyResolver | None = None,
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AsyncCompletionStream:
     """The asyncio form of :func:`stream_with_model`::
 
@@ -177,11 +207,11 @@ async def astream_with_model(
     print(stream.result.usage)
     """
     call = await _aprepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry
+        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
     call = await awith_key(call, api_key, key_resolver)
-    items = call.loaded.sdk.astream(**call.hook_kwargs())
-    return AsyncCompletionStream(call, aiter(items))
+    sdk, kwargs = call.loaded.sdk, call.hook_kwargs()
+    return AsyncCompletionStream(call, lambda: aiter(sdk.astream(**kwargs)))
 
 
 async def _aprepare(
@@ -192,12 +222,13 @@ async def _aprepare(
     max_tokens: object,
     repair_json: bool,
     registry: PluginRegistry | None,
-) -> Any:
+    retry: RetryPolicy | None,
+) -> Call:
     registry = registry or SDKRegistry
     if not registry.discovered:
         await asyncio.to_thread(registry.discovery)  # imports plugins: not on the loop
     return prepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry
+        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
 
 

@@ -60,6 +60,8 @@ class MetasyncLLMError(Exception):
         self.request_id = request_id
         #: For a stream that failed part-way: the text received before the failure.
         self.partial_text: str | None = None
+        #: How many attempts the connector made before giving up (set by the connector).
+        self.attempts: int | None = None
 
     def __str__(self) -> str:
         return self.message

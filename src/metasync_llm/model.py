@@ -10,6 +10,7 @@ from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from metasync_llm.errors import ConfigurationError
+from metasync_llm.retry import RetryPolicy, parse_retry
 
 #: Values of a document's ``messageFormat`` (see :mod:`metasync_llm.chat`).
 MESSAGE_FORMATS = ("combined", "separate")
@@ -38,6 +39,7 @@ class ModelSettings:
     max_temperature: float | None
     max_token: int | None
     cost: CostRates | None
+    retry: RetryPolicy
 
     def clamp_temperature(self, temperature: float) -> float:
         """Clamp ``temperature`` to ``minTemperature``/``maxTemperature``."""
@@ -105,6 +107,7 @@ def parse_model(model: object) -> ModelSettings:
         problems.append(("maxToken", f"'maxToken' must be a positive integer, got {max_token!r}"))
         max_token = None
     cost = _parse_cost(model.get("cost"), problems)
+    retry = parse_retry(model.get("retry"), problems)
 
     if problems:
         label = f"model {name!r}" if name else "model document"
@@ -123,6 +126,7 @@ def parse_model(model: object) -> ModelSettings:
         max_temperature=hi,
         max_token=max_token,
         cost=cost,
+        retry=retry,
     )
 
 

@@ -103,6 +103,8 @@ class CompletionResult(_FourTuple):
     max_tokens: int | None = None
     #: Seconds from the call to the first text chunk (streams only).
     time_to_first_chunk: float | None = None
+    #: Attempts made, the successful one included (more than 1 after retries).
+    attempts: int = 1
 
     @property
     def usage(self) -> Usage:

@@ -11,20 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from metasync_llm._call import Call, call_error, checked_answer, repaired, result_of
+from metasync_llm._call import (
+    Call,
+    call_error,
+    checked_answer,
+    raise_mapped,
+    repaired,
+    result_of,
+)
 from metasync_llm.errors import MetasyncLLMError, PluginError
 from metasync_llm.result import Completion, CompletionResult, StreamEnd
 
 
 class _StreamState:
-    """What sync and async streams share: chunk bookkeeping, the result, error mapping."""
+    """What sync and async streams share: chunks, attempts, the result, error mapping."""
 
     def __init__(self, call: Call) -> None:
         self.call = call
+        self.attempts = call.attempts()
         self.chunks: list[str] = []
         self.end: StreamEnd | None = None
         self.start = time.perf_counter()
@@ -52,8 +60,8 @@ class _StreamState:
             distribution=info.distribution,
         )
 
-    def answer(self) -> tuple[Completion, float]:
-        """The whole answer, checked like a blocking call's, and the elapsed seconds."""
+    def finish(self) -> CompletionResult:
+        """The result of a stream that ended (checked like a blocking call's answer)."""
         end = self.end or StreamEnd()
         raw = Completion(
             "".join(self.chunks),
@@ -63,28 +71,39 @@ class _StreamState:
             end.finish_reason,
             end.request_id,
         )
-        return checked_answer(raw, self.call.loaded, self.call.settings), (
-            time.perf_counter() - self.start
-        )
+        answer = checked_answer(raw, self.call.loaded, self.call.settings)
+        elapsed = time.perf_counter() - self.start
+        self.result = result_of(self.call, answer, elapsed, self.first_chunk, self.attempts.count)
+        return self.result
 
-    def failed(self, exc: Exception) -> MetasyncLLMError:
-        """The core error for a failure mid-stream, with the text received so far."""
+    def failed(self, exc: Exception) -> tuple[MetasyncLLMError, float | None]:
+        """The core error for a failure, with the text received so far, and the wait before
+        a retry (``None``: the error is final). Only a stream with no chunk yet is retried."""
         call = self.call
         error = call_error(exc, call.loaded, call.settings, call.api_key)
         error.partial_text = "".join(self.chunks)
-        return error
+        if self.chunks or self.end is not None:
+            error.attempts = self.attempts.count
+            return error, None
+        return error, self.attempts.after_failure(error)
 
     @property
     def text(self) -> str:
         return "".join(self.chunks)
 
+    def final(self) -> CompletionResult:
+        if self.result is None:
+            raise RuntimeError("the stream has not ended yet: iterate it to the end first")
+        return self.result
+
 
 class CompletionStream:
     """A completion streamed from a plugin: ``for chunk in stream``, then ``stream.result``."""
 
-    def __init__(self, call: Call, items: Iterator[object]) -> None:
+    def __init__(self, call: Call, make: Callable[[], Iterator[object]]) -> None:
         self._state = _StreamState(call)
-        self._items = items
+        self._make = make
+        self._items: Iterator[object] | None = None
         self._closed = False
 
     def __iter__(self) -> CompletionStream:
@@ -94,13 +113,24 @@ class CompletionStream:
         state = self._state
         while not self._closed:
             try:
+                if self._items is None:
+                    state.attempts.begin()
+                    self._items = self._make()
                 item = next(self._items)
             except StopIteration:
-                self._finish()
+                self._closed = True
+                self._items = None
+                state.finish()
+                state.result = repaired(state.call, state.final())
                 raise
             except Exception as exc:
-                self.close()
-                raise state.failed(exc) from exc
+                self._close_items()
+                error, delay = state.failed(exc)
+                if delay is None:
+                    self._closed = True
+                    raise_mapped(error, exc)
+                time.sleep(delay)
+                continue
             try:
                 chunk = state.accept(item)
             except PluginError:
@@ -110,13 +140,6 @@ class CompletionStream:
                 return chunk
         raise StopIteration
 
-    def _finish(self) -> None:
-        self._closed = True
-        answer, elapsed = self._state.answer()
-        result = result_of(self._state.call, answer, elapsed, self._state.first_chunk)
-        self._state.result = result
-        self._state.result = repaired(self._state.call, result)
-
     @property
     def text(self) -> str:
         """The text received so far."""
@@ -125,9 +148,7 @@ class CompletionStream:
     @property
     def result(self) -> CompletionResult:
         """The result, once the stream is exhausted."""
-        if self._state.result is None:
-            raise RuntimeError("the stream has not ended yet: iterate it to the end first")
-        return self._state.result
+        return self._state.final()
 
     def until_done(self) -> CompletionResult:
         """Read the rest of the stream and return the result."""
@@ -135,13 +156,16 @@ class CompletionStream:
             pass
         return self.result
 
+    def _close_items(self) -> None:
+        items, self._items = self._items, None
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
     def close(self) -> None:
         """Stop the stream and release its HTTP connection."""
-        if not self._closed:
-            self._closed = True
-            close = getattr(self._items, "close", None)
-            if close is not None:
-                close()
+        self._closed = True
+        self._close_items()
 
     def __enter__(self) -> CompletionStream:
         return self
@@ -161,9 +185,10 @@ class CompletionStream:
 class AsyncCompletionStream:
     """A completion streamed with asyncio: ``async for chunk in stream``, then ``stream.result``."""
 
-    def __init__(self, call: Call, items: AsyncIterator[object]) -> None:
+    def __init__(self, call: Call, make: Callable[[], AsyncIterator[object]]) -> None:
         self._state = _StreamState(call)
-        self._items = items
+        self._make = make
+        self._items: AsyncIterator[object] | None = None
         self._closed = False
 
     def __aiter__(self) -> AsyncCompletionStream:
@@ -173,16 +198,28 @@ class AsyncCompletionStream:
         state = self._state
         while not self._closed:
             try:
+                if self._items is None:
+                    state.attempts.begin()
+                    self._items = self._make()
                 item = await self._items.__anext__()
             except StopAsyncIteration:
-                await self._finish()
+                self._closed = True
+                self._items = None
+                result = state.finish()
+                if state.call.repair_json:  # can be slow on long answers: off the loop
+                    state.result = await asyncio.to_thread(repaired, state.call, result)
                 raise
             except asyncio.CancelledError:
                 await self.aclose()
                 raise
             except Exception as exc:
-                await self.aclose()
-                raise state.failed(exc) from exc
+                await self._close_items()
+                error, delay = state.failed(exc)
+                if delay is None:
+                    self._closed = True
+                    raise_mapped(error, exc)
+                await asyncio.sleep(delay)
+                continue
             try:
                 chunk = state.accept(item)
             except PluginError:
@@ -192,15 +229,6 @@ class AsyncCompletionStream:
                 return chunk
         raise StopAsyncIteration
 
-    async def _finish(self) -> None:
-        self._closed = True
-        call = self._state.call
-        answer, elapsed = self._state.answer()
-        result = result_of(call, answer, elapsed, self._state.first_chunk)
-        self._state.result = result
-        if call.repair_json:  # JSON repair can be slow on long answers: off the event loop
-            self._state.result = await asyncio.to_thread(repaired, call, result)
-
     @property
     def text(self) -> str:
         """The text received so far."""
@@ -209,9 +237,7 @@ class AsyncCompletionStream:
     @property
     def result(self) -> CompletionResult:
         """The result, once the stream is exhausted."""
-        if self._state.result is None:
-            raise RuntimeError("the stream has not ended yet: iterate it to the end first")
-        return self._state.result
+        return self._state.final()
 
     async def until_done(self) -> CompletionResult:
         """Read the rest of the stream and return the result."""
@@ -219,13 +245,16 @@ class AsyncCompletionStream:
             pass
         return self.result
 
+    async def _close_items(self) -> None:
+        items, self._items = self._items, None
+        aclose: Any = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
     async def aclose(self) -> None:
         """Stop the stream and release its HTTP connection."""
-        if not self._closed:
-            self._closed = True
-            aclose: Any = getattr(self._items, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        self._closed = True
+        await self._close_items()
 
     async def __aenter__(self) -> AsyncCompletionStream:
         return self

@@ -57,6 +57,8 @@ class Reply:
     drop: bool = False
     #: With ``chunks``: reset the connection after this many chunks (a stream cut mid-way).
     cut_after: int | None = None
+    #: Announce this many more body bytes than are sent, then close (a truncated body).
+    missing_bytes: int = 0
 
     @classmethod
     def json(
@@ -219,9 +221,13 @@ class LoopbackServer:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 if reply.chunks is None:
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    length = len(reply.body) + reply.missing_bytes
+                    self.send_header("Content-Length", str(length))
                     self.end_headers()
                     self.wfile.write(reply.body)
+                    if reply.missing_bytes:
+                        self.wfile.flush()
+                        self._reset()
                     return
                 self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("Cache-Control", "no-cache")

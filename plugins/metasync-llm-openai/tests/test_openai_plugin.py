@@ -27,6 +27,7 @@ def doc(endpoint: str, **extra: Any) -> dict[str, Any]:
         "deployment": "gpt-4o",
         "key": "KEY-OPENAI-TEST",
         "maxTemperature": 5,
+        "retry": {"attempts": 1},  # retries have their own tests
         **extra,
     }
 

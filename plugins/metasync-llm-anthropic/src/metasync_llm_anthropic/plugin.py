@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -184,7 +185,10 @@ def _request(
 def _errors(config: Mapping[str, Any]) -> sdk_errors:
     import anthropic  # noqa: PLC0415 - imported already: a client exists
 
-    return sdk_errors(anthropic.AnthropicError, sdk=SDK, model=config.get("name"))
+    # anthropic raises a bare JSONDecodeError for a body that is not JSON.
+    return sdk_errors(
+        (anthropic.AnthropicError, json.JSONDecodeError), sdk=SDK, model=config.get("name")
+    )
 
 
 def _usage(message: Any) -> tuple[int | None, int | None, int | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -183,7 +184,10 @@ class OpenAISDK(BaseLLMSDK):
     def _errors(self, config: Mapping[str, Any]) -> sdk_errors:
         import openai  # noqa: PLC0415 - imported already: a client exists
 
-        return sdk_errors(openai.OpenAIError, sdk=self.sdk_name, model=config.get("name"))
+        # openai raises a bare JSONDecodeError for a body that is not JSON.
+        return sdk_errors(
+            (openai.OpenAIError, json.JSONDecodeError), sdk=self.sdk_name, model=config.get("name")
+        )
 
     def _completion(self, response: Any, config: Mapping[str, Any]) -> Completion:
         request_id = getattr(response, "_request_id", None)

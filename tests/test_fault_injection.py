@@ -1,0 +1,421 @@
+"""Fault injection: each fault, through each provider plugin's real client, over loopback HTTP.
+
+For every fault the tests show the error raised (no retry), the retry taken (with retries),
+the attempts counted, that no partial text is lost, and that a canary API key that the
+fault bodies echo back appears nowhere: not in messages, reprs, causes or log records.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+
+import metasync_llm as msl
+from metasync_llm import PluginRegistry, complete_with_model, stream_with_model
+from metasync_llm.testing import LoopbackServer, Reply
+
+KEY = "sk-canary-FAULT-5a8c1f0e9d"
+
+
+def _openai_ok(text: str) -> Reply:
+    return Reply.json(
+        {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    )
+
+
+def _openai_stream(words: list[str], cut_after: int | None = None) -> Reply:
+    events: list[object] = [
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}],
+        }
+        for w in words
+    ]
+    return Reply.sse(events, cut_after=cut_after)
+
+
+def _openai_error(status: int, message: str, headers: dict[str, str]) -> Reply:
+    return Reply.json(
+        {"error": {"message": message, "type": "error", "code": None}},
+        status=status,
+        headers=headers,
+    )
+
+
+def _openai_empty() -> Reply:
+    return Reply.json(
+        {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
+    )
+
+
+def _anthropic_events(words: list[str], cut_after: int | None = None) -> Reply:
+    events: list[object] = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 3, "output_tokens": 1},
+            },
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}
+            for w in words
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 1},
+        },
+        {"type": "message_stop"},
+    ]
+    return Reply.sse(
+        events, done=False, named=True, cut_after=None if cut_after is None else cut_after + 2
+    )
+
+
+def _anthropic_error(status: int, message: str, headers: dict[str, str]) -> Reply:
+    return Reply.json(
+        {"type": "error", "error": {"type": "error", "message": message}},
+        status=status,
+        headers=headers,
+    )
+
+
+def _aai_ok(text: str) -> Reply:
+    return Reply.json(
+        {
+            "id": "c",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+        }
+    )
+
+
+def _aai_stream(words: list[str], cut_after: int | None = None) -> Reply:
+    events: list[object] = [
+        {
+            "id": "c",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}],
+        }
+        for w in words
+    ]
+    return Reply.sse(events, cut_after=cut_after)
+
+
+def _aai_error(status: int, message: str, headers: dict[str, str]) -> Reply:
+    return Reply.json(
+        {"error": {"code": "Error", "message": message}}, status=status, headers=headers
+    )
+
+
+def _aai_empty() -> Reply:
+    return Reply.json({"id": "c", "created": 0, "model": "m", "choices": []})
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One provider's wire format, as the fault server speaks it."""
+
+    module: str
+    doc: dict[str, Any]
+    path: str
+    ok: Callable[[str], Reply]
+    stream: Callable[..., Reply]
+    error: Callable[[int, str, dict[str, str]], Reply]
+    empty: Callable[[], Reply]
+
+
+WIRES = {
+    "OpenAI": Wire(
+        "metasync_llm_openai",
+        {"deployment": "gpt"},
+        "/v1",
+        _openai_ok,
+        _openai_stream,
+        _openai_error,
+        _openai_empty,
+    ),
+    "AzureOpenAI": Wire(
+        "metasync_llm_azure_openai",
+        {"deployment": "gpt", "apiVersion": "2024-10-21"},
+        "",
+        _openai_ok,
+        _openai_stream,
+        _openai_error,
+        _openai_empty,
+    ),
+    "Anthropic": Wire(
+        "metasync_llm_anthropic",
+        {"deployment": "claude-opus-5"},
+        "",
+        lambda text: _anthropic_events([text]),
+        _anthropic_events,
+        _anthropic_error,
+        lambda: _anthropic_events([]),
+    ),
+    "ChatCompletionsClient": Wire(
+        "metasync_llm_azure_inference",
+        {"deployment": "m", "apiVersion": "2025-04-01"},
+        "",
+        _aai_ok,
+        _aai_stream,
+        _aai_error,
+        _aai_empty,
+    ),
+}
+
+#: fault name -> (reply for a wire, expected error class, retried?)
+FAULTS: dict[str, tuple[Callable[[Wire], Reply], type[msl.MetasyncLLMError], bool]] = {
+    "429 with Retry-After": (
+        lambda w: w.error(429, f"Rate limit for key {KEY}", {"retry-after": "0"}),
+        msl.RateLimitError,
+        True,
+    ),
+    "429 without Retry-After": (
+        lambda w: w.error(429, "Too many requests", {}),
+        msl.RateLimitError,
+        True,
+    ),
+    "500": (lambda w: w.error(500, f"Internal error, key {KEY}", {}), msl.ServerError, True),
+    "502": (
+        lambda w: Reply(502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"}),
+        msl.ServerError,
+        True,
+    ),
+    "503": (lambda w: w.error(503, "Overloaded", {}), msl.ServerError, True),
+    "connection reset": (lambda w: Reply(drop=True), msl.APIConnectionError, True),
+    "stall past the read timeout": (lambda w: Reply(delay=1.5), msl.APITimeoutError, True),
+    "truncated body": (
+        lambda w: Reply(
+            200, b'{"id": "c", "choi', {"Content-Type": "application/json"}, missing_bytes=40
+        ),
+        msl.APIConnectionError,
+        True,
+    ),
+    "invalid body": (
+        lambda w: Reply(200, b"<<not json>>", {"Content-Type": "application/json"}),
+        msl.CompletionError,
+        False,
+    ),
+    "empty choice list": (lambda w: w.empty(), msl.EmptyResponseError, False),
+    "401": (
+        lambda w: w.error(401, f"Incorrect API key provided: {KEY}", {}),
+        msl.AuthenticationError,
+        False,
+    ),
+    "400 context window": (
+        lambda w: w.error(400, "This model's maximum context length is 8192 tokens", {}),
+        msl.ContextWindowExceededError,
+        False,
+    ),
+}
+
+FAST_RETRY = {"attempts": 3, "initialDelay": 0.01, "maxDelay": 0.02}
+
+
+def _doc(sdk: str, server: LoopbackServer, retry: dict[str, Any]) -> dict[str, Any]:
+    wire = WIRES[sdk]
+    return {
+        "name": f"{sdk}-faults",
+        "sdk": sdk,
+        "endpoint": server.url + wire.path,
+        "key": "KEY-FAULTS",
+        "timeout": 0.5,
+        "retry": retry,
+        **wire.doc,
+    }
+
+
+def _registry(sdk: str) -> PluginRegistry:
+    if importlib.util.find_spec(WIRES[sdk].module) is None:
+        if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
+            pytest.fail(f"{WIRES[sdk].module} is not installed")
+        pytest.skip(f"{WIRES[sdk].module} is not installed")
+    return PluginRegistry(allow={sdk})
+
+
+def _assert_no_key(err: BaseException, caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in seen:
+        seen.append(current)
+        for text in (str(current), repr(current)):
+            assert KEY not in text, f"key leaked in {type(current).__name__}"
+        current = current.__cause__ or current.__context__
+    assert KEY not in str(getattr(err, "partial_text", "") or "")
+    for record in caplog.records:
+        assert KEY not in record.getMessage()
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_fault_without_retry_raises_the_right_error(
+    sdk: str, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = _registry(sdk)
+    make, expected, _ = FAULTS[fault]
+    caplog.set_level(logging.DEBUG)
+    with LoopbackServer() as server:
+        server.add(make(WIRES[sdk]))
+        with pytest.raises(expected) as info:
+            complete_with_model(
+                _doc(sdk, server, {"attempts": 1}), "", "hi", api_key=KEY, registry=registry
+            )
+        assert len(server.requests) == 1
+    err = info.value
+    assert not isinstance(err, ValueError), "a provider fault is never a configuration error"
+    assert (err.sdk, err.model, err.attempts) == (sdk, f"{sdk}-faults", 1)
+    if fault != "empty choice list":  # the others wrap the SDK's own exception
+        assert err.__cause__ is not None
+    if fault == "429 with Retry-After":
+        assert isinstance(err, msl.RateLimitError) and err.retry_after == 0
+    if fault in ("500", "502", "503", "401"):
+        assert err.status == int(fault)
+    _assert_no_key(err, caplog)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_fault_then_success_is_retried_only_when_safe(
+    sdk: str, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = _registry(sdk)
+    make, expected, retried = FAULTS[fault]
+    wire = WIRES[sdk]
+    caplog.set_level(logging.DEBUG)
+    with LoopbackServer() as server:
+        server.add(make(wire), wire.ok("recovered"))
+        model = _doc(sdk, server, FAST_RETRY)
+        if retried:
+            result = complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+            assert (result.text, result.attempts) == ("recovered", 2)
+            assert len(server.requests) == 2
+        else:
+            with pytest.raises(expected) as info:
+                complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+            assert info.value.attempts == 1 and len(server.requests) == 1
+            _assert_no_key(info.value, caplog)
+    for record in caplog.records:
+        assert KEY not in record.getMessage()
+
+
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_retries_stop_at_the_attempt_limit(sdk: str) -> None:
+    registry = _registry(sdk)
+    wire = WIRES[sdk]
+    with LoopbackServer() as server:
+        server.add(*[wire.error(503, "Overloaded", {})] * 5)
+        with pytest.raises(msl.ServerError) as info:
+            complete_with_model(
+                _doc(sdk, server, FAST_RETRY), "", "hi", api_key=KEY, registry=registry
+            )
+        assert info.value.attempts == 3 and len(server.requests) == 3
+
+
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_stream_cut_mid_way_is_not_retried_and_keeps_the_text(
+    sdk: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = _registry(sdk)
+    wire = WIRES[sdk]
+    with LoopbackServer() as server:
+        server.add(
+            wire.stream(["alpha ", "beta ", "gamma ", "delta "], cut_after=2), wire.ok("never used")
+        )
+        stream = stream_with_model(
+            _doc(sdk, server, FAST_RETRY), "", "hi", api_key=KEY, registry=registry
+        )
+        received = []
+        with pytest.raises(msl.APIConnectionError) as info:
+            for chunk in stream:
+                received.append(chunk)
+        assert len(server.requests) == 1, "a stream that produced text must not be retried"
+    assert "".join(received) == "alpha beta " == info.value.partial_text
+    assert info.value.attempts == 1
+    _assert_no_key(info.value, caplog)
+
+
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_stream_failing_before_its_first_chunk_is_retried(sdk: str) -> None:
+    registry = _registry(sdk)
+    wire = WIRES[sdk]
+    with LoopbackServer() as server:
+        server.add(wire.error(503, "Overloaded", {}), wire.stream(["ok ", "now"]))
+        with stream_with_model(
+            _doc(sdk, server, FAST_RETRY), "", "hi", api_key=KEY, registry=registry
+        ) as stream:
+            assert "".join(stream) == "ok now"
+        assert stream.result.attempts == 2 and len(server.requests) == 2
+
+
+def test_retry_after_is_honoured_and_the_deadline_bounds_waiting() -> None:
+    registry = _registry("OpenAI")
+    wire = WIRES["OpenAI"]
+    with LoopbackServer() as server:
+        server.add(wire.error(429, "slow down", {"retry-after": "0.4"}), wire.ok("done"))
+        result = complete_with_model(
+            _doc("OpenAI", server, FAST_RETRY), "", "hi", api_key=KEY, registry=registry
+        )
+        assert result.attempts == 2 and result.elapsed >= 0.4
+        # A Retry-After beyond the deadline ends the call at once instead of waiting.
+        server.add(wire.error(429, "come back in an hour", {"retry-after": "3600"}))
+        model = _doc("OpenAI", server, {**FAST_RETRY, "deadline": 5})
+        with pytest.raises(msl.RateLimitError) as info:
+            complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+        assert info.value.attempts == 1 and info.value.retry_after == 3600
+
+
+def test_per_call_retry_policy_overrides_the_document() -> None:
+    registry = _registry("OpenAI")
+    wire = WIRES["OpenAI"]
+    with LoopbackServer() as server:
+        server.add(wire.error(500, "boom", {}), wire.ok("second"))
+        model = _doc("OpenAI", server, {"attempts": 1})
+        policy = msl.RetryPolicy(attempts=2, initial_delay=0.01)
+        result = complete_with_model(model, "", "hi", api_key=KEY, registry=registry, retry=policy)
+        assert result.attempts == 2
+
+
+def test_faults_replace_nothing_in_a_reused_policy() -> None:
+    policy = msl.RetryPolicy()
+    assert replace(policy, attempts=5).attempts == 5 and policy.attempts == 3
