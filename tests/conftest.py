@@ -6,10 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from throwaway import DISTS, pip_install, write_project
 
 from metasync_llm import PluginRegistry, SDKRegistry
 from metasync_llm.registry import ALLOW_ENV
+
+# Timing is for benchmarks: a per-example deadline only makes property tests flaky on a
+# loaded 2-core machine.
+settings.register_profile("metasync", deadline=None)
+settings.load_profile("metasync")
 
 
 @pytest.fixture(autouse=True, scope="session")
