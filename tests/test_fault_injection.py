@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Callable
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -419,3 +422,45 @@ def test_per_call_retry_policy_overrides_the_document() -> None:
 def test_faults_replace_nothing_in_a_reused_policy() -> None:
     policy = msl.RetryPolicy()
     assert replace(policy, attempts=5).attempts == 5 and policy.attempts == 3
+
+
+@contextmanager
+def _unanswered_port() -> Iterator[int]:
+    """A loopback port whose accept queue is full: new connections hang in SYN_SENT."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        for sock in (*fillers, listener):
+            sock.close()
+
+
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_connect_timeout_from_the_document(sdk: str) -> None:
+    registry = _registry(sdk)
+    with _unanswered_port() as port:
+        model = {
+            "name": "c",
+            "sdk": sdk,
+            "endpoint": f"http://127.0.0.1:{port}",
+            "key": "K",
+            "timeout": 30,
+            "connectTimeout": 0.3,
+            "retry": {"attempts": 1},
+            **WIRES[sdk].doc,
+        }
+        started = time.monotonic()
+        with pytest.raises((msl.APITimeoutError, msl.APIConnectionError)):
+            complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+        assert time.monotonic() - started < 10, "the connect timeout was not applied"

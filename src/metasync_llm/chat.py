@@ -7,7 +7,8 @@ The quirks of a model live in its document, not in lists of model names in code:
 - ``omitTemperature``: ``true`` for models that reject any temperature but the default
   (reasoning models); the temperature is then not sent at all.
 - ``maxCompletionToken``: ``true`` sends ``max_completion_tokens`` instead of ``max_tokens``.
-- ``timeout``: seconds to wait for the provider's answer (default 600).
+- ``timeout``: seconds to wait for the provider's answer (read timeout, default 600).
+- ``connectTimeout``: seconds to wait for a connection (default 10, at most ``timeout``).
 - ``extraBody``: provider-specific request parameters sent as they are (``top_p``,
   ``reasoning_effort``, ...); the provider's API decides whether it accepts them.
 """
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from metasync_llm.errors import ContentFilterError, EmptyResponseError, TruncatedResponseError
-from metasync_llm.model import DEFAULT_TIMEOUT, is_number
+from metasync_llm.model import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, is_number
 
 
 def chat_messages(
@@ -57,6 +58,13 @@ def timeout_of(config: Mapping[str, Any]) -> float:
     """The document's ``timeout`` in seconds, or the default."""
     value = config.get("timeout")
     return float(value) if is_number(value) and value > 0 else DEFAULT_TIMEOUT
+
+
+def connect_timeout_of(config: Mapping[str, Any]) -> float:
+    """The document's ``connectTimeout`` in seconds (default 10), never above ``timeout``."""
+    value = config.get("connectTimeout")
+    seconds = float(value) if is_number(value) and value > 0 else DEFAULT_CONNECT_TIMEOUT
+    return min(seconds, timeout_of(config))
 
 
 def usage_count(value: object) -> int | None:

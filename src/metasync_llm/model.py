@@ -16,6 +16,8 @@ from metasync_llm.retry import RetryPolicy, parse_retry
 MESSAGE_FORMATS = ("combined", "separate")
 #: Seconds to wait for a provider's answer when the document has no ``timeout``.
 DEFAULT_TIMEOUT = 600.0
+#: Seconds to wait for a connection when the document has no ``connectTimeout``.
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +180,8 @@ def check_config(
 
     ``required`` fields must be non-empty strings; ``urls`` must be ``https://`` URLs (plain
     ``http://`` only on a loopback host); the chat options ``messageFormat``,
-    ``omitTemperature``, ``maxCompletionToken``, ``timeout`` and ``extraBody`` are checked
-    when present.
+    ``omitTemperature``, ``maxCompletionToken``, ``timeout``, ``connectTimeout`` and
+    ``extraBody`` are checked when present.
     """
     problems: list[tuple[str, str]] = []
     for field in required:
@@ -207,9 +209,10 @@ def check_config(
     extra = config.get("extraBody")
     if extra is not None and not isinstance(extra, Mapping):
         problems.append(("extraBody", f"'extraBody' must be an object, got {extra!r}"))
-    timeout = config.get("timeout")
-    if timeout is not None and not (is_number(timeout) and timeout > 0):
-        problems.append(("timeout", f"'timeout' must be seconds > 0, got {timeout!r}"))
+    for field in ("timeout", "connectTimeout"):
+        value = config.get(field)
+        if value is not None and not (is_number(value) and value > 0):
+            problems.append((field, f"'{field}' must be seconds > 0, got {value!r}"))
     if problems:
         name = config.get("name")
         label = f"{sdk} model {name!r}" if isinstance(name, str) else f"{sdk} model document"

@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from metasync_llm import BaseLLMSDK, Completion, StreamEnd
-from metasync_llm.chat import extra_body, require_text, timeout_of, usage_count
+from metasync_llm.chat import (
+    connect_timeout_of,
+    extra_body,
+    require_text,
+    timeout_of,
+    usage_count,
+)
 from metasync_llm.clients import AsyncClientCache, ClientCache, key_fingerprint
 from metasync_llm.errors import sdk_errors
 from metasync_llm.model import check_config
@@ -153,16 +159,20 @@ class AnthropicSDK(BaseLLMSDK):
 
 
 def _client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
-    return (config["endpoint"], key_fingerprint(api_key), timeout_of(config))
+    return (
+        config["endpoint"],
+        key_fingerprint(api_key),
+        timeout_of(config),
+        connect_timeout_of(config),
+    )
 
 
 def _create_client(config: Mapping[str, Any], api_key: str | None, asynchronous: bool) -> Any:
     import anthropic  # noqa: PLC0415 - the client library loads on first use only
 
     cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
-    return cls(
-        base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout_of(config)
-    )
+    timeout = anthropic.Timeout(timeout_of(config), connect=connect_timeout_of(config))
+    return cls(base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout)
 
 
 def _request(

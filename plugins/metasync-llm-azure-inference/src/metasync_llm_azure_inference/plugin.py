@@ -8,6 +8,7 @@ from typing import Any
 from metasync_llm import BaseLLMSDK, Completion, StreamEnd
 from metasync_llm.chat import (
     chat_messages,
+    connect_timeout_of,
     extra_body,
     require_text,
     sampling_options,
@@ -21,7 +22,6 @@ from metasync_llm.model import check_config
 from metasync_llm.result import StreamItem
 
 SDK = "ChatCompletionsClient"
-CONNECT_TIMEOUT = 10.0
 
 
 class ChatCompletionsClientSDK(BaseLLMSDK):
@@ -140,7 +140,13 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
 
 
 def _client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
-    return (config["endpoint"], config["apiVersion"], key_fingerprint(api_key), timeout_of(config))
+    return (
+        config["endpoint"],
+        config["apiVersion"],
+        key_fingerprint(api_key),
+        timeout_of(config),
+        connect_timeout_of(config),
+    )
 
 
 def _create_client(config: Mapping[str, Any], api_key: str, asynchronous: bool) -> Any:
@@ -156,7 +162,7 @@ def _create_client(config: Mapping[str, Any], api_key: str, asynchronous: bool) 
         credential=AzureKeyCredential(api_key),
         api_version=config["apiVersion"],
         retry_total=0,
-        connection_timeout=min(CONNECT_TIMEOUT, timeout),
+        connection_timeout=connect_timeout_of(config),
         read_timeout=timeout,
     )
 

@@ -22,7 +22,7 @@ class AzureOpenAISDK(OpenAISDK):
         self,
         config: Mapping[str, Any],
         api_key: str | None,
-        timeout: float,
+        timeout: Any,
         *,
         asynchronous: bool,
     ) -> Any:

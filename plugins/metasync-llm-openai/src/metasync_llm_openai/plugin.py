@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from metasync_llm import BaseLLMSDK, Completion, StreamEnd
 from metasync_llm.chat import (
     chat_messages,
+    connect_timeout_of,
     extra_body,
     require_text,
     sampling_options,
@@ -126,14 +127,14 @@ class OpenAISDK(BaseLLMSDK):
         """The pooled client for this document and key."""
         return self._clients.get(
             self._client_key(config, api_key),
-            lambda: self._create_client(config, api_key, timeout_of(config), asynchronous=False),
+            lambda: self._create_client(config, api_key, _timeout(config), asynchronous=False),
         )
 
     async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled async client for this document, key and the running event loop."""
         return await self._async_clients.get(
             self._client_key(config, api_key),
-            lambda: self._create_client(config, api_key, timeout_of(config), asynchronous=True),
+            lambda: self._create_client(config, api_key, _timeout(config), asynchronous=True),
         )
 
     @staticmethod
@@ -143,13 +144,14 @@ class OpenAISDK(BaseLLMSDK):
             config.get("apiVersion"),
             key_fingerprint(api_key),
             timeout_of(config),
+            connect_timeout_of(config),
         )
 
     def _create_client(
         self,
         config: Mapping[str, Any],
         api_key: str | None,
-        timeout: float,
+        timeout: Any,
         *,
         asynchronous: bool,
     ) -> Any:
@@ -205,6 +207,12 @@ class OpenAISDK(BaseLLMSDK):
         completion = usage_count(getattr(usage, "completion_tokens", None))
         total = total_of(prompt, completion, getattr(usage, "total_tokens", None))
         return Completion(text, prompt, completion, total, finish, request_id)
+
+
+def _timeout(config: Mapping[str, Any]) -> Any:
+    import openai  # noqa: PLC0415 - called while creating a client
+
+    return openai.Timeout(timeout_of(config), connect=connect_timeout_of(config))
 
 
 class _ChunkReader:
