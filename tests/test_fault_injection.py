@@ -274,7 +274,10 @@ def _registry(sdk: str) -> PluginRegistry:
         if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
             pytest.fail(f"{WIRES[sdk].module} is not installed")
         pytest.skip(f"{WIRES[sdk].module} is not installed")
-    return PluginRegistry(allow={sdk})
+    return _REGISTRIES.setdefault(sdk, PluginRegistry(allow={sdk}))
+
+
+_REGISTRIES: dict[str, PluginRegistry] = {}
 
 
 def _assert_no_key(err: BaseException, caplog: pytest.LogCaptureFixture) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
+import logging
 import threading
 import weakref
-from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -19,16 +23,37 @@ def key_fingerprint(api_key: str | None) -> str | None:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
 
 
+def _close_all(clients: dict[Hashable, Any]) -> None:
+    """Close every client in ``clients`` (sync ``close()``), ignoring failures."""
+    for client in list(clients.values()):
+        close = getattr(client, "close", None)
+        if close is None:
+            continue
+        try:
+            result = close()
+        except Exception:  # one client failing to close must not keep the others open
+            logger.debug("closing %r failed", client, exc_info=True)
+            continue
+        if inspect.isawaitable(result):
+            close_coroutine = getattr(result, "close", None)
+            if close_coroutine is not None:
+                close_coroutine()  # an async close() with no loop to run it: drop it
+    clients.clear()
+
+
 class ClientCache(Generic[T]):
     """Creates one client per key (e.g. endpoint, key fingerprint, API version) and reuses it.
 
     Lookups of an existing client take no lock; creation is serialized so two threads
-    never build two clients for the same key.
+    never build two clients for the same key. The clients are closed by :meth:`close`,
+    or when the cache itself is garbage-collected (a plugin instance dropped by
+    ``SDKRegistry.refresh()``), so their connections do not outlive it.
     """
 
     def __init__(self) -> None:
         self._clients: dict[Hashable, T] = {}
         self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _close_all, self._clients)
 
     def get(self, key: Hashable, create: Callable[[], T]) -> T:
         """The client for ``key``, created with ``create()`` the first time."""
@@ -43,10 +68,30 @@ class ClientCache(Generic[T]):
     def __len__(self) -> int:
         return len(self._clients)
 
-    def clear(self) -> None:
-        """Forget every client (they close when garbage-collected)."""
+    def close(self) -> None:
+        """Close every client now; later calls create new ones."""
         with self._lock:
-            self._clients.clear()
+            _close_all(self._clients)
+
+
+class _LoopClients(Generic[T]):
+    """One event loop's clients, and the async generator that closes them at its shutdown."""
+
+    def __init__(self) -> None:
+        self.clients: dict[Hashable, T] = {}
+        self.closer: AsyncGenerator[None, None] | None = None
+
+
+async def _close_client(client: object) -> None:
+    close = getattr(client, "aclose", None) or getattr(client, "close", None)
+    if close is None:
+        return
+    try:
+        result = close()
+        if inspect.isawaitable(result):
+            await result
+    except Exception:  # a client that fails to close must not stop the others closing
+        logger.debug("closing %r failed", client, exc_info=True)
 
 
 class AsyncClientCache(Generic[T]):
@@ -54,27 +99,61 @@ class AsyncClientCache(Generic[T]):
     to the loop that opened them, so a loop never reuses another loop's client.
 
     :meth:`get` creates a missing client in a worker thread, so the import of the client
-    library and the client's construction never block the event loop.
+    library and the client's construction never block the event loop. A loop's clients
+    are closed when the loop shuts down (``asyncio.run`` and servers call
+    ``loop.shutdown_asyncgens()`` before closing it), so a process that runs many loops
+    one after another (``asyncio.run`` per job) keeps no connections of dead loops.
     """
 
     def __init__(self) -> None:
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, T]]
-        self._by_loop = weakref.WeakKeyDictionary()
+        self._by_loop: dict[asyncio.AbstractEventLoop, _LoopClients[T]] = {}
         self._lock = threading.Lock()
 
     async def get(self, key: Hashable, create: Callable[[], T]) -> T:
         """The running loop's client for ``key``, created with ``create()`` the first time."""
         loop = asyncio.get_running_loop()
-        clients = self._by_loop.get(loop)
-        if clients is None:
-            with self._lock:
-                clients = self._by_loop.setdefault(loop, {})
-        client = clients.get(key)
+        holder = self._by_loop.get(loop)
+        if holder is None:
+            holder = await self._start(loop)
+        client = holder.clients.get(key)
         if client is None:
             made = await asyncio.to_thread(create)
-            client = clients.setdefault(key, made)
+            client = holder.clients.setdefault(key, made)
+            if client is not made:
+                await _close_client(made)
         return client
+
+    async def _start(self, loop: asyncio.AbstractEventLoop) -> _LoopClients[T]:
+        with self._lock:
+            # Loops closed without shutting down their async generators: forget them.
+            for old in [old for old in self._by_loop if old.is_closed()]:
+                del self._by_loop[old]
+            holder = self._by_loop.get(loop)
+            if holder is not None:
+                return holder
+            holder = self._by_loop[loop] = _LoopClients()
+        holder.closer = self._close_at_shutdown(loop, holder)
+        await holder.closer.__anext__()  # registers it with the loop's shutdown_asyncgens
+        return holder
+
+    async def _close_at_shutdown(
+        self, loop: asyncio.AbstractEventLoop, holder: _LoopClients[T]
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._by_loop.pop(loop, None)
+            clients, holder.clients = list(holder.clients.values()), {}
+            for client in clients:
+                await _close_client(client)
+
+    async def aclose(self) -> None:
+        """Close the running loop's clients now (they are recreated on the next call)."""
+        holder = self._by_loop.get(asyncio.get_running_loop())
+        if holder is not None and holder.closer is not None:
+            await holder.closer.aclose()
 
     def count(self) -> int:
         """How many clients are cached, over all live loops."""
-        return sum(len(c) for c in list(self._by_loop.values()))
+        return sum(len(h.clients) for h in list(self._by_loop.values()))

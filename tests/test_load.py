@@ -1,0 +1,156 @@
+"""Under load: hundreds of concurrent calls (threads and asyncio) against a faulty server.
+
+Every call must end in its own correct answer or the correct error; threads, file
+descriptors and memory must not grow from one round to the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.util
+import os
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+import metasync_llm as msl
+from metasync_llm import PluginRegistry, acomplete_with_model, complete_with_model
+from metasync_llm.testing import LoopbackServer, RecordedRequest, Reply
+
+CALLS_PER_KIND = 150  # per round, for threads and for asyncio each
+ROUNDS = 3
+
+
+def _ok(text: str) -> Reply:
+    return Reply.json(
+        {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+        }
+    )
+
+
+class FaultyServer:
+    """Answers by the prompt: ``kind:id``. Some kinds fail once, some always."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.server = LoopbackServer(default=self.respond)
+
+    def respond(self, request: RecordedRequest) -> Reply:
+        prompt = request.json()["messages"][0]["content"]
+        kind = prompt.split(":")[0]
+        with self.lock:
+            self.seen[prompt] += 1
+            first = self.seen[prompt] == 1
+        if kind == "throttled" and first:
+            return Reply.json({"error": {"message": "slow down"}}, 429, {"retry-after": "0"})
+        if kind == "reset" and first:
+            return Reply(drop=True)
+        if kind == "broken":
+            return Reply.json({"error": {"message": "upstream failed"}}, 500)
+        if kind == "invalid":
+            return Reply.json({"error": {"message": "bad role"}}, 400)
+        return _ok(f"answer to {prompt}")
+
+
+#: kind -> (expected outcome: answer or error class, attempts)
+EXPECTED: dict[str, tuple[type[Exception] | None, int]] = {
+    "plain": (None, 1),
+    "throttled": (None, 2),
+    "reset": (None, 2),
+    "broken": (msl.ServerError, 2),
+    "invalid": (msl.BadRequestError, 1),
+}
+KINDS = sorted(EXPECTED)
+
+
+def _check(prompt: str, outcome: msl.CompletionResult | BaseException) -> None:
+    error, attempts = EXPECTED[prompt.split(":", maxsplit=1)[0]]
+    if error is None:
+        assert isinstance(outcome, msl.CompletionResult), f"{prompt}: {outcome!r}"
+        assert outcome.text == f"answer to {prompt}", "an answer reached the wrong caller"
+        assert outcome.attempts == attempts
+    else:
+        assert isinstance(outcome, error), f"{prompt}: {outcome!r}"
+        assert outcome.attempts == attempts
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_hundreds_of_concurrent_calls_with_faults_stay_correct_and_leak_nothing() -> None:
+    if importlib.util.find_spec("metasync_llm_openai") is None:
+        if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
+            pytest.fail("metasync_llm_openai is not installed")
+        pytest.skip("metasync_llm_openai is not installed")
+    registry = PluginRegistry(allow={"OpenAI"})
+    faulty = FaultyServer()
+    measures: list[tuple[int, int, float]] = []
+    with faulty.server as server:
+        model: dict[str, Any] = {
+            "name": "load",
+            "sdk": "OpenAI",
+            "endpoint": server.url,
+            "deployment": "m",
+            "key": "K",
+            "timeout": 10,
+            "retry": {"attempts": 2, "initialDelay": 0.001, "maxDelay": 0.002},
+        }
+
+        def blocking(prompt: str) -> msl.CompletionResult | BaseException:
+            try:
+                return complete_with_model(model, "", prompt, api_key="sk-load", registry=registry)
+            except msl.CompletionError as exc:
+                return exc
+
+        async def concurrent(prompts: list[str]) -> list[msl.CompletionResult | BaseException]:
+            async def one(prompt: str) -> msl.CompletionResult | BaseException:
+                try:
+                    return await acomplete_with_model(
+                        model, "", prompt, api_key="sk-load", registry=registry
+                    )
+                except msl.CompletionError as exc:
+                    return exc
+
+            return await asyncio.gather(*(one(p) for p in prompts))
+
+        for round_ in range(ROUNDS):
+            prompts = [f"{KINDS[i % len(KINDS)]}:{round_}-{i}" for i in range(CALLS_PER_KIND)]
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                for prompt, outcome in zip(prompts, pool.map(blocking, prompts), strict=True):
+                    _check(prompt, outcome)
+            aprompts = [f"{p}-async" for p in prompts]
+            for prompt, outcome in zip(aprompts, asyncio.run(concurrent(aprompts)), strict=True):
+                _check(prompt, outcome)
+            gc.collect()
+            measures.append((threading.active_count(), _open_fds(), _rss_mb()))
+
+    expected_requests = sum(EXPECTED[k][1] for k in KINDS) * CALLS_PER_KIND // len(KINDS)
+    assert len(faulty.server.requests) == expected_requests * 2 * ROUNDS
+    print(f"\nrounds (threads, open fds, RSS MB): {measures}")
+    (threads1, fds1, rss1), *_, (threads_n, fds_n, rss_n) = measures
+    assert threads_n <= threads1 + 2, f"threads grew: {measures}"
+    assert fds_n <= fds1 + 8, f"file descriptors grew: {measures}"
+    assert rss_n - rss1 < 16, f"memory grew: {measures}"
