@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metasync_llm import ConfigurationError, complete_with_model
+from metasync_llm import ConfigurationError, PluginRegistry, complete_with_model
+from metasync_llm.connector import validate_model
 from metasync_llm.keys import env_var_for, redact
 from metasync_llm.model import endpoint_problem, parse_model
 
@@ -84,3 +85,76 @@ def test_redact() -> None:
 )
 def test_endpoint_rules(endpoint: Any, ok: bool) -> None:
     assert (endpoint_problem(endpoint) is None) is ok
+
+
+ALL_SDKS = PluginRegistry(
+    allow={"test", "OpenAI", "AzureOpenAI", "Anthropic", "ChatCompletionsClient"}
+)
+PLUGIN_FIELDS = [
+    *FIELDS,
+    "endpoint",
+    "apiVersion",
+    "messageFormat",
+    "omitTemperature",
+    "timeout",
+    "connectTimeout",
+    "retry",
+    "extraBody",
+]
+nested = junk | st.dictionaries(
+    st.sampled_from(
+        [
+            "attempts",
+            "initialDelay",
+            "maxDelay",
+            "deadline",
+            "jitter",
+            "tokens",
+            "input",
+            "output",
+            "currency",
+            "error",
+            "reply",
+            "cutAfter",
+        ]
+    ),
+    junk,
+    max_size=4,
+)
+endpoints = (
+    st.sampled_from(
+        [
+            "https://api.example.com/v1",
+            "http://127.0.0.1:1",
+            "http://x.io",
+            "ftp://x",
+            "",
+            "not a url",
+            "https://[::1",
+        ]
+    )
+    | junk
+)
+
+
+@given(
+    st.dictionaries(st.sampled_from(PLUGIN_FIELDS), nested),
+    endpoints,
+    st.sampled_from(["test", "OpenAI", "AzureOpenAI", "Anthropic", "ChatCompletionsClient"]),
+)
+def test_every_sdk_validates_junk_into_a_named_configuration_error(
+    doc: dict[str, Any], endpoint: Any, sdk: str
+) -> None:
+    document = {"name": "fuzz", **doc, "sdk": sdk, "endpoint": endpoint}
+    try:
+        validate_model(document, registry=ALL_SDKS)
+    except ConfigurationError as exc:
+        assert exc.fields, f"no field named in: {exc}"
+
+
+@pytest.mark.parametrize("size", [1, 10_000, 2_000_000])
+def test_huge_and_unicode_prompts(size: int) -> None:
+    prompt = ("żółw 🐢 \u202e مرحبا " * size)[: size * 3]
+    model = {"name": "u", "sdk": "test", "deployment": "echo"}
+    result = complete_with_model(model, "système ✓", prompt, max_tokens=10_000_000)
+    assert result.text == prompt and result.prompt_tokens
