@@ -119,7 +119,19 @@ def with_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) 
         key_resolver=key_resolver,
         required=call.loaded.sdk.requires_api_key,
     )
-    return replace(call, api_key=key)
+    # Call(...) rather than dataclasses.replace: this runs on every call, replace is slow.
+    return Call(
+        call.model,
+        call.settings,
+        call.loaded,
+        call.system_prompt,
+        call.user_content,
+        call.temperature,
+        call.max_tokens,
+        call.repair_json,
+        call.retry,
+        key,
+    )
 
 
 async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:

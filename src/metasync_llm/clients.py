@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import logging
@@ -20,6 +21,11 @@ def key_fingerprint(api_key: str | None) -> str | None:
     """A digest standing in for an API key in cache keys, so the key itself is not a dict key."""
     if api_key is None:
         return None
+    return _digest(api_key)
+
+
+@functools.lru_cache(maxsize=64)  # hashed on every call: once per key is enough
+def _digest(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Iterable, Mapping
@@ -224,6 +225,7 @@ def check_config(
         )
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
@@ -241,6 +243,11 @@ def endpoint_problem(endpoint: object, field: str = "endpoint") -> str | None:
     """
     if not isinstance(endpoint, str) or not endpoint.strip():
         return f"'{field}' is missing"
+    return _url_problem(endpoint, field)
+
+
+@functools.lru_cache(maxsize=256)  # checked on every call: parse each URL once
+def _url_problem(endpoint: str, field: str) -> str | None:
     try:
         parts = urlsplit(endpoint)
         host = parts.hostname

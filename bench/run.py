@@ -1,0 +1,404 @@
+"""Benchmarks of the plugin layer against the raw SDKs (and LiteLLM), side by side.
+
+Each figure and its baseline are measured in the same run, alternating in blocks, after
+warm-up, as median and p99, and reported as a ratio to the baseline. Prints one table and
+writes the same figures to bench/results/latest.json.
+
+usage: python bench/run.py [--quick] [--litellm-python PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+KEY = "sk-bench"
+SDKS = ["OpenAI", "AzureOpenAI", "Anthropic", "ChatCompletionsClient"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_stub() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "stub_server.py"), str(port)],
+                            stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def documents(url: str) -> dict[str, dict[str, Any]]:
+    common = {"key": "KEY-BENCH", "retry": {"attempts": 1}}
+    return {
+        "OpenAI": {"name": "b", "sdk": "OpenAI", "endpoint": url + "/v1", "deployment": "m",
+                   **common},
+        "AzureOpenAI": {"name": "b", "sdk": "AzureOpenAI", "endpoint": url, "deployment": "m",
+                        "apiVersion": "2024-10-21", **common},
+        "Anthropic": {"name": "b", "sdk": "Anthropic", "endpoint": url,
+                      "deployment": "claude-opus-5", **common},
+        "ChatCompletionsClient": {"name": "b", "sdk": "ChatCompletionsClient", "endpoint": url,
+                                  "deployment": "m", "apiVersion": "2024-05-01-preview",
+                                  **common},
+    }
+
+
+def raw_clients(url: str) -> dict[str, Callable[[], Any]]:
+    """One raw-SDK call per SDK, with a reused client: the physical limit."""
+    import anthropic
+    import openai
+    from azure.ai.inference import ChatCompletionsClient
+    from azure.core.credentials import AzureKeyCredential
+
+    oai = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
+    az = openai.AzureOpenAI(azure_endpoint=url, api_version="2024-10-21", api_key=KEY,
+                            max_retries=0)
+    ant = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
+    aai = ChatCompletionsClient(endpoint=url, credential=AzureKeyCredential(KEY),
+                                api_version="2024-05-01-preview", retry_total=0)
+    msgs = [{"role": "system", "content": "Be brief.Hello"}]
+
+    def ant_call() -> Any:
+        with ant.messages.stream(model="claude-opus-5", max_tokens=4096, system="Be brief.",
+                                 messages=[{"role": "user", "content": "Hello"}]) as s:
+            return s.get_final_message()
+
+    return {
+        "OpenAI": lambda: oai.chat.completions.create(model="m", messages=msgs,
+                                                      temperature=1.0, max_tokens=4096),
+        "AzureOpenAI": lambda: az.chat.completions.create(model="m", messages=msgs,
+                                                          temperature=1.0, max_tokens=4096),
+        "Anthropic": ant_call,
+        "ChatCompletionsClient": lambda: aai.complete(messages=msgs, model="m",
+                                                      temperature=1.0, max_tokens=4096),
+    }
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return {"median": statistics.median(ordered), "p99": p99, "n": len(ordered)}
+
+
+def alternate(a: Callable[[], Any], b: Callable[[], Any], n: int, block: int = 25,
+              warmup: int = 50) -> tuple[list[float], list[float]]:
+    """Time ``a`` and ``b`` per call, alternating blocks so drift hits both alike."""
+    for _ in range(warmup):
+        a()
+        b()
+    times_a: list[float] = []
+    times_b: list[float] = []
+    while len(times_a) < n:
+        for fn, out in ((a, times_a), (b, times_b)):
+            for _ in range(block):
+                t = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t)
+    return times_a, times_b
+
+
+def process_times(codes: tuple[str, str], n: int, env: dict[str, str],
+                  python: str = sys.executable) -> tuple[list[float], list[float]]:
+    """Wall time of fresh processes running each snippet, alternating."""
+    out: tuple[list[float], list[float]] = ([], [])
+    for _ in range(n):
+        for i, code in enumerate(codes):
+            t = time.perf_counter()
+            subprocess.run([python, "-c", code], check=True, env=env,
+                           stdout=subprocess.DEVNULL)
+            out[i].append(time.perf_counter() - t)
+    return out
+
+
+def row(figure: str, ours: dict[str, float], base: dict[str, float], target: str,
+        baseline: str) -> dict[str, Any]:
+    return {"figure": figure, "baseline": baseline, "ours": ours, "base": base,
+            "ratio_median": ours["median"] / base["median"],
+            "ratio_p99": ours["p99"] / base["p99"], "target": target}
+
+
+def bench_cold_start(env: dict[str, str], n: int) -> list[dict[str, Any]]:
+    check = ("import sys, metasync_llm; names = metasync_llm.SDKRegistry.list_sdks();"
+             "heavy = [m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic',"
+             " 'azure', 'httpx', 'httpx2')];"
+             "assert not heavy, heavy; assert len(names) >= 5, names")
+    subprocess.run([sys.executable, "-c", check], check=True, env=env)  # correctness first
+    base, ours = process_times(("import pluggy", check), n, env)
+    return [row("cold start: import + list SDKs (4 plugins installed)", summary(ours),
+                summary(base), "<= 1.15x, no provider SDK imported", "python -c 'import pluggy'")]
+
+
+FIRST_CALL_RAW = {
+    "OpenAI": ("import openai; c = openai.OpenAI(base_url='{url}/v1', api_key='k', "
+               "max_retries=0); c.chat.completions.create(model='m', messages=[{{'role': "
+               "'system', 'content': 'hi'}}], max_tokens=16)"),
+    "Anthropic": ("import anthropic; c = anthropic.Anthropic(base_url='{url}', api_key='k', "
+                  "max_retries=0)\nwith c.messages.stream(model='claude-opus-5', max_tokens=16,"
+                  " messages=[{{'role': 'user', 'content': 'hi'}}]) as s: s.get_final_message()"),
+}
+
+
+def bench_first_call(url: str, env: dict[str, str], n: int) -> list[dict[str, Any]]:
+    rows = []
+    docs = documents(url)
+    for sdk, raw in FIRST_CALL_RAW.items():
+        ours = ("import metasync_llm as m; m.complete_with_model("
+                f"{docs[sdk]!r}, '', 'hi', max_tokens=16, api_key='k')")
+        base, mine = process_times((raw.format(url=url), ours), n, env)
+        rows.append(row(f"first call in a fresh process: {sdk}", summary(mine), summary(base),
+                        "<= 1.10x", "the same first call with the raw SDK"))
+    return rows
+
+
+def bench_per_call(url: str, n: int) -> list[dict[str, Any]]:
+    import metasync_llm as m
+
+    raw = raw_clients(url)
+    docs = documents(url)
+    rows = []
+    for sdk in SDKS:
+        doc = docs[sdk]
+
+        def ours(doc: dict[str, Any] = doc) -> Any:
+            return m.complete_with_model(doc, "Be brief.", "Hello", api_key=KEY)
+
+        base, mine = alternate(raw[sdk], ours, n)
+        rows.append(row(f"per-call latency, sync, reused client: {sdk}", summary(mine),
+                        summary(base), "median <= 1.05x, p99 <= 1.10x",
+                        "raw SDK call, reused client"))
+    return rows
+
+
+def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
+    import anthropic
+    import openai
+
+    import metasync_llm as m
+
+    docs = documents(url)
+
+    async def run(call: Callable[[], Any]) -> float:
+        sem = asyncio.Semaphore(64)
+
+        async def one() -> None:
+            async with sem:
+                await call()
+
+        t = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(total)))
+        return total / (time.perf_counter() - t)
+
+    async def measure() -> list[dict[str, Any]]:
+        oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
+        ant = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
+        msgs = [{"role": "system", "content": "Be brief.Hello"}]
+
+        async def ant_raw() -> Any:
+            async with ant.messages.stream(
+                model="claude-opus-5", max_tokens=4096, system="Be brief.",
+                messages=[{"role": "user", "content": "Hello"}],
+            ) as s:
+                return await s.get_final_message()
+
+        raws = {
+            "OpenAI": lambda: oai.chat.completions.create(model="m", messages=msgs,
+                                                          temperature=1.0, max_tokens=4096),
+            "Anthropic": ant_raw,
+        }
+        rows = []
+        for sdk, raw in raws.items():
+            def ours(doc: dict[str, Any] = docs[sdk]) -> Any:
+                return m.acomplete_with_model(doc, "Be brief.", "Hello", api_key=KEY)
+
+            await run(raw)
+            await run(ours)  # warm-up
+            base: list[float] = []
+            mine: list[float] = []
+            for _ in range(rounds):
+                base.append(await run(raw))
+                mine.append(await run(ours))
+            ours_s = {"median": statistics.median(mine), "p99": min(mine), "n": rounds}
+            base_s = {"median": statistics.median(base), "p99": min(base), "n": rounds}
+            rows.append(row(f"async throughput (calls/s), concurrency 64: {sdk}", ours_s,
+                            base_s, ">= 0.95x", "raw async SDK client"))
+        await oai.close()
+        await ant.close()
+        return rows
+
+    return asyncio.run(measure())
+
+
+def bench_stream(url: str, n: int) -> list[dict[str, Any]]:
+    import anthropic
+    import openai
+
+    import metasync_llm as m
+
+    docs = documents(url)
+    oai = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
+    ant = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
+    msgs = [{"role": "system", "content": "Be brief.Hello"}]
+
+    def timed(chunks: Callable[[], Any]) -> tuple[float, float]:
+        t = time.perf_counter()
+        first = None
+        for _ in chunks():
+            if first is None:
+                first = time.perf_counter() - t
+        return first or 0.0, time.perf_counter() - t
+
+    def oai_raw() -> Any:
+        with oai.chat.completions.create(model="m", messages=msgs, temperature=1.0,
+                                         max_tokens=4096, stream=True,
+                                         stream_options={"include_usage": True}) as s:
+            for chunk in s:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+
+    def ant_raw() -> Any:
+        with ant.messages.stream(model="claude-opus-5", max_tokens=4096, system="Be brief.",
+                                 messages=[{"role": "user", "content": "Hello"}]) as s:
+            yield from s.text_stream
+
+    raws = {"OpenAI": oai_raw, "Anthropic": ant_raw}
+    rows = []
+    for sdk, raw in raws.items():
+        def ours(doc: dict[str, Any] = docs[sdk]) -> Any:
+            with m.stream_with_model(doc, "Be brief.", "Hello", api_key=KEY) as s:
+                yield from s
+
+        first_raw: list[float] = []
+        first_ours: list[float] = []
+        total_raw: list[float] = []
+        total_ours: list[float] = []
+        for _ in range(30):
+            timed(raw)
+            timed(ours)
+        for _ in range(n // 25):
+            for fn, f, t in ((raw, first_raw, total_raw), (ours, first_ours, total_ours)):
+                for _ in range(25):
+                    a, b = timed(fn)
+                    f.append(a)
+                    t.append(b)
+        rows.append(row(f"streaming, time to first chunk: {sdk}", summary(first_ours),
+                        summary(first_raw), "<= 1.05x", "raw SDK streaming"))
+        rows.append(row(f"streaming, total: {sdk}", summary(total_ours), summary(total_raw),
+                        "<= 1.05x", "raw SDK streaming"))
+    return rows
+
+
+PEAK_RAW = "import resource, openai\n" + FIRST_CALL_RAW["OpenAI"] + (
+    "\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+
+
+def bench_memory(url: str, env: dict[str, str], n: int) -> list[dict[str, Any]]:
+    doc = documents(url)["OpenAI"]
+    ours = ("import resource, metasync_llm as m; m.complete_with_model("
+            f"{doc!r}, '', 'hi', max_tokens=16, api_key='k');"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    base: list[float] = []
+    mine: list[float] = []
+    for _ in range(n):
+        for code, out in ((PEAK_RAW.format(url=url), base), (ours, mine)):
+            done = subprocess.run([sys.executable, "-c", code], check=True, env=env,
+                                  capture_output=True, text=True)
+            out.append(float(done.stdout.split()[-1]) / 1024)
+    return [row("peak memory after import and one call (MB): OpenAI", summary(mine),
+                summary(base), "<= 1.10x", "raw SDK")]
+
+
+def bench_litellm(python: str, url: str, env: dict[str, str], n_proc: int,
+                  n_calls: int) -> list[dict[str, Any]]:
+    """LiteLLM's cold start and per-call cost, in its own environment (it pins openai)."""
+    base, lite = process_times(("import pluggy", "import litellm"), n_proc, env, python)
+    rows = [row("LiteLLM cold start: import litellm", summary(lite), summary(base),
+                "reported", "python -c 'import pluggy'")]
+    done = subprocess.run([python, str(HERE / "litellm_calls.py"), url, str(n_calls)],
+                          check=True, env=env, capture_output=True, text=True)
+    data = json.loads(done.stdout)
+    rows.append(row("LiteLLM per-call latency: litellm.completion (openai/)",
+                    summary(data["litellm"]), summary(data["raw"]), "reported",
+                    "raw openai SDK (LiteLLM's pinned version), reused client"))
+    return rows
+
+
+def fmt(value: float, figure: str) -> str:
+    if "MB" in figure:
+        return f"{value:.1f} MB"
+    if "calls/s" in figure:
+        return f"{value:.0f}/s"
+    return f"{value * 1000:.2f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| figure | baseline | ours median (p99) | baseline median (p99) | ratio median"
+             " | ratio p99 | target |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        f = r["figure"]
+        lines.append(
+            f"| {f} | {r['baseline']} | {fmt(r['ours']['median'], f)}"
+            f" ({fmt(r['ours']['p99'], f)}) | {fmt(r['base']['median'], f)}"
+            f" ({fmt(r['base']['p99'], f)}) | {r['ratio_median']:.3f}x"
+            f" | {r['ratio_p99']:.3f}x | {r['target']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--litellm-python", help="interpreter with litellm installed")
+    parser.add_argument("--only", help="comma-separated: cold,first,call,async,stream,memory")
+    args = parser.parse_args()
+    scale = 0.3 if args.quick else 1.0
+    env = {k: v for k, v in os.environ.items() if k != "METASYNC_LLM_SDKS"}
+    env["KEY_BENCH"] = KEY
+    os.environ["KEY_BENCH"] = KEY
+    stub, url = start_stub()
+    only = set(args.only.split(",")) if args.only else None
+    rows: list[dict[str, Any]] = []
+    try:
+        steps: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = [
+            ("cold", lambda: bench_cold_start(env, max(5, int(20 * scale)))),
+            ("first", lambda: bench_first_call(url, env, max(3, int(10 * scale)))),
+            ("call", lambda: bench_per_call(url, max(100, int(1000 * scale)))),
+            ("async", lambda: bench_async(url, max(256, int(2000 * scale)), 3)),
+            ("stream", lambda: bench_stream(url, max(100, int(500 * scale)))),
+            ("memory", lambda: bench_memory(url, env, 3)),
+        ]
+        if args.litellm_python:
+            steps.append(("litellm", lambda: bench_litellm(
+                args.litellm_python, url, env, max(3, int(8 * scale)),
+                max(100, int(500 * scale)))))
+        for name, step in steps:
+            if only is None or name in only:
+                print(f"bench: {name} ...", file=sys.stderr, flush=True)
+                rows.extend(step())
+    finally:
+        stub.terminate()
+    out = {"python": sys.version.split()[0], "machine": platform.machine(),
+           "cpus": os.cpu_count(), "rows": rows}
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.json").write_text(json.dumps(out, indent=2))
+    print(table(rows))
+    print(f"\n(figures also in {results / 'latest.json'})")
+
+
+if __name__ == "__main__":
+    main()
