@@ -42,3 +42,16 @@ def typecheck(session: nox.Session) -> None:
     session.install("mypy>=1.10", ".", *PLUGINS)
     sources = ["src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", "--strict", *sources)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the raw SDKs and LiteLLM: prints a table, writes bench/results/."""
+    session.install(".", *PLUGINS)
+    # LiteLLM pins its own openai: it gets a virtualenv of its own, beside this one.
+    litellm = Path(session.virtualenv.location).parent / "bench-litellm"
+    python = litellm / "bin" / "python"
+    if not python.exists():
+        session.run("python", "-m", "venv", str(litellm))
+        session.run(str(python), "-m", "pip", "install", "--quiet", "litellm", external=True)
+    session.run("python", "bench/run.py", "--litellm-python", str(python), *session.posargs)

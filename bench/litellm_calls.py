@@ -18,13 +18,19 @@ raw = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
 
 
 def lite() -> object:
-    return litellm.completion(model="openai/m", messages=msgs, api_base=url + "/v1",
-                              api_key="k", temperature=1.0, max_tokens=4096, num_retries=0)
+    return litellm.completion(
+        model="openai/m",
+        messages=msgs,
+        api_base=url + "/v1",
+        api_key="k",
+        temperature=1.0,
+        max_tokens=4096,
+        num_retries=0,
+    )
 
 
 def plain() -> object:
-    return raw.chat.completions.create(model="m", messages=msgs, temperature=1.0,
-                                       max_tokens=4096)
+    return raw.chat.completions.create(model="m", messages=msgs, temperature=1.0, max_tokens=4096)
 
 
 times: dict[str, list[float]] = {"litellm": [], "raw": []}

@@ -36,8 +36,9 @@ def free_port() -> int:
 
 def start_stub() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(HERE / "stub_server.py"), str(port)],
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "stub_server.py"), str(port)], stdout=subprocess.PIPE
+    )
     assert proc.stdout is not None
     proc.stdout.readline()
     return proc, f"http://127.0.0.1:{port}"
@@ -46,15 +47,36 @@ def start_stub() -> tuple[subprocess.Popen[bytes], str]:
 def documents(url: str) -> dict[str, dict[str, Any]]:
     common = {"key": "KEY-BENCH", "retry": {"attempts": 1}}
     return {
-        "OpenAI": {"name": "b", "sdk": "OpenAI", "endpoint": url + "/v1", "deployment": "m",
-                   **common},
-        "AzureOpenAI": {"name": "b", "sdk": "AzureOpenAI", "endpoint": url, "deployment": "m",
-                        "apiVersion": "2024-10-21", **common},
-        "Anthropic": {"name": "b", "sdk": "Anthropic", "endpoint": url,
-                      "deployment": "claude-opus-5", **common},
-        "ChatCompletionsClient": {"name": "b", "sdk": "ChatCompletionsClient", "endpoint": url,
-                                  "deployment": "m", "apiVersion": "2024-05-01-preview",
-                                  **common},
+        "OpenAI": {
+            "name": "b",
+            "sdk": "OpenAI",
+            "endpoint": url + "/v1",
+            "deployment": "m",
+            **common,
+        },
+        "AzureOpenAI": {
+            "name": "b",
+            "sdk": "AzureOpenAI",
+            "endpoint": url,
+            "deployment": "m",
+            "apiVersion": "2024-10-21",
+            **common,
+        },
+        "Anthropic": {
+            "name": "b",
+            "sdk": "Anthropic",
+            "endpoint": url,
+            "deployment": "claude-opus-5",
+            **common,
+        },
+        "ChatCompletionsClient": {
+            "name": "b",
+            "sdk": "ChatCompletionsClient",
+            "endpoint": url,
+            "deployment": "m",
+            "apiVersion": "2024-05-01-preview",
+            **common,
+        },
     }
 
 
@@ -66,26 +88,38 @@ def raw_clients(url: str) -> dict[str, Callable[[], Any]]:
     from azure.core.credentials import AzureKeyCredential
 
     oai = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
-    az = openai.AzureOpenAI(azure_endpoint=url, api_version="2024-10-21", api_key=KEY,
-                            max_retries=0)
+    az = openai.AzureOpenAI(
+        azure_endpoint=url, api_version="2024-10-21", api_key=KEY, max_retries=0
+    )
     ant = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
-    aai = ChatCompletionsClient(endpoint=url, credential=AzureKeyCredential(KEY),
-                                api_version="2024-05-01-preview", retry_total=0)
+    aai = ChatCompletionsClient(
+        endpoint=url,
+        credential=AzureKeyCredential(KEY),
+        api_version="2024-05-01-preview",
+        retry_total=0,
+    )
     msgs = [{"role": "system", "content": "Be brief.Hello"}]
 
     def ant_call() -> Any:
-        with ant.messages.stream(model="claude-opus-5", max_tokens=4096, system="Be brief.",
-                                 messages=[{"role": "user", "content": "Hello"}]) as s:
+        with ant.messages.stream(
+            model="claude-opus-5",
+            max_tokens=4096,
+            system="Be brief.",
+            messages=[{"role": "user", "content": "Hello"}],
+        ) as s:
             return s.get_final_message()
 
     return {
-        "OpenAI": lambda: oai.chat.completions.create(model="m", messages=msgs,
-                                                      temperature=1.0, max_tokens=4096),
-        "AzureOpenAI": lambda: az.chat.completions.create(model="m", messages=msgs,
-                                                          temperature=1.0, max_tokens=4096),
+        "OpenAI": lambda: oai.chat.completions.create(
+            model="m", messages=msgs, temperature=1.0, max_tokens=4096
+        ),
+        "AzureOpenAI": lambda: az.chat.completions.create(
+            model="m", messages=msgs, temperature=1.0, max_tokens=4096
+        ),
         "Anthropic": ant_call,
-        "ChatCompletionsClient": lambda: aai.complete(messages=msgs, model="m",
-                                                      temperature=1.0, max_tokens=4096),
+        "ChatCompletionsClient": lambda: aai.complete(
+            messages=msgs, model="m", temperature=1.0, max_tokens=4096
+        ),
     }
 
 
@@ -95,8 +129,9 @@ def summary(samples: list[float]) -> dict[str, float]:
     return {"median": statistics.median(ordered), "p99": p99, "n": len(ordered)}
 
 
-def alternate(a: Callable[[], Any], b: Callable[[], Any], n: int, block: int = 25,
-              warmup: int = 50) -> tuple[list[float], list[float]]:
+def alternate(
+    a: Callable[[], Any], b: Callable[[], Any], n: int, block: int = 25, warmup: int = 50
+) -> tuple[list[float], list[float]]:
     """Time ``a`` and ``b`` per call, alternating blocks so drift hits both alike."""
     for _ in range(warmup):
         a()
@@ -112,44 +147,64 @@ def alternate(a: Callable[[], Any], b: Callable[[], Any], n: int, block: int = 2
     return times_a, times_b
 
 
-def process_times(codes: tuple[str, str], n: int, env: dict[str, str],
-                  python: str = sys.executable) -> tuple[list[float], list[float]]:
+def process_times(
+    codes: tuple[str, str], n: int, env: dict[str, str], python: str = sys.executable
+) -> tuple[list[float], list[float]]:
     """Wall time of fresh processes running each snippet, alternating."""
     out: tuple[list[float], list[float]] = ([], [])
     for _ in range(n):
         for i, code in enumerate(codes):
             t = time.perf_counter()
-            subprocess.run([python, "-c", code], check=True, env=env,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run([python, "-c", code], check=True, env=env, stdout=subprocess.DEVNULL)
             out[i].append(time.perf_counter() - t)
     return out
 
 
-def row(figure: str, ours: dict[str, float], base: dict[str, float], target: str,
-        baseline: str) -> dict[str, Any]:
-    return {"figure": figure, "baseline": baseline, "ours": ours, "base": base,
-            "ratio_median": ours["median"] / base["median"],
-            "ratio_p99": ours["p99"] / base["p99"], "target": target}
+def row(
+    figure: str, ours: dict[str, float], base: dict[str, float], target: str, baseline: str
+) -> dict[str, Any]:
+    return {
+        "figure": figure,
+        "baseline": baseline,
+        "ours": ours,
+        "base": base,
+        "ratio_median": ours["median"] / base["median"],
+        "ratio_p99": ours["p99"] / base["p99"],
+        "target": target,
+    }
 
 
 def bench_cold_start(env: dict[str, str], n: int) -> list[dict[str, Any]]:
-    check = ("import sys, metasync_llm; names = metasync_llm.SDKRegistry.list_sdks();"
-             "heavy = [m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic',"
-             " 'azure', 'httpx', 'httpx2')];"
-             "assert not heavy, heavy; assert len(names) >= 5, names")
+    check = (
+        "import sys, metasync_llm; names = metasync_llm.SDKRegistry.list_sdks();"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic',"
+        " 'azure', 'httpx', 'httpx2')];"
+        "assert not heavy, heavy; assert len(names) >= 5, names"
+    )
     subprocess.run([sys.executable, "-c", check], check=True, env=env)  # correctness first
     base, ours = process_times(("import pluggy", check), n, env)
-    return [row("cold start: import + list SDKs (4 plugins installed)", summary(ours),
-                summary(base), "<= 1.15x, no provider SDK imported", "python -c 'import pluggy'")]
+    return [
+        row(
+            "cold start: import + list SDKs (4 plugins installed)",
+            summary(ours),
+            summary(base),
+            "<= 1.15x, no provider SDK imported",
+            "python -c 'import pluggy'",
+        )
+    ]
 
 
 FIRST_CALL_RAW = {
-    "OpenAI": ("import openai; c = openai.OpenAI(base_url='{url}/v1', api_key='k', "
-               "max_retries=0); c.chat.completions.create(model='m', messages=[{{'role': "
-               "'system', 'content': 'hi'}}], max_tokens=16)"),
-    "Anthropic": ("import anthropic; c = anthropic.Anthropic(base_url='{url}', api_key='k', "
-                  "max_retries=0)\nwith c.messages.stream(model='claude-opus-5', max_tokens=16,"
-                  " messages=[{{'role': 'user', 'content': 'hi'}}]) as s: s.get_final_message()"),
+    "OpenAI": (
+        "import openai; c = openai.OpenAI(base_url='{url}/v1', api_key='k', "
+        "max_retries=0); c.chat.completions.create(model='m', messages=[{{'role': "
+        "'system', 'content': 'hi'}}], max_tokens=16)"
+    ),
+    "Anthropic": (
+        "import anthropic; c = anthropic.Anthropic(base_url='{url}', api_key='k', "
+        "max_retries=0)\nwith c.messages.stream(model='claude-opus-5', max_tokens=16,"
+        " messages=[{{'role': 'user', 'content': 'hi'}}]) as s: s.get_final_message()"
+    ),
 }
 
 
@@ -157,11 +212,20 @@ def bench_first_call(url: str, env: dict[str, str], n: int) -> list[dict[str, An
     rows = []
     docs = documents(url)
     for sdk, raw in FIRST_CALL_RAW.items():
-        ours = ("import metasync_llm as m; m.complete_with_model("
-                f"{docs[sdk]!r}, '', 'hi', max_tokens=16, api_key='k')")
+        ours = (
+            "import metasync_llm as m; m.complete_with_model("
+            f"{docs[sdk]!r}, '', 'hi', max_tokens=16, api_key='k')"
+        )
         base, mine = process_times((raw.format(url=url), ours), n, env)
-        rows.append(row(f"first call in a fresh process: {sdk}", summary(mine), summary(base),
-                        "<= 1.10x", "the same first call with the raw SDK"))
+        rows.append(
+            row(
+                f"first call in a fresh process: {sdk}",
+                summary(mine),
+                summary(base),
+                "<= 1.10x",
+                "the same first call with the raw SDK",
+            )
+        )
     return rows
 
 
@@ -178,9 +242,15 @@ def bench_per_call(url: str, n: int) -> list[dict[str, Any]]:
             return m.complete_with_model(doc, "Be brief.", "Hello", api_key=KEY)
 
         base, mine = alternate(raw[sdk], ours, n)
-        rows.append(row(f"per-call latency, sync, reused client: {sdk}", summary(mine),
-                        summary(base), "median <= 1.05x, p99 <= 1.10x",
-                        "raw SDK call, reused client"))
+        rows.append(
+            row(
+                f"per-call latency, sync, reused client: {sdk}",
+                summary(mine),
+                summary(base),
+                "median <= 1.05x, p99 <= 1.10x",
+                "raw SDK call, reused client",
+            )
+        )
     return rows
 
 
@@ -210,18 +280,22 @@ def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
 
         async def ant_raw() -> Any:
             async with ant.messages.stream(
-                model="claude-opus-5", max_tokens=4096, system="Be brief.",
+                model="claude-opus-5",
+                max_tokens=4096,
+                system="Be brief.",
                 messages=[{"role": "user", "content": "Hello"}],
             ) as s:
                 return await s.get_final_message()
 
         raws = {
-            "OpenAI": lambda: oai.chat.completions.create(model="m", messages=msgs,
-                                                          temperature=1.0, max_tokens=4096),
+            "OpenAI": lambda: oai.chat.completions.create(
+                model="m", messages=msgs, temperature=1.0, max_tokens=4096
+            ),
             "Anthropic": ant_raw,
         }
         rows = []
         for sdk, raw in raws.items():
+
             def ours(doc: dict[str, Any] = docs[sdk]) -> Any:
                 return m.acomplete_with_model(doc, "Be brief.", "Hello", api_key=KEY)
 
@@ -234,8 +308,15 @@ def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
                 mine.append(await run(ours))
             ours_s = {"median": statistics.median(mine), "p99": min(mine), "n": rounds}
             base_s = {"median": statistics.median(base), "p99": min(base), "n": rounds}
-            rows.append(row(f"async throughput (calls/s), concurrency 64: {sdk}", ours_s,
-                            base_s, ">= 0.95x", "raw async SDK client"))
+            rows.append(
+                row(
+                    f"async throughput (calls/s), concurrency 64: {sdk}",
+                    ours_s,
+                    base_s,
+                    ">= 0.95x",
+                    "raw async SDK client",
+                )
+            )
         await oai.close()
         await ant.close()
         return rows
@@ -263,21 +344,31 @@ def bench_stream(url: str, n: int) -> list[dict[str, Any]]:
         return first or 0.0, time.perf_counter() - t
 
     def oai_raw() -> Any:
-        with oai.chat.completions.create(model="m", messages=msgs, temperature=1.0,
-                                         max_tokens=4096, stream=True,
-                                         stream_options={"include_usage": True}) as s:
+        with oai.chat.completions.create(
+            model="m",
+            messages=msgs,
+            temperature=1.0,
+            max_tokens=4096,
+            stream=True,
+            stream_options={"include_usage": True},
+        ) as s:
             for chunk in s:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
 
     def ant_raw() -> Any:
-        with ant.messages.stream(model="claude-opus-5", max_tokens=4096, system="Be brief.",
-                                 messages=[{"role": "user", "content": "Hello"}]) as s:
+        with ant.messages.stream(
+            model="claude-opus-5",
+            max_tokens=4096,
+            system="Be brief.",
+            messages=[{"role": "user", "content": "Hello"}],
+        ) as s:
             yield from s.text_stream
 
     raws = {"OpenAI": oai_raw, "Anthropic": ant_raw}
     rows = []
     for sdk, raw in raws.items():
+
         def ours(doc: dict[str, Any] = docs[sdk]) -> Any:
             with m.stream_with_model(doc, "Be brief.", "Hello", api_key=KEY) as s:
                 yield from s
@@ -295,45 +386,91 @@ def bench_stream(url: str, n: int) -> list[dict[str, Any]]:
                     a, b = timed(fn)
                     f.append(a)
                     t.append(b)
-        rows.append(row(f"streaming, time to first chunk: {sdk}", summary(first_ours),
-                        summary(first_raw), "<= 1.05x", "raw SDK streaming"))
-        rows.append(row(f"streaming, total: {sdk}", summary(total_ours), summary(total_raw),
-                        "<= 1.05x", "raw SDK streaming"))
+        rows.append(
+            row(
+                f"streaming, time to first chunk: {sdk}",
+                summary(first_ours),
+                summary(first_raw),
+                "<= 1.05x",
+                "raw SDK streaming",
+            )
+        )
+        rows.append(
+            row(
+                f"streaming, total: {sdk}",
+                summary(total_ours),
+                summary(total_raw),
+                "<= 1.05x",
+                "raw SDK streaming",
+            )
+        )
     return rows
 
 
-PEAK_RAW = "import resource, openai\n" + FIRST_CALL_RAW["OpenAI"] + (
-    "\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+PEAK_RAW = (
+    "import resource, openai\n"
+    + FIRST_CALL_RAW["OpenAI"]
+    + ("\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+)
 
 
 def bench_memory(url: str, env: dict[str, str], n: int) -> list[dict[str, Any]]:
     doc = documents(url)["OpenAI"]
-    ours = ("import resource, metasync_llm as m; m.complete_with_model("
-            f"{doc!r}, '', 'hi', max_tokens=16, api_key='k');"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    ours = (
+        "import resource, metasync_llm as m; m.complete_with_model("
+        f"{doc!r}, '', 'hi', max_tokens=16, api_key='k');"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     base: list[float] = []
     mine: list[float] = []
     for _ in range(n):
         for code, out in ((PEAK_RAW.format(url=url), base), (ours, mine)):
-            done = subprocess.run([sys.executable, "-c", code], check=True, env=env,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
+            )
             out.append(float(done.stdout.split()[-1]) / 1024)
-    return [row("peak memory after import and one call (MB): OpenAI", summary(mine),
-                summary(base), "<= 1.10x", "raw SDK")]
+    return [
+        row(
+            "peak memory after import and one call (MB): OpenAI",
+            summary(mine),
+            summary(base),
+            "<= 1.10x",
+            "raw SDK",
+        )
+    ]
 
 
-def bench_litellm(python: str, url: str, env: dict[str, str], n_proc: int,
-                  n_calls: int) -> list[dict[str, Any]]:
+def bench_litellm(
+    python: str, url: str, env: dict[str, str], n_proc: int, n_calls: int
+) -> list[dict[str, Any]]:
     """LiteLLM's cold start and per-call cost, in its own environment (it pins openai)."""
     base, lite = process_times(("import pluggy", "import litellm"), n_proc, env, python)
-    rows = [row("LiteLLM cold start: import litellm", summary(lite), summary(base),
-                "reported", "python -c 'import pluggy'")]
-    done = subprocess.run([python, str(HERE / "litellm_calls.py"), url, str(n_calls)],
-                          check=True, env=env, capture_output=True, text=True)
+    rows = [
+        row(
+            "LiteLLM cold start: import litellm",
+            summary(lite),
+            summary(base),
+            "reported",
+            "python -c 'import pluggy'",
+        )
+    ]
+    done = subprocess.run(
+        [python, str(HERE / "litellm_calls.py"), url, str(n_calls)],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     data = json.loads(done.stdout)
-    rows.append(row("LiteLLM per-call latency: litellm.completion (openai/)",
-                    summary(data["litellm"]), summary(data["raw"]), "reported",
-                    "raw openai SDK (LiteLLM's pinned version), reused client"))
+    rows.append(
+        row(
+            "LiteLLM per-call latency: litellm.completion (openai/)",
+            summary(data["litellm"]),
+            summary(data["raw"]),
+            "reported",
+            "raw openai SDK (LiteLLM's pinned version), reused client",
+        )
+    )
     return rows
 
 
@@ -346,8 +483,11 @@ def fmt(value: float, figure: str) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| figure | baseline | ours median (p99) | baseline median (p99) | ratio median"
-             " | ratio p99 | target |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| figure | baseline | ours median (p99) | baseline median (p99) | ratio median"
+        " | ratio p99 | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         f = r["figure"]
         lines.append(
@@ -382,17 +522,30 @@ def main() -> None:
             ("memory", lambda: bench_memory(url, env, 3)),
         ]
         if args.litellm_python:
-            steps.append(("litellm", lambda: bench_litellm(
-                args.litellm_python, url, env, max(3, int(8 * scale)),
-                max(100, int(500 * scale)))))
+            steps.append(
+                (
+                    "litellm",
+                    lambda: bench_litellm(
+                        args.litellm_python,
+                        url,
+                        env,
+                        max(3, int(8 * scale)),
+                        max(100, int(500 * scale)),
+                    ),
+                )
+            )
         for name, step in steps:
             if only is None or name in only:
                 print(f"bench: {name} ...", file=sys.stderr, flush=True)
                 rows.extend(step())
     finally:
         stub.terminate()
-    out = {"python": sys.version.split()[0], "machine": platform.machine(),
-           "cpus": os.cpu_count(), "rows": rows}
+    out = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "rows": rows,
+    }
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / "latest.json").write_text(json.dumps(out, indent=2))

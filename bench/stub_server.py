@@ -18,48 +18,99 @@ USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
 
 
 def _chat() -> bytes:
-    return json.dumps({
-        "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench",
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": "".join(TEXT)}}],
-        "usage": USAGE,
-    }).encode()
+    return json.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "bench",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "".join(TEXT)},
+                }
+            ],
+            "usage": USAGE,
+        }
+    ).encode()
 
 
 def _chat_stream() -> bytes:
     events = [
-        {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "bench",
-         "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]}
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench",
+            "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}],
+        }
         for t in TEXT
     ]
-    events.append({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "bench",
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    events.append({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "bench",
-                   "choices": [], "usage": USAGE})
+    events.append(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
+    )
+    events.append(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench",
+            "choices": [],
+            "usage": USAGE,
+        }
+    )
     body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
     return body.encode()
 
 
 def _message() -> bytes:
-    return json.dumps({
-        "id": "msg_bench", "type": "message", "role": "assistant", "model": "bench",
-        "content": [{"type": "text", "text": "".join(TEXT)}], "stop_reason": "end_turn",
-        "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 9},
-    }).encode()
+    return json.dumps(
+        {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": "bench",
+            "content": [{"type": "text", "text": "".join(TEXT)}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 9},
+        }
+    ).encode()
 
 
 def _message_stream() -> bytes:
     events = [
-        {"type": "message_start", "message": {
-            "id": "msg_bench", "type": "message", "role": "assistant", "model": "bench",
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": 12, "output_tokens": 1}}},
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_bench",
+                "type": "message",
+                "role": "assistant",
+                "model": "bench",
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 12, "output_tokens": 1},
+            },
+        },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-          for t in TEXT),
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+            for t in TEXT
+        ),
         {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-         "usage": {"output_tokens": 9}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        },
         {"type": "message_stop"},
     ]
     return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
@@ -88,9 +139,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             kind = "messages" if b"/messages" in path else "chat"
             content_type, payload = BODIES[(kind, stream)]
             writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type
+                b"HTTP/1.1 200 OK\r\nContent-Type: "
+                + content_type
                 + b"\r\nx-request-id: req-bench\r\nrequest-id: req-bench\r\nContent-Length: "
-                + str(len(payload)).encode() + b"\r\n\r\n" + payload
+                + str(len(payload)).encode()
+                + b"\r\n\r\n"
+                + payload
             )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
