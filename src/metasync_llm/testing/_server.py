@@ -1,4 +1,4 @@
-"""Test helpers for plugin authors: a loopback HTTP server with canned replies and faults.
+"""A loopback HTTP server with canned replies and faults, for plugin tests.
 
 ``LoopbackServer`` listens on 127.0.0.1, records every request, and answers with the
 replies queued on it (JSON, SSE streams, raw bytes, a stall, or a dropped connection), so

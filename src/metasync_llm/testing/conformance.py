@@ -1,0 +1,238 @@
+"""The conformance suite: every rule of the SDK contract, as tests a plugin author runs.
+
+Subclass :class:`SDKConformance` in a test module (or opt in through the pytest plugin,
+see :mod:`metasync_llm.testing.pytest_plugin`)::
+
+    from metasync_llm.testing import SDKConformance, Reply
+
+    class TestMySdk(SDKConformance):
+        sdk_name = "MySdk"
+        model = {"name": "m", "sdk": "MySdk", "endpoint": "https://api.example.com",
+                 "deployment": "x", "key": "KEY-MYSDK"}
+        # For a network SDK: a loopback server answers instead of the real API; its URL
+        # replaces the document's "endpoint".
+        replies = staticmethod(lambda request: Reply.json({...}))
+
+Every test runs the installed plugin through the public API, as a service would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata as md
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from metasync_llm.connector import (
+    acomplete_with_model,
+    astream_with_model,
+    complete_with_model,
+    stream_with_model,
+)
+from metasync_llm.errors import CompletionError, ConfigurationError, MetasyncLLMError
+from metasync_llm.hookspecs import ENTRY_POINT_GROUP
+from metasync_llm.registry import PluginRegistry, signature_mismatches
+from metasync_llm.result import CompletionResult
+from metasync_llm.testing._server import LoopbackServer, RecordedRequest, Reply
+
+#: Client libraries a plugin must not import when its module is imported (discovery).
+HEAVY_MODULES = (
+    "openai",
+    "anthropic",
+    "azure",
+    "httpx",
+    "httpx2",
+    "requests",
+    "aiohttp",
+    "google",
+    "boto3",
+    "botocore",
+    "cohere",
+    "mistralai",
+    "litellm",
+)
+#: Common model-document fields, validated by the core rather than the plugin.
+COMMON_FIELDS = frozenset(
+    {
+        "name",
+        "sdk",
+        "key",
+        "minTemperature",
+        "maxTemperature",
+        "maxToken",
+        "cost",
+        "retry",
+        "_id",
+        "_metadata",
+    }
+)
+CANARY_KEY = "sk-conformance-canary-4f9a2c7e1b"
+
+
+class SDKConformance:
+    """Base class of a plugin's conformance tests (pytest collects ``Test*`` subclasses)."""
+
+    #: The SDK identifier under test (entry-point name and ``get_name()``).
+    sdk_name: ClassVar[str]
+    #: A model document the plugin accepts and can complete with.
+    model: ClassVar[Mapping[str, Any]]
+    #: For network SDKs: a function of the request returning the :class:`Reply` of a
+    #: loopback server that stands in for the API (wrap it in ``staticmethod``); its URL
+    #: replaces ``model["endpoint"]``. ``None``: the document is used as it is.
+    replies: ClassVar[Any] = None
+    #: The key passed to calls (a canary: it must never show up in an error).
+    api_key: ClassVar[str] = CANARY_KEY
+    #: Top-level modules that importing the plugin must not import.
+    heavy_modules: ClassVar[tuple[str, ...]] = HEAVY_MODULES
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def registry(self) -> PluginRegistry:
+        """A registry that loads only the SDK under test."""
+        return PluginRegistry(allow={self.sdk_name})
+
+    @contextmanager
+    def document(self) -> Iterator[dict[str, Any]]:
+        """The model document to call with (pointed at the loopback server, if any)."""
+        doc = dict(self.model)
+        if self.replies is None:
+            yield doc
+            return
+        responder: Callable[[RecordedRequest], Reply] = type(self).replies
+        with LoopbackServer(default=responder) as server:
+            doc["endpoint"] = server.url
+            yield doc
+
+    def call(self, doc: Mapping[str, Any], **kwargs: Any) -> CompletionResult:
+        return complete_with_model(
+            doc,
+            "You are a test.",
+            "Say hello.",
+            api_key=self.api_key,
+            registry=self.registry(),
+            **kwargs,
+        )
+
+    def _entry_point(self) -> md.EntryPoint:
+        found = [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if ep.name == self.sdk_name]
+        assert found, (
+            f"no entry point named {self.sdk_name!r} in group {ENTRY_POINT_GROUP!r}: is the"
+            " plugin installed (pip install -e .) and is its entry-point name the SDK name?"
+        )
+        return found[0]
+
+    def _check_result(self, result: CompletionResult) -> None:
+        assert isinstance(result.text, str) and result.text, "complete() returned no text"
+        for name, count in zip(("prompt", "completion", "total"), result.usage, strict=True):
+            assert count is None or (
+                isinstance(count, int) and not isinstance(count, bool) and count >= 0
+            ), f"{name}_tokens is {count!r}"
+        p, c, t = result.usage
+        if p is not None and c is not None and t is not None:
+            assert t >= p + c, f"total_tokens {t} < prompt {p} + completion {c}"
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def test_entry_point_name_equals_get_name(self) -> None:
+        self._entry_point()
+        registry = self.registry()
+        failures = [str(f) for f in registry.load_failures() if f.plugin.name == self.sdk_name]
+        assert not failures, f"the plugin did not load: {failures}"
+        assert registry.get_sdk(self.sdk_name).get_name() == self.sdk_name
+
+    def test_hook_signatures_match_the_specs(self) -> None:
+        assert signature_mismatches(self.registry().get_sdk(self.sdk_name)) == []
+
+    def test_validate_config_accepts_the_model(self) -> None:
+        with self.document() as doc:
+            self.registry().get_sdk(self.sdk_name).validate_config(doc)
+
+    def test_validate_config_names_each_missing_required_field(self) -> None:
+        sdk = self.registry().get_sdk(self.sdk_name)
+        required = []
+        for field in sorted(set(self.model) - COMMON_FIELDS):
+            doc = {k: v for k, v in self.model.items() if k != field}
+            try:
+                sdk.validate_config(doc)
+            except ValueError as exc:
+                required.append(field)
+                assert field in str(exc), f"missing {field!r}: the error does not name it: {exc}"
+        assert required, "validate_config accepts a document without any of its fields"
+
+    def test_complete_returns_text_and_integer_counts(self) -> None:
+        with self.document() as doc:
+            result = self.call(doc)
+        self._check_result(result)
+        assert (result.sdk, result.model) == (self.sdk_name, self.model["name"])
+
+    def test_stream_and_async_forms_agree(self) -> None:
+        registry = self.registry()
+        with self.document() as doc:
+            with stream_with_model(
+                doc, "You are a test.", "Say hello.", api_key=self.api_key, registry=registry
+            ) as stream:
+                chunks = list(stream)
+            assert all(isinstance(c, str) for c in chunks)
+            assert "".join(chunks) == stream.result.text
+            self._check_result(stream.result)
+
+            async def run() -> tuple[CompletionResult, CompletionResult]:
+                done = await acomplete_with_model(
+                    doc, "You are a test.", "Say hello.", api_key=self.api_key, registry=registry
+                )
+                astream = await astream_with_model(
+                    doc, "You are a test.", "Say hello.", api_key=self.api_key, registry=registry
+                )
+                return done, await astream.until_done()
+
+            done, streamed = asyncio.run(run())
+        self._check_result(done)
+        self._check_result(streamed)
+
+    def test_errors_come_out_in_the_core_hierarchy_without_the_key(self) -> None:
+        if "endpoint" not in self.model:
+            return  # nothing to point at an unreachable server
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]  # closed once the block ends: nothing listens
+        doc = {
+            **self.model,
+            "endpoint": f"http://127.0.0.1:{port}",
+            "retry": {"attempts": 1},
+            "timeout": 5,
+        }
+        try:
+            self.call(doc)
+        except ConfigurationError as exc:
+            raise AssertionError(
+                f"an unreachable server is not a configuration error: {exc}"
+            ) from exc
+        except CompletionError as exc:
+            chain: list[BaseException] = []
+            current: BaseException | None = exc
+            while current is not None and current not in chain:
+                chain.append(current)
+                assert self.api_key not in str(current) + repr(current), "the API key leaked"
+                current = current.__cause__ or current.__context__
+            assert isinstance(exc, MetasyncLLMError) and exc.sdk == self.sdk_name
+        else:
+            raise AssertionError("a call to an unreachable endpoint succeeded")
+
+    def test_importing_the_plugin_imports_no_heavy_library(self) -> None:
+        module = self._entry_point().value.split(":")[0]
+        code = (
+            f"import sys, json, importlib; importlib.import_module({module!r}); "
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+            f"{list(self.heavy_modules)!r})))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert json.loads(done.stdout) == [], (
+            f"importing {module} imported client libraries: import them on first use"
+        )
