@@ -303,6 +303,23 @@ def _stream(
     return EXIT_OK
 
 
+def _cmd_new_sdk(args: argparse.Namespace, out: TextIO) -> int:
+    from metasync_llm.scaffold import BEGIN, write_plugin  # noqa: PLC0415 - this command only
+
+    try:
+        root = write_plugin(args.name, Path(args.dir), force=args.force)
+    except (ValueError, FileExistsError) as exc:
+        raise UsageError(str(exc)) from None
+    out.write(
+        f"wrote {root}\n"
+        f"next: write the API call in src/.../plugin.py (look for '{BEGIN}'), then\n"
+        f"  pip install -e '{root}[test]'\n"
+        f"  metasync-llm sdks            # lists {args.name}\n"
+        f"  pytest {root}                # the conformance suite\n"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``metasync-llm``."""
     parser = argparse.ArgumentParser(
@@ -325,6 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a JSON file with one model document or a list of them",
     )
     validate.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    new_sdk = sub.add_parser("new-sdk", help="write a complete distribution for a new SDK plugin")
+    new_sdk.add_argument("name", metavar="NAME", help="the SDK identifier, e.g. MySdk")
+    new_sdk.add_argument("--dir", default=".", help="where to write it (default: here)")
+    new_sdk.add_argument("--force", action="store_true", help="overwrite an existing folder")
 
     complete = sub.add_parser(
         "complete", help="run a completion (with no --model: the built-in offline test model)"
@@ -390,6 +412,8 @@ def main(
             return _cmd_sdks(args, out)
         if args.command == "validate":
             return _cmd_validate(args, out)
+        if args.command == "new-sdk":
+            return _cmd_new_sdk(args, out)
         return _cmd_complete(args, out, err, inp)
     except KeyboardInterrupt:
         err.write("metasync-llm: interrupted\n")

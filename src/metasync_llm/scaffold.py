@@ -1,0 +1,238 @@
+"""``metasync-llm new-sdk``: write a complete distribution for a new SDK plugin."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+from metasync_llm import __version__
+
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: The marked region of plugin.py that the author replaces with the API call.
+BEGIN, END = "# >>> WRITE THE API CALL HERE >>>", "# <<< WRITE THE API CALL HERE <<<"
+
+
+def names(sdk: str) -> tuple[str, str, str]:
+    """``(distribution, package, class)`` for SDK identifier ``sdk``."""
+    slug = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", sdk).lower()
+    return f"metasync-llm-{slug.replace('_', '-')}", f"metasync_llm_{slug}", f"{sdk}SDK"
+
+
+def write_plugin(sdk: str, directory: Path, *, force: bool = False) -> Path:
+    """Write the distribution for ``sdk`` into ``directory``/<distribution>; return its path.
+
+    Raises ``ValueError`` for a name that cannot be an SDK identifier and
+    ``FileExistsError`` when the folder exists (unless ``force``).
+    """
+    if not NAME.match(sdk):
+        raise ValueError(
+            f"SDK name {sdk!r} must start with a letter and hold only letters, digits and _"
+            " (it is the `sdk` field of model documents and the entry-point name)"
+        )
+    dist, package, cls = names(sdk)
+    root = directory / dist
+    if root.exists() and not force:
+        raise FileExistsError(f"{root} already exists (use --force to overwrite)")
+    files = {
+        "pyproject.toml": _pyproject(sdk, dist, package, cls),
+        "README.md": _readme(sdk, dist),
+        f"src/{package}/__init__.py": _init(sdk, package, cls),
+        f"src/{package}/py.typed": "",
+        f"src/{package}/plugin.py": _plugin(sdk, cls),
+        "tests/test_conformance.py": _tests(sdk, dist),
+    }
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    return root
+
+
+def _pyproject(sdk: str, dist: str, package: str, cls: str) -> str:
+    return textwrap.dedent(f"""\
+        [build-system]
+        requires = ["hatchling>=1.21"]
+        build-backend = "hatchling.build"
+
+        [project]
+        name = "{dist}"
+        version = "0.1.0"
+        description = "metasync-llm SDK plugin `{sdk}`."
+        readme = "README.md"
+        requires-python = ">=3.11"
+        dependencies = [
+            "metasync-llm>={__version__}",
+            # the provider's client library, e.g. "mysdk-client>=1.0"
+        ]
+
+        [project.optional-dependencies]
+        test = ["pytest>=8"]
+
+        [project.entry-points."metasync_llm.sdks"]
+        {sdk} = "{package}.plugin:{cls}"
+
+        [tool.hatch.build.targets.wheel]
+        packages = ["src/{package}"]
+
+        [tool.pytest.ini_options]
+        testpaths = ["tests"]
+        """)
+
+
+def _readme(sdk: str, dist: str) -> str:
+    return textwrap.dedent(f"""\
+        # {dist}
+
+        metasync-llm SDK plugin `{sdk}`.
+
+        ```bash
+        pip install -e ".[test]"     # then: metasync-llm sdks   lists {sdk}
+        pytest                       # the metasync-llm conformance suite
+        ```
+
+        ## Model document
+
+        ```json
+        {{
+          "name": "my-model",
+          "sdk": "{sdk}",
+          "endpoint": "https://api.example.com/v1",
+          "deployment": "model-id",
+          "key": "KEY-{sdk.upper()}",
+          "maxToken": 8192,
+          "cost": {{"tokens": 1000000, "currency": "USD", "input": 1, "output": 2}}
+        }}
+        ```
+
+        | field | required | meaning |
+        |---|---|---|
+        | `endpoint` | yes | base URL of the API (`https://`; `http://` only on loopback) |
+        | `deployment` | yes | the model id sent to the API |
+        | `key` | yes | environment variable holding the API key (`KEY-X` reads `$KEY_X`) |
+
+        ```bash
+        KEY_{sdk.upper()}=... metasync-llm complete --model model.json "Hello"
+        ```
+        """)
+
+
+def _init(sdk: str, package: str, cls: str) -> str:
+    return textwrap.dedent(f'''\
+        """metasync-llm SDK plugin ``{sdk}``."""
+
+        from {package}.plugin import {cls}
+
+        __all__ = ["{cls}"]
+        ''')
+
+
+def _plugin(sdk: str, cls: str) -> str:
+    return textwrap.dedent(f'''\
+        """The ``{sdk}`` SDK plugin for metasync-llm."""
+
+        from __future__ import annotations
+
+        from collections.abc import Mapping
+        from typing import Any
+
+        from metasync_llm import BaseLLMSDK, Completion
+        from metasync_llm.chat import (
+            chat_messages,
+            require_text,
+            sampling_options,
+            timeout_of,
+            total_of,
+            usage_count,
+        )
+        from metasync_llm.model import check_config
+
+        SDK = "{sdk}"
+
+
+        class {cls}(BaseLLMSDK):
+            """SDK ``{sdk}``. The API call in :meth:`_call_api` is the one part left to write.
+
+            ``stream``, ``acomplete`` and ``astream`` come from ``BaseLLMSDK`` (built on
+            ``complete``); override them to stream for real or to use an async client.
+            """
+
+            def get_name(self) -> str:
+                return SDK
+
+            def validate_config(self, config: Mapping[str, Any]) -> None:
+                # Names every missing or invalid field; checks the endpoint's form.
+                check_config(config, sdk=SDK, required=("endpoint", "deployment"))
+
+            def complete(
+                self,
+                config: Mapping[str, Any],
+                system_prompt: str,
+                user_content: str,
+                temperature: float,
+                max_tokens: int,
+                api_key: str | None = None,
+            ) -> Completion:
+                self.validate_config(config)
+                request = {{
+                    "model": config["deployment"],
+                    "messages": chat_messages(config, system_prompt, user_content),
+                    **sampling_options(config, temperature, max_tokens),
+                }}
+                reply = self._call_api(config, request, api_key)
+                # This parses an OpenAI-style answer; adapt it to your API's shape.
+                choices = reply.get("choices") or [{{}}]
+                finish = choices[0].get("finish_reason")
+                text = require_text(
+                    (choices[0].get("message") or {{}}).get("content"), finish, sdk=SDK,
+                    model=config.get("name"),
+                )
+                usage = reply.get("usage") or {{}}
+                prompt = usage_count(usage.get("prompt_tokens"))
+                completion = usage_count(usage.get("completion_tokens"))
+                total = total_of(prompt, completion, usage.get("total_tokens"))
+                return Completion(text, prompt, completion, total, finish)
+
+            def _call_api(
+                self, config: Mapping[str, Any], request: dict[str, Any], api_key: str | None
+            ) -> dict[str, Any]:
+                """Send ``request`` to the API at ``config["endpoint"]``; return its JSON answer.
+
+                Import the client library here, not at module level (discovery must stay
+                cheap); keep one client per endpoint and key
+                (``metasync_llm.clients.ClientCache``) with the library's own retries off;
+                wrap the call in ``metasync_llm.errors.sdk_errors(LibraryError, sdk=SDK,
+                model=config.get("name"))``; wait at most ``timeout_of(config)`` seconds.
+                """
+                {BEGIN}
+                raise NotImplementedError(
+                    f"{{SDK}}: the API call is not written yet: fill in _call_api in {{__file__}}"
+                    f" (timeout {{timeout_of(config)}}s)"
+                )
+                {END}
+        ''')
+
+
+def _tests(sdk: str, dist: str) -> str:
+    return textwrap.dedent(f'''\
+        """{dist} against the metasync-llm conformance suite.
+
+        A loopback server stands in for the API (here: an OpenAI-style one); its URL
+        replaces the document's endpoint. Replace ``replies`` with your API's answers.
+        """
+
+        from metasync_llm.testing import SDKConformance
+        from metasync_llm.testing.wires import openai_chat
+
+
+        class TestConformance(SDKConformance):
+            sdk_name = "{sdk}"
+            model = {{
+                "name": "conformance",
+                "sdk": "{sdk}",
+                "endpoint": "https://api.example.com/v1",
+                "deployment": "model-id",
+                "key": "KEY-{sdk.upper()}",
+            }}
+            replies = staticmethod(openai_chat)
+        ''')
