@@ -148,14 +148,17 @@ def alternate(
 
 
 def process_times(
-    codes: tuple[str, str], n: int, env: dict[str, str], python: str = sys.executable
+    codes: tuple[str, str],
+    n: int,
+    env: dict[str, str],
+    pythons: tuple[str, str] = (sys.executable, sys.executable),
 ) -> tuple[list[float], list[float]]:
-    """Wall time of fresh processes running each snippet, alternating."""
+    """Wall time of fresh processes running each snippet (with its interpreter), alternating."""
     out: tuple[list[float], list[float]] = ([], [])
     for _ in range(n):
         for i, code in enumerate(codes):
             t = time.perf_counter()
-            subprocess.run([python, "-c", code], check=True, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run([pythons[i], "-c", code], check=True, env=env, stdout=subprocess.DEVNULL)
             out[i].append(time.perf_counter() - t)
     return out
 
@@ -444,7 +447,9 @@ def bench_litellm(
     python: str, url: str, env: dict[str, str], n_proc: int, n_calls: int
 ) -> list[dict[str, Any]]:
     """LiteLLM's cold start and per-call cost, in its own environment (it pins openai)."""
-    base, lite = process_times(("import pluggy", "import litellm"), n_proc, env, python)
+    base, lite = process_times(
+        ("import pluggy", "import litellm"), n_proc, env, (sys.executable, python)
+    )
     rows = [
         row(
             "LiteLLM cold start: import litellm",
@@ -537,7 +542,10 @@ def main() -> None:
         for name, step in steps:
             if only is None or name in only:
                 print(f"bench: {name} ...", file=sys.stderr, flush=True)
-                rows.extend(step())
+                try:
+                    rows.extend(step())
+                except Exception as exc:  # one broken figure must not cost the others
+                    print(f"bench: {name} failed: {exc!r}", file=sys.stderr)
     finally:
         stub.terminate()
     out = {
