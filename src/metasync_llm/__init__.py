@@ -1,12 +1,9 @@
 """metasync-llm: call many LLM providers through one pluggy plugin contract."""
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from metasync_llm.base_sdk import BaseLLMSDK
-from metasync_llm.connector import (
-    acomplete_with_model,
-    astream_with_model,
-    complete_with_model,
-    stream_with_model,
-)
 from metasync_llm.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -31,9 +28,41 @@ from metasync_llm.hookspecs import hookimpl, hookspec
 from metasync_llm.registry import PluginRegistry, SDKRegistry
 from metasync_llm.result import Completion, CompletionResult, Cost, StreamEnd
 from metasync_llm.retry import RetryPolicy
-from metasync_llm.streaming import AsyncCompletionStream, CompletionStream
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from metasync_llm.connector import (
+        acomplete_with_model,
+        astream_with_model,
+        complete_with_model,
+        stream_with_model,
+    )
+    from metasync_llm.streaming import AsyncCompletionStream, CompletionStream
+
+# Loaded on first use: listing SDKs (every process start) does not need the connector.
+_LAZY = {
+    "acomplete_with_model": "metasync_llm.connector",
+    "astream_with_model": "metasync_llm.connector",
+    "complete_with_model": "metasync_llm.connector",
+    "stream_with_model": "metasync_llm.connector",
+    "AsyncCompletionStream": "metasync_llm.streaming",
+    "CompletionStream": "metasync_llm.streaming",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metasync_llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "APIConnectionError",

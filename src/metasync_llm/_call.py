@@ -5,7 +5,6 @@ Shared by every connector entry point (blocking, async, streaming), so they beha
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import logging
@@ -136,6 +135,8 @@ def with_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) 
 
 async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
     """:func:`with_key` for asyncio: a resolver runs in a worker thread, or is awaited."""
+    import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
     if key_resolver is None or api_key is not None:
         return with_key(call, api_key, key_resolver)
     found: Any = await asyncio.to_thread(key_resolver, call.model)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import abc
-import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
-from metasync_llm._threads import iterate_in_thread
 from metasync_llm.result import Completion, StreamEnd, StreamItem
 
 
@@ -95,6 +93,8 @@ class BaseLLMSDK(abc.ABC):
         This default runs :meth:`complete` in a worker thread, so the event loop is never
         blocked; override it with the SDK's async client to avoid the thread.
         """
+        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
         return await asyncio.to_thread(
             self.complete, config, system_prompt, user_content, temperature, max_tokens, api_key
         )
@@ -118,6 +118,8 @@ class BaseLLMSDK(abc.ABC):
             return self.stream(
                 config, system_prompt, user_content, temperature, max_tokens, api_key
             )
+
+        from metasync_llm._threads import iterate_in_thread  # noqa: PLC0415 - async use only
 
         async for item in iterate_in_thread(make):
             yield item

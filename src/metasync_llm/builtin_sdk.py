@@ -20,7 +20,6 @@ is cut there and reported with finish reason ``"length"``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -200,6 +199,8 @@ class BuiltinTestSDK(BaseLLMSDK):
         max_tokens: int,
         api_key: str | None = None,
     ) -> Completion:
+        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
         self.validate_config(config)
         delay = _option(config, "delay")
         if delay:
@@ -235,6 +236,8 @@ class BuiltinTestSDK(BaseLLMSDK):
         max_tokens: int,
         api_key: str | None = None,
     ) -> AsyncIterator[StreamItem]:
+        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
         self.validate_config(config)
         delay, pause = _option(config, "delay"), _option(config, "chunkDelay")
         if delay:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import inspect
@@ -10,7 +9,10 @@ import logging
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,8 @@ class AsyncClientCache(Generic[T]):
 
     async def get(self, key: Hashable, create: Callable[[], T]) -> T:
         """The running loop's client for ``key``, created with ``create()`` the first time."""
+        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
         loop = asyncio.get_running_loop()
         holder = self._by_loop.get(loop)
         if holder is None:
@@ -156,6 +160,8 @@ class AsyncClientCache(Generic[T]):
 
     async def aclose(self) -> None:
         """Close the running loop's clients now (they are recreated on the next call)."""
+        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
         holder = self._by_loop.get(asyncio.get_running_loop())
         if holder is not None and holder.closer is not None:
             await holder.closer.aclose()

@@ -7,7 +7,6 @@ Four entry points with one behaviour: :func:`complete_with_model` (blocking),
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -121,6 +120,8 @@ async def acomplete_with_model(
     ones run in a worker thread; async ones are awaited) and JSON repair run off the loop,
     and the plugin's ``acomplete`` is awaited.
     """
+    import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
     call = await _aprepare(
         model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
@@ -224,6 +225,8 @@ async def _aprepare(
     registry: PluginRegistry | None,
     retry: RetryPolicy | None,
 ) -> Call:
+    import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
     registry = registry or SDKRegistry
     if not registry.discovered:
         await asyncio.to_thread(registry.discovery)  # imports plugins: not on the loop

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import datetime
-import email.utils
 import json
 import math
 import re
@@ -262,6 +261,8 @@ def retry_after_seconds(value: object) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
+            import email.utils  # noqa: PLC0415 - only for the rare HTTP-date form
+
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None

@@ -7,7 +7,6 @@ failure is recorded with the plugin, its distribution and version, and the reaso
 from __future__ import annotations
 
 import importlib
-import importlib.metadata as md
 import inspect
 import logging
 import os
@@ -20,6 +19,7 @@ from typing import Any
 import pluggy
 
 from metasync_llm import hookspecs
+from metasync_llm._entry_points import EntryPoint, scan
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.errors import SDKNotFoundError
 from metasync_llm.hookspecs import ALL_HOOKS, ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
@@ -172,13 +172,9 @@ def _read_allow_list() -> frozenset[str] | None:
     return names or None
 
 
-def _plugin_info(ep: md.EntryPoint) -> PluginInfo:
-    dist = ep.dist
+def _plugin_info(ep: EntryPoint) -> PluginInfo:
     return PluginInfo(
-        name=ep.name,
-        distribution=dist.name if dist is not None else None,
-        version=dist.version if dist is not None else None,
-        target=ep.value,
+        name=ep.name, distribution=ep.distribution, version=ep.version, target=ep.value
     )
 
 
@@ -207,7 +203,7 @@ def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailur
 
 
 def _load_one(
-    ep: md.EntryPoint, info: PluginInfo, pm: pluggy.PluginManager
+    ep: EntryPoint, info: PluginInfo, pm: pluggy.PluginManager
 ) -> LoadedSDK | PluginLoadFailure:
     try:
         obj = ep.load()
@@ -260,10 +256,9 @@ def discover(
     pm = _SDKPluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
 
-    by_name: dict[str, list[tuple[md.EntryPoint, PluginInfo]]] = {}
-    for dist in md.distributions(path=search):
-        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
-            by_name.setdefault(ep.name, []).append((ep, _plugin_info(ep)))
+    by_name: dict[str, list[tuple[EntryPoint, PluginInfo]]] = {}
+    for ep in scan(search, ENTRY_POINT_GROUP):
+        by_name.setdefault(ep.name, []).append((ep, _plugin_info(ep)))
 
     sdks: dict[str, LoadedSDK] = {}
     failures: list[PluginLoadFailure] = []
@@ -304,11 +299,11 @@ def discover(
 
 
 def _unique_distributions(
-    claims: list[tuple[md.EntryPoint, PluginInfo]],
-) -> list[tuple[md.EntryPoint, PluginInfo]]:
+    claims: list[tuple[EntryPoint, PluginInfo]],
+) -> list[tuple[EntryPoint, PluginInfo]]:
     # The same distribution can be seen twice (e.g. on two sys.path entries); the first
     # copy wins, as it would for an import. Only different distributions conflict.
-    seen: dict[str | None, tuple[md.EntryPoint, PluginInfo]] = {}
+    seen: dict[str | None, tuple[EntryPoint, PluginInfo]] = {}
     for ep, info in claims:
         key = _normalize(info.distribution) if info.distribution else info.target
         seen.setdefault(key, (ep, info))

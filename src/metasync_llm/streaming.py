@@ -9,7 +9,6 @@ Closing a stream early (``close``/``aclose``, leaving its ``with`` block, breaki
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -195,6 +194,8 @@ class AsyncCompletionStream:
         return self
 
     async def __anext__(self) -> str:
+        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
         state = self._state
         while not self._closed:
             try:

@@ -1,0 +1,93 @@
+"""A fast scan for one entry-point group across the installed distributions on a path.
+
+``importlib.metadata`` builds a distribution object per installed package and imports
+``email``, ``zipfile`` and ``csv`` to do it; discovery runs at every process start, so
+this reads what installers write directly: each ``*.dist-info`` / ``*.egg-info`` folder's
+``entry_points.txt``, and ``METADATA`` / ``PKG-INFO`` only for the distributions that
+declare the group.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+
+class EntryPoint(NamedTuple):
+    """One entry point of the group, with the distribution that declares it."""
+
+    name: str
+    value: str
+    distribution: str | None
+    version: str | None
+
+    def load(self) -> object:
+        """Import the module and resolve the attribute path (``module:attr.attr``)."""
+        module_name, _, attrs = self.value.partition(":")
+        target: object = importlib.import_module(module_name.strip())
+        for attr in filter(None, attrs.strip().split(".")):
+            target = getattr(target, attr)
+        return target
+
+
+def _section(text: str, group: str) -> Iterator[tuple[str, str]]:
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[":
+            inside = line == f"[{group}]"
+            continue
+        if inside and "=" in line:
+            name, _, value = line.partition("=")
+            yield name.strip(), value.split("[", 1)[0].strip()  # drop "[extras]"
+
+
+def _name_version(folder: str, metadata_dir: str) -> tuple[str | None, str | None]:
+    name = version = None
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(metadata_dir, filename), encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("Name:"):
+                        name = line[5:].strip()
+                    elif line.startswith("Version:"):
+                        version = line[8:].strip()
+                    elif not line.strip():
+                        break  # the headers end at the first blank line
+        except OSError:
+            continue
+        break
+    if name is None:  # fall back on the folder name: name-version.dist-info
+        stem = folder.rsplit(".", 1)[0]
+        name, _, rest = stem.partition("-")
+        version = version or rest.split("-", 1)[0] or None
+    return name, version
+
+
+def scan(path: Iterable[str], group: str) -> Iterator[EntryPoint]:
+    """Every entry point of ``group`` declared by a distribution on ``path``, in path order."""
+    marker = f"[{group}]"
+    for entry in path:
+        try:
+            with os.scandir(entry or ".") as folder:
+                found = sorted(
+                    e.name for e in folder if e.name.endswith((".dist-info", ".egg-info"))
+                )
+        except OSError:  # not a directory (a zip, a missing folder): nothing installed there
+            continue
+        for name in found:
+            metadata_dir = os.path.join(entry or ".", name)
+            try:
+                with open(os.path.join(metadata_dir, "entry_points.txt"), encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if marker not in text:
+                continue
+            dist, version = _name_version(name, metadata_dir)
+            for ep_name, value in _section(text, group):
+                yield EntryPoint(ep_name, value, dist, version)
