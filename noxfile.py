@@ -39,7 +39,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the sources of the core and of every plugin."""
-    session.install("mypy>=1.10", ".", *PLUGINS)
+    session.install("mypy>=1.10", "pytest>=8", ".", *PLUGINS)
     sources = ["src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", "--strict", *sources)
 

@@ -1,7 +1,8 @@
 """metasync-llm: call many LLM providers through one pluggy plugin contract."""
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.errors import (
@@ -31,7 +32,7 @@ from metasync_llm.retry import RetryPolicy
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from metasync_llm.connector import (
         acomplete_with_model,
         astream_with_model,
@@ -51,11 +52,11 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'metasync_llm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
