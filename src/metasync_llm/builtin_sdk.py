@@ -20,7 +20,6 @@ is cut there and reported with finish reason ``"length"``.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -294,6 +293,8 @@ class BuiltinTestSDK(BaseLLMSDK):
     ) -> str:
         if config.get("deployment") == "echo":
             return user_content
+        import json  # noqa: PLC0415 - not needed at discovery
+
         return json.dumps(
             {
                 "sdk": "test",

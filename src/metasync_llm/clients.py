@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import logging
 import threading
@@ -28,6 +27,8 @@ def key_fingerprint(api_key: str | None) -> str | None:
 
 @functools.lru_cache(maxsize=64)  # hashed on every call: once per key is enough
 def _digest(api_key: str) -> str:
+    import hashlib  # noqa: PLC0415 - OpenSSL loads on the first call, not at discovery
+
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
 
 

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -334,6 +333,8 @@ def provider_error(
         retry_after = (
             millis / 1000 if millis is not None else retry_after_seconds(headers.get("retry-after"))
         )
+    import json  # noqa: PLC0415 - not needed at discovery
+
     try:
         detail = json.dumps(body, default=str) if body is not None else ""
     except ValueError:

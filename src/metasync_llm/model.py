@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -230,6 +229,8 @@ def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
     if host.lower() == "localhost":
         return True
+    import ipaddress  # noqa: PLC0415 - only when an endpoint is checked
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,6 +71,8 @@ class RetryPolicy:
         else:
             delay = min(self.max_delay, self.initial_delay * 2 ** (failures - 1))
             if self.jitter:
+                import random  # noqa: PLC0415 - only needed once a call is retried
+
                 delay = random.uniform(delay / 2, delay)
         if elapsed + delay >= self.deadline:
             return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -193,6 +192,8 @@ def _request(
 
 
 def _errors(config: Mapping[str, Any]) -> sdk_errors:
+    import json  # noqa: PLC0415 - not needed at discovery
+
     import anthropic  # noqa: PLC0415 - imported already: a client exists
 
     # anthropic raises a bare JSONDecodeError for a body that is not JSON.

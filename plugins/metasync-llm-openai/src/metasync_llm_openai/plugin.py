@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -184,6 +183,8 @@ class OpenAISDK(BaseLLMSDK):
         return request
 
     def _errors(self, config: Mapping[str, Any]) -> sdk_errors:
+        import json  # noqa: PLC0415 - not needed at discovery
+
         import openai  # noqa: PLC0415 - imported already: a client exists
 
         # openai raises a bare JSONDecodeError for a body that is not JSON.
