@@ -101,10 +101,11 @@ def test_out_of_the_box_it_installs_loads_and_only_the_call_fails(tmp_path: Path
     summary = tests.stdout.strip().splitlines()[-1]
     assert tests.returncode == 1, tests.stdout
     assert summary.startswith("2 failed, 6 passed"), tests.stdout
+    # The summary line is "FAILED path::Class::test" (CI=true adds " - message").
     failed = {
-        line.split("::")[-1].split(" - ")[
-            0
-        ]  # CI=true adds " - message" for line in tests.stdout.splitlines() if line.startswith("FAILED")
+        line.split("::")[-1].split(" - ")[0]
+        for line in tests.stdout.splitlines()
+        if line.startswith("FAILED")
     }
     assert failed == {
         "test_complete_returns_text_and_integer_counts",
