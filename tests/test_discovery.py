@@ -165,3 +165,18 @@ def test_discovery_imports_no_provider_sdk() -> None:
     report = json.loads(out.stdout)
     assert "test" in report["sdks"]
     assert report["heavy"] == []
+
+
+def test_a_broken_plugin_prints_nothing_without_logging_configured(plugin_site: Path) -> None:
+    """Only the CLI shows load failures; the library logs them and never prints."""
+    code = (
+        "import metasync_llm\n"
+        f"registry = metasync_llm.PluginRegistry(path=[{str(plugin_site)!r}])\n"
+        "assert registry.load_failures()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+    env["PYTHONPATH"] = str(plugin_site)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert (done.stdout, done.stderr) == ("", "")

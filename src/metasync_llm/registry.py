@@ -25,6 +25,9 @@ from metasync_llm.errors import SDKNotFoundError
 from metasync_llm.hookspecs import ALL_HOOKS, ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
 
 logger = logging.getLogger(__name__)
+# A library logs but never prints: without this, Python's last-resort handler would write
+# warnings (a broken plugin) to stderr of services that configured no logging.
+logging.getLogger("metasync_llm").addHandler(logging.NullHandler())
 
 #: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
 ALLOW_ENV = "METASYNC_LLM_SDKS"

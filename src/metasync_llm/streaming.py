@@ -9,6 +9,7 @@ Closing a stream early (``close``/``aclose``, leaving its ``with`` block, breaki
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
@@ -178,7 +179,9 @@ class CompletionStream:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        # At interpreter shutdown the generator may be half torn down: never raise here.
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 class AsyncCompletionStream:
