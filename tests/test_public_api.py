@@ -48,3 +48,12 @@ def test_status_classification() -> None:
     assert f(400, "bad role") is errors.BadRequestError
     assert f(418) is errors.BadRequestError
     assert f(None) is errors.CompletionError
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    f = errors.retry_after_seconds
+    assert f("7") == 7 and f("0.5") == 0.5 and f("0") == 0
+    assert f("Wed, 21 Oct 2099 07:28:00 GMT") > 3600 * 24 * 365
+    assert f("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: retry now
+    for bad in ("soon", "-3", "nan", "", None, 5):
+        assert f(bad) is None

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -259,9 +258,10 @@ def retry_after_seconds(value: object) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            import email.utils  # noqa: PLC0415 - only for the rare HTTP-date form
+        import datetime  # noqa: PLC0415 - only for the rare HTTP-date form
+        import email.utils  # noqa: PLC0415
 
+        try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None

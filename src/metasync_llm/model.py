@@ -7,7 +7,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
-from urllib.parse import urlsplit
 
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.retry import RetryPolicy, parse_retry
@@ -249,6 +248,8 @@ def endpoint_problem(endpoint: object, field: str = "endpoint") -> str | None:
 
 @functools.lru_cache(maxsize=256)  # checked on every call: parse each URL once
 def _url_problem(endpoint: str, field: str) -> str | None:
+    from urllib.parse import urlsplit  # noqa: PLC0415 - it imports ipaddress: not at discovery
+
     try:
         parts = urlsplit(endpoint)
         host = parts.hostname

@@ -96,6 +96,8 @@ class _SDKPluginManager(pluggy.PluginManager):
     """Treats a ``BaseLLMSDK``'s contract methods as hook implementations without markers."""
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        if name.startswith("__"):
+            return None  # never a hook; skipping pluggy's static lookup of ~50 dunders each
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and name in ALL_HOOKS and isinstance(plugin, BaseLLMSDK):
             return {
