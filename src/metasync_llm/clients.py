@@ -7,8 +7,10 @@ import inspect
 import logging
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Callable, Hashable
+from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from metasync_llm.chat import connect_timeout_of, timeout_of
 
 if TYPE_CHECKING:
     import asyncio
@@ -16,6 +18,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
+    """What makes two calls share a client: endpoint, API version, key and timeouts.
+
+    The key appears only as a digest (:func:`key_fingerprint`).
+    """
+    return (
+        config["endpoint"],
+        config.get("apiVersion"),
+        key_fingerprint(api_key),
+        timeout_of(config),
+        connect_timeout_of(config),
+    )
 
 
 def key_fingerprint(api_key: str | None) -> str | None:

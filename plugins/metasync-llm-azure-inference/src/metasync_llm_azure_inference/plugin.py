@@ -16,7 +16,7 @@ from metasync_llm.chat import (
     total_of,
     usage_count,
 )
-from metasync_llm.clients import AsyncClientCache, ClientCache, key_fingerprint
+from metasync_llm.clients import AsyncClientCache, ClientCache, client_key
 from metasync_llm.errors import sdk_errors
 from metasync_llm.model import check_config
 from metasync_llm.result import StreamItem
@@ -129,24 +129,14 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled client for this document and key."""
         return self._clients.get(
-            _client_key(config, api_key), lambda: _create_client(config, api_key or "", False)
+            client_key(config, api_key), lambda: _create_client(config, api_key or "", False)
         )
 
     async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled async client for this document, key and the running event loop."""
         return await self._async_clients.get(
-            _client_key(config, api_key), lambda: _create_client(config, api_key or "", True)
+            client_key(config, api_key), lambda: _create_client(config, api_key or "", True)
         )
-
-
-def _client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
-    return (
-        config["endpoint"],
-        config["apiVersion"],
-        key_fingerprint(api_key),
-        timeout_of(config),
-        connect_timeout_of(config),
-    )
 
 
 def _create_client(config: Mapping[str, Any], api_key: str, asynchronous: bool) -> Any:

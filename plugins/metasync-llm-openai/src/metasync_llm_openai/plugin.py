@@ -16,7 +16,7 @@ from metasync_llm.chat import (
     total_of,
     usage_count,
 )
-from metasync_llm.clients import AsyncClientCache, ClientCache, key_fingerprint
+from metasync_llm.clients import AsyncClientCache, ClientCache, client_key
 from metasync_llm.errors import sdk_errors
 from metasync_llm.model import check_config
 from metasync_llm.result import StreamItem
@@ -125,25 +125,15 @@ class OpenAISDK(BaseLLMSDK):
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled client for this document and key."""
         return self._clients.get(
-            self._client_key(config, api_key),
+            client_key(config, api_key),
             lambda: self._create_client(config, api_key, _timeout(config), asynchronous=False),
         )
 
     async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled async client for this document, key and the running event loop."""
         return await self._async_clients.get(
-            self._client_key(config, api_key),
+            client_key(config, api_key),
             lambda: self._create_client(config, api_key, _timeout(config), asynchronous=True),
-        )
-
-    @staticmethod
-    def _client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
-        return (
-            config["endpoint"],
-            config.get("apiVersion"),
-            key_fingerprint(api_key),
-            timeout_of(config),
-            connect_timeout_of(config),
         )
 
     def _create_client(
