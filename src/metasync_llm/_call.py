@@ -309,6 +309,15 @@ def call_error(
     return error
 
 
+def wait_or_raise(call: Call, attempts: Attempts, exc: Exception) -> float:
+    """After a failed attempt: the seconds to wait before the next, or raise the mapped error."""
+    error = call_error(exc, call.loaded, call.settings, call.api_key)
+    delay = attempts.after_failure(error)
+    if delay is None:
+        raise_mapped(error, exc)
+    return delay
+
+
 def raise_mapped(error: MetasyncLLMError, original: BaseException) -> NoReturn:
     """Raise ``error`` chained to ``original``, unless they are the same exception."""
     if error is original:

@@ -15,14 +15,13 @@ from metasync_llm._call import (
     DEFAULT_MAX_TOKENS,
     Call,
     awith_key,
-    call_error,
     checked_answer,
     lookup,
     prepare,
-    raise_mapped,
     repaired,
     result_of,
     validate_sdk_config,
+    wait_or_raise,
     with_key,
 )
 from metasync_llm.keys import KeyResolver
@@ -91,11 +90,7 @@ def complete_with_model(
             raw = call.loaded.sdk.complete(**call.hook_kwargs())
             break
         except Exception as exc:
-            error = call_error(exc, call.loaded, call.settings, call.api_key)
-            delay = attempts.after_failure(error)
-            if delay is None:
-                raise_mapped(error, exc)
-            time.sleep(delay)
+            time.sleep(wait_or_raise(call, attempts, exc))
     elapsed = time.perf_counter() - start
     answer = checked_answer(raw, call.loaded, call.settings)
     return repaired(call, result_of(call, answer, elapsed, attempts=attempts.count))
@@ -134,11 +129,7 @@ async def acomplete_with_model(
             raw = await call.loaded.sdk.acomplete(**call.hook_kwargs())
             break
         except Exception as exc:
-            error = call_error(exc, call.loaded, call.settings, call.api_key)
-            delay = attempts.after_failure(error)
-            if delay is None:
-                raise_mapped(error, exc)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(wait_or_raise(call, attempts, exc))
     elapsed = time.perf_counter() - start
     answer = checked_answer(raw, call.loaded, call.settings)
     result = result_of(call, answer, elapsed, attempts=attempts.count)
