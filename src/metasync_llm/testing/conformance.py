@@ -19,7 +19,6 @@ Every test runs the installed plugin through the public API, as a service would.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata as md
 import json
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+from metasync_llm._entry_points import EntryPoint, scan
 from metasync_llm.connector import (
     acomplete_with_model,
     astream_with_model,
@@ -118,8 +118,9 @@ class SDKConformance:
             **kwargs,
         )
 
-    def _entry_point(self) -> md.EntryPoint:
-        found = [ep for ep in md.entry_points(group=ENTRY_POINT_GROUP) if ep.name == self.sdk_name]
+    def _entry_point(self) -> EntryPoint:
+        # The same scan discovery uses, so the suite checks what the registry will see.
+        found = [ep for ep in scan(sys.path, ENTRY_POINT_GROUP) if ep.name == self.sdk_name]
         assert found, (
             f"no entry point named {self.sdk_name!r} in group {ENTRY_POINT_GROUP!r}: is the"
             " plugin installed (pip install -e .) and is its entry-point name the SDK name?"
