@@ -9,9 +9,10 @@ import inspect
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from metasync_llm._log import get_logger
 from metasync_llm.chat import require_text
 from metasync_llm.errors import (
     ConfigurationError,
@@ -28,7 +29,7 @@ from metasync_llm.registry import LoadedSDK, PluginRegistry
 from metasync_llm.result import Completion, CompletionResult, Cost
 from metasync_llm.retry import Attempts, RetryPolicy
 
-logger = logging.getLogger("metasync_llm.connector")
+logger = get_logger("metasync_llm.connector")
 
 #: ``max_tokens`` when the caller gives none (lowered to the document's ``maxToken``).
 DEFAULT_MAX_TOKENS = 4096
@@ -207,7 +208,7 @@ def repaired(call: Call, result: CompletionResult) -> CompletionResult:
             model=call.settings.name,
         )
     text, changed = repair_json_text(result.text)
-    return replace(result, text=text, json_repaired=True) if changed else result
+    return result._replace(text=text, json_repaired=True) if changed else result
 
 
 def text_argument(name: str, value: object, settings: ModelSettings) -> str:
@@ -389,7 +390,7 @@ def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> C
         and answer.prompt_tokens is not None
         and answer.completion_tokens is not None
     ):
-        answer = replace(answer, total_tokens=answer.prompt_tokens + answer.completion_tokens)
+        answer = answer._replace(total_tokens=answer.prompt_tokens + answer.completion_tokens)
     return answer
 
 

@@ -31,7 +31,7 @@ from metasync_llm.errors import ConfigurationError
 from metasync_llm.model import check_config, is_number
 from metasync_llm.result import Completion, StreamEnd, StreamItem
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+_TOKEN = r"\w+|[^\w\s]"  # a pattern: re compiles and caches it on first use
 MAX_DELAY = 60.0
 
 
@@ -79,15 +79,15 @@ SIMULATED_ERRORS: dict[str, Callable[[str, Mapping[str, Any]], errors.Completion
 
 def count_tokens(text: str) -> int:
     """The test SDK's token count: words and punctuation marks."""
-    return sum(1 for _ in _TOKEN.finditer(text))
+    return sum(1 for _ in re.finditer(_TOKEN, text))
 
 
 def _cut(text: str, max_tokens: int) -> str | None:
     """``text`` cut after ``max_tokens`` tokens, or ``None`` when it already fits."""
-    for i, match in enumerate(_TOKEN.finditer(text), start=1):
+    for i, match in enumerate(re.finditer(_TOKEN, text), start=1):
         if i == max_tokens:
             rest = text[match.end() :]
-            return text[: match.end()] if _TOKEN.search(rest) else None
+            return text[: match.end()] if re.search(_TOKEN, rest) else None
     return None
 
 
@@ -96,13 +96,13 @@ def _option(config: Mapping[str, Any], name: str) -> float:
     return float(value) if value else 0.0
 
 
-_CHUNK = re.compile(r"\S+\s*|\s+")
+_CHUNK = r"\S+\s*|\s+"
 
 
 def _chunks(text: str, config: Mapping[str, Any]) -> Iterator[str]:
     """The answer in word-sized chunks; with ``test.cutAfter`` the stream breaks after N."""
     cut_after = (config.get("test") or {}).get("cutAfter")
-    for i, match in enumerate(_CHUNK.finditer(text)):
+    for i, match in enumerate(re.finditer(_CHUNK, text)):
         if cut_after is not None and i >= cut_after:
             raise errors.APIConnectionError(
                 f"test SDK: simulated stream cut after {cut_after} chunks",

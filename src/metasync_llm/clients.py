@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import _thread  # threading's lock, without importing threading at discovery
 import functools
 import inspect
-import logging
-import threading
-import weakref
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -15,7 +13,6 @@ from metasync_llm.chat import connect_timeout_of, timeout_of
 if TYPE_CHECKING:
     import asyncio
 
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -57,7 +54,9 @@ def _close_all(clients: dict[Hashable, Any]) -> None:
         try:
             result = close()
         except Exception:  # one client failing to close must not keep the others open
-            logger.debug("closing %r failed", client, exc_info=True)
+            from metasync_llm._log import get_logger  # noqa: PLC0415 - rare path
+
+            get_logger(__name__).debug("closing %r failed", client, exc_info=True)
             continue
         if inspect.isawaitable(result):
             close_coroutine = getattr(result, "close", None)
@@ -77,8 +76,8 @@ class ClientCache(Generic[T]):
 
     def __init__(self) -> None:
         self._clients: dict[Hashable, T] = {}
-        self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _close_all, self._clients)
+        self._lock = _thread.allocate_lock()
+        self._watched = False
 
     def get(self, key: Hashable, create: Callable[[], T]) -> T:
         """The client for ``key``, created with ``create()`` the first time."""
@@ -88,7 +87,17 @@ class ClientCache(Generic[T]):
                 client = self._clients.get(key)
                 if client is None:
                     client = self._clients[key] = create()
+                    if not self._watched:
+                        self._watch()
         return client
+
+    def _watch(self) -> None:
+        # Set up on the first client rather than in __init__: plugins make their caches at
+        # discovery, where importing weakref (and atexit) would cost every process start.
+        import weakref  # noqa: PLC0415
+
+        weakref.finalize(self, _close_all, self._clients)
+        self._watched = True
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -116,7 +125,9 @@ async def _close_client(client: object) -> None:
         if inspect.isawaitable(result):
             await result
     except Exception:  # a client that fails to close must not stop the others closing
-        logger.debug("closing %r failed", client, exc_info=True)
+        from metasync_llm._log import get_logger  # noqa: PLC0415 - rare path
+
+        get_logger(__name__).debug("closing %r failed", client, exc_info=True)
 
 
 class AsyncClientCache(Generic[T]):
@@ -132,7 +143,7 @@ class AsyncClientCache(Generic[T]):
 
     def __init__(self) -> None:
         self._by_loop: dict[asyncio.AbstractEventLoop, _LoopClients[T]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     async def get(self, key: Hashable, create: Callable[[], T]) -> T:
         """The running loop's client for ``key``, created with ``create()`` the first time."""

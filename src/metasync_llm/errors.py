@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -205,14 +204,13 @@ class TruncatedResponseError(CompletionError):
         self.result = result
 
 
-_CONTEXT_WINDOW = re.compile(
-    r"context[_ ]length|context[_ ]window|maximum context|too many tokens|prompt is too long"
-    r"|request too large|tokens_limit_reached|string_above_max_length",
-    re.IGNORECASE,
+# Patterns, not compiled regexes: re compiles (and caches) them on first use, not at import.
+_CONTEXT_WINDOW = (
+    r"(?i)context[_ ]length|context[_ ]window|maximum context|too many tokens|prompt is too long"
+    r"|request too large|tokens_limit_reached|string_above_max_length"
 )
-_CONTENT_FILTER = re.compile(
-    r"content[_ ]filter|content management policy|responsibleaipolicyviolation|content_policy",
-    re.IGNORECASE,
+_CONTENT_FILTER = (
+    r"(?i)content[_ ]filter|content management policy|responsibleaipolicyviolation|content_policy"
 )
 
 _BY_STATUS: dict[int, type[CompletionError]] = {
@@ -241,9 +239,9 @@ def error_class_for(status: int | None, detail: str = "") -> type[CompletionErro
             return ServerError
         return BadRequestError if 400 <= status < 500 else CompletionError
     if cls is BadRequestError or cls is PermissionDeniedError:
-        if _CONTEXT_WINDOW.search(detail):
+        if re.search(_CONTEXT_WINDOW, detail):
             return ContextWindowExceededError
-        if _CONTENT_FILTER.search(detail):
+        if re.search(_CONTENT_FILTER, detail):
             return ContentFilterError
     return cls
 
@@ -269,7 +267,7 @@ def retry_after_seconds(value: object) -> float | None:
             when = when.replace(tzinfo=datetime.UTC)
         seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
         return max(seconds, 0.0)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return seconds if 0 <= seconds < float("inf") else None  # not NaN, not infinite
 
 
 def http_error(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from metasync_llm._record import Record
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.retry import RetryPolicy, parse_retry
 
@@ -17,22 +16,41 @@ MESSAGE_FORMATS = ("combined", "separate")
 DEFAULT_TIMEOUT = 600.0
 #: Seconds to wait for a connection when the document has no ``connectTimeout``.
 DEFAULT_CONNECT_TIMEOUT = 10.0
+_INF = float("inf")  # math.isfinite without importing math (a shared library) at start
 
 
-@dataclass(frozen=True, slots=True)
-class CostRates:
+_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
+
+
+class CostRates(Record):
     """A model document's ``cost`` block: prices per ``tokens`` tokens."""
 
+    __slots__ = ("tokens", "input", "output", "currency")
     tokens: float
     input: float
     output: float
     currency: str | None
 
+    def __init__(self, tokens: float, input: float, output: float, currency: str | None):
+        _set(self, "tokens", tokens)
+        _set(self, "input", input)
+        _set(self, "output", output)
+        _set(self, "currency", currency)
 
-@dataclass(frozen=True, slots=True)
-class ModelSettings:
+
+class ModelSettings(Record):
     """The common fields of a model document, checked. SDK-specific fields stay in the document."""
 
+    __slots__ = (
+        "name",
+        "sdk",
+        "key",
+        "min_temperature",
+        "max_temperature",
+        "max_token",
+        "cost",
+        "retry",
+    )
     name: str
     sdk: str
     key: str | None
@@ -41,6 +59,26 @@ class ModelSettings:
     max_token: int | None
     cost: CostRates | None
     retry: RetryPolicy
+
+    def __init__(
+        self,
+        name: str,
+        sdk: str,
+        key: str | None,
+        min_temperature: float | None,
+        max_temperature: float | None,
+        max_token: int | None,
+        cost: CostRates | None,
+        retry: RetryPolicy,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "sdk", sdk)
+        _set(self, "key", key)
+        _set(self, "min_temperature", min_temperature)
+        _set(self, "max_temperature", max_temperature)
+        _set(self, "max_token", max_token)
+        _set(self, "cost", cost)
+        _set(self, "retry", retry)
 
     def clamp_temperature(self, temperature: float) -> float:
         """Clamp ``temperature`` to ``minTemperature``/``maxTemperature``."""
@@ -53,7 +91,11 @@ class ModelSettings:
 
 def is_number(value: object) -> TypeGuard[int | float]:
     """True for a finite int or float (``bool`` is not a number here)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and -_INF < value < _INF  # finite: NaN fails both comparisons
+    )
 
 
 def _type_name(value: object) -> str:

@@ -6,28 +6,24 @@ failure is recorded with the plugin, its distribution and version, and the reaso
 
 from __future__ import annotations
 
+import _thread  # threading's lock, without importing threading at every start
 import importlib
 import inspect
-import logging
 import os
 import sys
-import threading
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
 from metasync_llm import hookspecs
 from metasync_llm._entry_points import EntryPoint, scan
+from metasync_llm._record import Record
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.errors import SDKNotFoundError
 from metasync_llm.hookspecs import ALL_HOOKS, ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
 
-logger = logging.getLogger(__name__)
-# A library logs but never prints: without this, Python's last-resort handler would write
-# warnings (a broken plugin) to stderr of services that configured no logging.
-logging.getLogger("metasync_llm").addHandler(logging.NullHandler())
+_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
 
 #: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
 ALLOW_ENV = "METASYNC_LLM_SDKS"
@@ -43,14 +39,20 @@ DUPLICATE_NAME = "duplicate-name"
 SIGNATURE_MISMATCH = "signature-mismatch"
 
 
-@dataclass(frozen=True, slots=True)
-class PluginInfo:
+class PluginInfo(Record):
     """Where a plugin comes from: its SDK name, distribution, version and entry-point target."""
 
+    __slots__ = ("name", "distribution", "version", "target")
     name: str
     distribution: str | None
     version: str | None
     target: str
+
+    def __init__(self, name: str, distribution: str | None, version: str | None, target: str):
+        _set(self, "name", name)
+        _set(self, "distribution", distribution)
+        _set(self, "version", version)
+        _set(self, "target", target)
 
     @property
     def origin(self) -> str:
@@ -60,46 +62,75 @@ class PluginInfo:
         return f"{self.distribution} {self.version}" if self.version else self.distribution
 
 
-@dataclass(frozen=True, slots=True)
-class PluginLoadFailure:
+class PluginLoadFailure(Record):
     """A plugin that could not be loaded, and why."""
 
+    __slots__ = ("plugin", "kind", "reason")
     plugin: PluginInfo
     kind: str
     reason: str
+
+    def __init__(self, plugin: PluginInfo, kind: str, reason: str) -> None:
+        _set(self, "plugin", plugin)
+        _set(self, "kind", kind)
+        _set(self, "reason", reason)
 
     def __str__(self) -> str:
         return f"{self.plugin.name} ({self.plugin.origin}): {self.reason}"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedSDK:
+class LoadedSDK(Record):
     """A plugin that loaded: its instance and where it came from."""
 
+    __slots__ = ("sdk", "info")
     sdk: BaseLLMSDK
     info: PluginInfo
 
+    def __init__(self, sdk: BaseLLMSDK, info: PluginInfo) -> None:
+        _set(self, "sdk", sdk)
+        _set(self, "info", info)
 
-@dataclass(frozen=True)
-class Discovery:
+
+class Discovery(Record):
     """One discovery's outcome: what loaded, what failed, what the allow-list left out."""
 
+    __slots__ = ("sdks", "failures", "disabled", "allow", "path", "plugin_manager")
+    _hidden = frozenset({"plugin_manager"})
     sdks: Mapping[str, LoadedSDK]
     failures: tuple[PluginLoadFailure, ...]
     disabled: tuple[PluginInfo, ...]
     allow: frozenset[str] | None
     path: tuple[str, ...]
-    plugin_manager: pluggy.PluginManager = field(repr=False)
+    plugin_manager: pluggy.PluginManager
+
+    def __init__(
+        self,
+        sdks: Mapping[str, LoadedSDK],
+        failures: tuple[PluginLoadFailure, ...],
+        disabled: tuple[PluginInfo, ...],
+        allow: frozenset[str] | None,
+        path: tuple[str, ...],
+        plugin_manager: pluggy.PluginManager,
+    ) -> None:
+        _set(self, "sdks", sdks)
+        _set(self, "failures", failures)
+        _set(self, "disabled", disabled)
+        _set(self, "allow", allow)
+        _set(self, "path", path)
+        _set(self, "plugin_manager", plugin_manager)
 
 
 class _SDKPluginManager(pluggy.PluginManager):
     """Treats a ``BaseLLMSDK``'s contract methods as hook implementations without markers."""
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
-        if name.startswith("__"):
-            return None  # never a hook; skipping pluggy's static lookup of ~50 dunders each
+        is_sdk = isinstance(plugin, BaseLLMSDK)
+        if name.startswith("__") or (is_sdk and name not in ALL_HOOKS):
+            # Never a hook: this skips pluggy's static attribute lookup (the bulk of
+            # registering) for the dunders and a plugin's own helpers.
+            return None
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and name in ALL_HOOKS and isinstance(plugin, BaseLLMSDK):
+        if opts is None and is_sdk:
             return {
                 "wrapper": False,
                 "hookwrapper": False,
@@ -291,8 +322,12 @@ def discover(
             failures.append(outcome)
         else:
             sdks[name] = outcome
-    for failure in failures:
-        logger.warning("SDK plugin not loaded: %s", failure)
+    if failures:
+        from metasync_llm._log import get_logger  # noqa: PLC0415 - only for failures
+
+        logger = get_logger(__name__)
+        for failure in failures:
+            logger.warning("SDK plugin not loaded: %s", failure)
     return Discovery(
         sdks=sdks,
         failures=tuple(failures),
@@ -332,7 +367,7 @@ class PluginRegistry:
     ) -> None:
         self._path = tuple(path) if path is not None else None
         self._allow = frozenset(allow) if allow is not None else None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._discovery: Discovery | None = None
 
     def discovery(self) -> Discovery:

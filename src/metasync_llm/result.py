@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from typing import Any
+
+from metasync_llm._record import Record
 
 Usage = tuple[int | None, int | None, int | None]
 
 
-class _FourTuple:
+_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
+
+
+class _FourTuple(Record):
     """Makes a result unpack and index like ``(text, prompt, completion, total)``."""
 
     __slots__ = ()
@@ -31,7 +35,6 @@ class _FourTuple:
         return self._as_tuple()[index]
 
 
-@dataclass(frozen=True, slots=True)
 class Completion(_FourTuple):
     """A plugin's answer; unpacks as ``(text, prompt_tokens, completion_tokens, total_tokens)``.
 
@@ -40,44 +43,91 @@ class Completion(_FourTuple):
     provider's request id. A count the provider did not report is ``None``.
     """
 
-    text: str
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    finish_reason: str | None = None
-    request_id: str | None = None
+    __slots__ = (
+        "text",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "finish_reason",
+        "request_id",
+    )
+    finish_reason: str | None
+    request_id: str | None
+
+    def __init__(
+        self,
+        text: str,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        total_tokens: int | None = None,
+        finish_reason: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        _set(self, "text", text)
+        _set(self, "prompt_tokens", prompt_tokens)
+        _set(self, "completion_tokens", completion_tokens)
+        _set(self, "total_tokens", total_tokens)
+        _set(self, "finish_reason", finish_reason)
+        _set(self, "request_id", request_id)
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEnd:
+class StreamEnd(Record):
     """The last item a plugin's ``stream``/``astream`` yields: usage and why the answer stopped.
 
     The same shape for sync and async streams. A count the provider did not report is
     ``None``; a stream without a ``StreamEnd`` has unknown usage.
     """
 
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
-    finish_reason: str | None = None
-    request_id: str | None = None
+    __slots__ = (
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "finish_reason",
+        "request_id",
+    )
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    finish_reason: str | None
+    request_id: str | None
+
+    def __init__(
+        self,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        total_tokens: int | None = None,
+        finish_reason: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        _set(self, "prompt_tokens", prompt_tokens)
+        _set(self, "completion_tokens", completion_tokens)
+        _set(self, "total_tokens", total_tokens)
+        _set(self, "finish_reason", finish_reason)
+        _set(self, "request_id", request_id)
 
 
 #: What a plugin's ``stream`` and ``astream`` yield: text chunks, then one ``StreamEnd``.
 StreamItem = str | StreamEnd
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(Record):
     """Cost of one call from the model document's ``cost`` block; unknown parts are ``None``."""
 
+    __slots__ = ("currency", "input", "output", "total")
     currency: str | None
     input: float | None
     output: float | None
     total: float | None
 
+    def __init__(
+        self, currency: str | None, input: float | None, output: float | None, total: float | None
+    ) -> None:
+        _set(self, "currency", currency)
+        _set(self, "input", input)
+        _set(self, "output", output)
+        _set(self, "total", total)
 
-@dataclass(frozen=True, slots=True)
+
 class CompletionResult(_FourTuple):
     """What :func:`metasync_llm.complete_with_model` returns.
 
@@ -86,25 +136,78 @@ class CompletionResult(_FourTuple):
     same unless JSON repair changed it (then ``json_repaired`` is true).
     """
 
-    text: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
+    __slots__ = (
+        "text",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "elapsed",
+        "sdk",
+        "model",
+        "cost",
+        "json_repaired",
+        "raw_text",
+        "finish_reason",
+        "truncated",
+        "request_id",
+        "temperature",
+        "max_tokens",
+        "time_to_first_chunk",
+        "attempts",
+    )
     elapsed: float
     sdk: str
     model: str
     cost: Cost | None
     json_repaired: bool
     raw_text: str
-    finish_reason: str | None = None
-    truncated: bool = False
-    request_id: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
+    finish_reason: str | None
+    truncated: bool
+    request_id: str | None
+    temperature: float | None
+    max_tokens: int | None
     #: Seconds from the call to the first text chunk (streams only).
-    time_to_first_chunk: float | None = None
+    time_to_first_chunk: float | None
     #: Attempts made, the successful one included (more than 1 after retries).
-    attempts: int = 1
+    attempts: int
+
+    def __init__(
+        self,
+        text: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        total_tokens: int | None,
+        elapsed: float,
+        sdk: str,
+        model: str,
+        cost: Cost | None,
+        json_repaired: bool,
+        raw_text: str,
+        finish_reason: str | None = None,
+        truncated: bool = False,
+        request_id: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        time_to_first_chunk: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        _set(self, "text", text)
+        _set(self, "prompt_tokens", prompt_tokens)
+        _set(self, "completion_tokens", completion_tokens)
+        _set(self, "total_tokens", total_tokens)
+        _set(self, "elapsed", elapsed)
+        _set(self, "sdk", sdk)
+        _set(self, "model", model)
+        _set(self, "cost", cost)
+        _set(self, "json_repaired", json_repaired)
+        _set(self, "raw_text", raw_text)
+        _set(self, "finish_reason", finish_reason)
+        _set(self, "truncated", truncated)
+        _set(self, "request_id", request_id)
+        _set(self, "temperature", temperature)
+        _set(self, "max_tokens", max_tokens)
+        _set(self, "time_to_first_chunk", time_to_first_chunk)
+        _set(self, "attempts", attempts)
 
     @property
     def usage(self) -> Usage:
@@ -113,4 +216,4 @@ class CompletionResult(_FourTuple):
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
-        return asdict(self)
+        return self._asdict()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
+from metasync_llm._record import Record
 from metasync_llm.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -16,8 +14,6 @@ from metasync_llm.errors import (
     RateLimitError,
     ServerError,
 )
-
-logger = logging.getLogger("metasync_llm.retry")
 
 #: Failures worth another attempt: the same request may well succeed a moment later.
 RETRYABLE: tuple[type[MetasyncLLMError], ...] = (
@@ -28,8 +24,7 @@ RETRYABLE: tuple[type[MetasyncLLMError], ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(Record):
     """How the connector retries a failed call.
 
     ``attempts`` counts every try, the first included (1 = never retry). The wait before
@@ -40,11 +35,12 @@ class RetryPolicy:
     are retried; a stream is retried only before its first chunk.
     """
 
-    attempts: int = 3
-    initial_delay: float = 0.5
-    max_delay: float = 8.0
-    deadline: float = 60.0
-    jitter: bool = True
+    __slots__ = ("attempts", "initial_delay", "max_delay", "deadline", "jitter")
+    attempts: int
+    initial_delay: float
+    max_delay: float
+    deadline: float
+    jitter: bool
 
     #: Model-document keys of the ``retry`` block, by attribute.
     FIELDS: ClassVar[dict[str, str]] = {
@@ -54,6 +50,21 @@ class RetryPolicy:
         "deadline": "deadline",
         "jitter": "jitter",
     }
+
+    def __init__(
+        self,
+        attempts: int = 3,
+        initial_delay: float = 0.5,
+        max_delay: float = 8.0,
+        deadline: float = 60.0,
+        jitter: bool = True,
+    ) -> None:
+        _set = object.__setattr__  # frozen: set past __setattr__
+        _set(self, "attempts", attempts)
+        _set(self, "initial_delay", initial_delay)
+        _set(self, "max_delay", max_delay)
+        _set(self, "deadline", deadline)
+        _set(self, "jitter", jitter)
 
     def wait(self, error: MetasyncLLMError, failures: int, elapsed: float) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up.
@@ -102,8 +113,7 @@ def parse_retry(block: object, problems: list[tuple[str, str]]) -> RetryPolicy:
             ok = (
                 isinstance(value, (int, float))
                 and not isinstance(value, bool)
-                and math.isfinite(value)
-                and 0 <= value <= 3600
+                and 0 <= value <= 3600  # also rules out NaN and infinity
             )
             need = "seconds from 0 to 3600"
         if ok:
@@ -140,7 +150,9 @@ class Attempts:
         delay = self.policy.wait(error, self.count, time.monotonic() - self.start)
         error.attempts = self.count
         if delay is not None:
-            logger.info(
+            from metasync_llm._log import get_logger  # noqa: PLC0415 - only when retrying
+
+            get_logger("metasync_llm.retry").info(
                 "%s model %r: attempt %d/%d failed (%s); retrying in %.2fs",
                 self._sdk,
                 self._model,
