@@ -367,6 +367,7 @@ def bench_stream(url: str, n: int) -> list[dict[str, Any]]:
             messages=[{"role": "user", "content": "Hello"}],
         ) as s:
             yield from s.text_stream
+            s.get_final_message()  # the usage, as the plugin reads it
 
     raws = {"OpenAI": oai_raw, "Anthropic": ant_raw}
     rows = []
@@ -447,6 +448,9 @@ def bench_litellm(
     python: str, url: str, env: dict[str, str], n_proc: int, n_calls: int
 ) -> list[dict[str, Any]]:
     """LiteLLM's cold start and per-call cost, in its own environment (it pins openai)."""
+    # Its own bundled price table: otherwise every import tries to fetch one from GitHub,
+    # which on an offline machine adds seconds of retries that are not LiteLLM's own cost.
+    env = {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     base, lite = process_times(
         ("import pluggy", "import litellm"), n_proc, env, (sys.executable, python)
     )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from metasync_llm._documents import checked
 from metasync_llm._log import get_logger
 from metasync_llm.chat import require_text
 from metasync_llm.errors import (
@@ -24,7 +25,7 @@ from metasync_llm.errors import (
 )
 from metasync_llm.json_output import repair_json_text
 from metasync_llm.keys import KeyResolver, redact, resolve_api_key
-from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
+from metasync_llm.model import CostRates, ModelSettings, is_number
 from metasync_llm.registry import LoadedSDK, PluginRegistry
 from metasync_llm.result import Completion, CompletionResult, Cost
 from metasync_llm.retry import Attempts, RetryPolicy
@@ -83,7 +84,7 @@ def prepare(
 
     ``retry`` overrides the document's ``retry`` block for this call.
     """
-    settings = parse_model(model)
+    settings = checked.settings(model, registry)
     system = text_argument("system_prompt", system_prompt, settings)
     user = text_argument("user_content", user_content, settings)
     requested = temperature_argument(temperature, settings)
@@ -95,8 +96,7 @@ def prepare(
             sdk=settings.sdk,
             model=settings.name,
         )
-    loaded = lookup(registry, settings)
-    validate_sdk_config(loaded, model, settings)
+    loaded = checked.loaded(model, settings, registry, lookup, validate_sdk_config)
     return Call(
         model,
         settings,
@@ -342,7 +342,6 @@ def scrub(exc: BaseException, key: str | None) -> None:
 
 def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> Completion:
     """Check the shape and types of a plugin's answer; a malformed one is a PluginError."""
-    where = f"SDK {settings.sdk} ({loaded.info.origin})"
     if isinstance(raw, Completion):
         answer = raw
     elif isinstance(raw, tuple) and len(raw) == 4:
@@ -350,8 +349,9 @@ def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> C
     else:
         got = f"a {len(raw)}-tuple" if isinstance(raw, tuple) else type(raw).__name__
         raise PluginError(
-            f"{where} returned {got} from complete(); it must return (response_text,"
-            " prompt_tokens, completion_tokens, total_tokens) or a metasync_llm.Completion",
+            f"SDK {settings.sdk} ({loaded.info.origin}) returned {got} from complete(); it"
+            " must return (response_text, prompt_tokens, completion_tokens, total_tokens)"
+            " or a metasync_llm.Completion",
             sdk=settings.sdk,
             model=settings.name,
             distribution=loaded.info.distribution,
@@ -380,7 +380,8 @@ def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> C
         problems.append(f"finish_reason is {finish!r}, not str or None")
     if problems:
         raise PluginError(
-            f"{where} returned a malformed result from complete(): " + "; ".join(problems),
+            f"SDK {settings.sdk} ({loaded.info.origin}) returned a malformed result from"
+            " complete(): " + "; ".join(problems),
             sdk=settings.sdk,
             model=settings.name,
             distribution=loaded.info.distribution,

@@ -27,6 +27,8 @@ def validate_config(config: Mapping[str, Any]) -> None:
     """Check the SDK-specific fields of a model document.
 
     Raise ``ValueError`` naming every missing or invalid field; return ``None`` when valid.
+    The answer must depend on the document alone: the connector remembers a document that
+    passed and checks it again only when its contents change.
     """
 
 
