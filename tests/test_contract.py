@@ -85,6 +85,35 @@ def test_kwargs_catch_all_and_optional_extras_are_accepted() -> None:
     assert signature_mismatches(Flexible()) == []
 
 
+def test_exact_names_are_not_enough_when_the_kind_is_wrong() -> None:
+    """The fast path (the code object) must refuse what the full check refuses."""
+
+    class PositionalOnly(Echo):
+        def complete(  # type: ignore[override]
+            self, config, /, system_prompt, user_content, temperature, max_tokens, api_key=None
+        ):
+            return ("", 0, 0, 0)
+
+    class AsyncName(Echo):
+        async def get_name(self):  # type: ignore[override]
+            return "Echo"
+
+    [problem] = signature_mismatches(PositionalOnly())
+    assert "positional-only parameter 'config'" in problem
+    [problem] = signature_mismatches(AsyncName())
+    assert problem.startswith("get_name()") and "must not be async" in problem
+
+
+def test_parameters_in_another_order_are_accepted() -> None:
+    class Reordered(Echo):
+        def complete(  # type: ignore[override]
+            self, api_key, max_tokens, temperature, user_content, system_prompt, config
+        ):
+            return ("", 0, 0, 0)
+
+    assert signature_mismatches(Reordered()) == []
+
+
 def test_abstract_base_cannot_be_instantiated() -> None:
     with pytest.raises(TypeError, match="complete"):
         BaseLLMSDK()  # type: ignore[abstract]
