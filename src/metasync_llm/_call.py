@@ -9,7 +9,6 @@ import inspect
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from metasync_llm._documents import checked
@@ -36,20 +35,48 @@ logger = get_logger("metasync_llm.connector")
 DEFAULT_MAX_TOKENS = 4096
 
 
-@dataclass(frozen=True, slots=True)
 class Call:
-    """A checked request for one plugin call; ``api_key`` is filled in by :func:`with_key`."""
+    """A checked request for one plugin call; ``api_key`` is filled in by :func:`with_key`.
 
-    model: Mapping[str, Any]
-    settings: ModelSettings
-    loaded: LoadedSDK
-    system_prompt: str
-    user_content: str
-    temperature: float
-    max_tokens: int
-    repair_json: bool
-    retry: RetryPolicy
-    api_key: str | None = None
+    A plain slotted class, private to one call: built on every call, so cheaply.
+    """
+
+    __slots__ = (
+        "api_key",
+        "loaded",
+        "max_tokens",
+        "model",
+        "repair_json",
+        "retry",
+        "settings",
+        "system_prompt",
+        "temperature",
+        "user_content",
+    )
+
+    def __init__(
+        self,
+        model: Mapping[str, Any],
+        settings: ModelSettings,
+        loaded: LoadedSDK,
+        system_prompt: str,
+        user_content: str,
+        temperature: float,
+        max_tokens: int,
+        repair_json: bool,
+        retry: RetryPolicy,
+        api_key: str | None = None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.loaded = loaded
+        self.system_prompt = system_prompt
+        self.user_content = user_content
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.repair_json = repair_json
+        self.retry = retry
+        self.api_key = api_key
 
     def hook_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of the plugin's hooks."""
@@ -119,19 +146,8 @@ def with_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) 
         key_resolver=key_resolver,
         required=call.loaded.sdk.requires_api_key,
     )
-    # Call(...) rather than dataclasses.replace: this runs on every call, replace is slow.
-    return Call(
-        call.model,
-        call.settings,
-        call.loaded,
-        call.system_prompt,
-        call.user_content,
-        call.temperature,
-        call.max_tokens,
-        call.repair_json,
-        call.retry,
-        key,
-    )
+    call.api_key = key
+    return call
 
 
 async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
@@ -342,6 +358,11 @@ def scrub(exc: BaseException, key: str | None) -> None:
 
 def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> Completion:
     """Check the shape and types of a plugin's answer; a malformed one is a PluginError."""
+    if type(raw) is Completion and _well_formed(raw):  # the common case, checked cheaply
+        prompt, completion = raw.prompt_tokens, raw.completion_tokens
+        if raw.total_tokens is None and prompt is not None and completion is not None:
+            return raw._replace(total_tokens=prompt + completion)
+        return raw
     if isinstance(raw, Completion):
         answer = raw
     elif isinstance(raw, tuple) and len(raw) == 4:
@@ -393,6 +414,23 @@ def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> C
     ):
         answer = answer._replace(total_tokens=answer.prompt_tokens + answer.completion_tokens)
     return answer
+
+
+def _count(value: object) -> bool:
+    return value is None or (type(value) is int and value >= 0)  # type(): not bool
+
+
+def _well_formed(answer: Completion) -> bool:
+    text: object = answer.text
+    finish: object = answer.finish_reason
+    return (
+        type(text) is str
+        and text != ""
+        and _count(answer.prompt_tokens)
+        and _count(answer.completion_tokens)
+        and _count(answer.total_tokens)
+        and (finish is None or type(finish) is str)
+    )
 
 
 def cost_of(rates: CostRates | None, prompt: int | None, completion: int | None) -> Cost | None:
