@@ -122,3 +122,15 @@ def test_abstract_base_cannot_be_instantiated() -> None:
 def test_completion_unpacks_like_the_tuple() -> None:
     c = Completion("t", 1, 2, 3, finish_reason="stop")
     assert tuple(c) == ("t", 1, 2, 3) and c[3] == 3 and len(c) == 4
+
+
+def test_spec_parameters_read_off_code_objects_match_the_signatures() -> None:
+    import inspect
+
+    from metasync_llm.registry import _SPEC_PARAMETERS
+
+    assert set(_SPEC_PARAMETERS) == set(hookspecs.ALL_HOOKS)
+    for hook, names in _SPEC_PARAMETERS.items():
+        params = inspect.signature(getattr(hookspecs, hook)).parameters
+        assert names == tuple(params), hook
+        assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params.values()), hook

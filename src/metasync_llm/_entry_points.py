@@ -12,16 +12,29 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+
+from metasync_llm._record import Record
+
+_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
 
 
-class EntryPoint(NamedTuple):
+class EntryPoint(Record):
     """One entry point of the group, with the distribution that declares it."""
 
+    # A Record, not a NamedTuple: defining a NamedTuple costs ~0.13 ms at every start.
+    __slots__ = ("name", "value", "distribution", "version")
     name: str
     value: str
     distribution: str | None
     version: str | None
+
+    def __init__(
+        self, name: str, value: str, distribution: str | None, version: str | None
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "value", value)
+        _set(self, "distribution", distribution)
+        _set(self, "version", version)
 
     def load(self) -> object:
         """Import the module and resolve the attribute path (``module:attr.attr``)."""

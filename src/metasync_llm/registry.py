@@ -143,7 +143,11 @@ class _SDKPluginManager(pluggy.PluginManager):
 
 
 def _spec_parameters(hook: str) -> tuple[str, ...]:
-    return tuple(inspect.signature(getattr(hookspecs, hook)).parameters)
+    # The specs are plain functions with positional-or-keyword parameters only: their code
+    # object names them (inspect.signature would cost ~0.3 ms at every start).
+    code = getattr(hookspecs, hook).__code__
+    names: tuple[str, ...] = code.co_varnames[: code.co_argcount]
+    return names
 
 
 _SPEC_PARAMETERS = {hook: _spec_parameters(hook) for hook in ALL_HOOKS}
