@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from metasync_llm import ConfigurationError, PluginRegistry, complete_with_model, stream_with_model
-from metasync_llm._call import lookup, validate_sdk_config
+from metasync_llm._call import lookup
 from metasync_llm._documents import CheckedDocuments, checked
 from metasync_llm.builtin_sdk import BuiltinTestSDK
+from metasync_llm.model import parse_model
 
 Doc = dict[str, Any]
 
@@ -105,15 +106,27 @@ def test_the_cache_is_bounded_and_forgets_the_oldest(test_model: Doc) -> None:
     registry = PluginRegistry()
     docs = [{**test_model, "name": f"m{i}"} for i in range(5)]
     for doc in docs:
-        settings = documents.settings(doc, registry)
-        documents.loaded(doc, settings, registry, lookup, validate_sdk_config)
+        settings = parse_model(doc)
+        documents.remember(doc, registry, settings, lookup(registry, settings))
     assert len(documents) == 3
-    calls: list[str] = []
+    unknown = [
+        doc["name"]
+        for doc in (docs[4], docs[3], docs[2], docs[0])
+        if not documents.get(doc, registry)
+    ]
+    assert unknown == ["m0"]  # the three newest were remembered; m0 was forgotten
 
-    def counting(loaded: Any, model: Mapping[str, Any], settings: Any) -> None:
-        calls.append(model["name"])
 
-    for doc in (docs[4], docs[3], docs[2], docs[0]):
-        settings = documents.settings(doc, registry)
-        documents.loaded(doc, settings, registry, lookup, counting)
-    assert calls == ["m0"]  # the three newest were remembered; m0 was forgotten
+def test_a_remembered_document_is_unknown_once_changed_or_under_another_registry(
+    test_model: Doc,
+) -> None:
+    documents = CheckedDocuments()
+    registry = PluginRegistry()
+    settings = parse_model(test_model)
+    documents.remember(test_model, registry, settings, lookup(registry, settings))
+    known = documents.get(test_model, registry)
+    assert known is not None and known.settings is settings
+    assert documents.get(test_model, PluginRegistry()) is None
+    assert documents.get(dict(test_model), registry) is None
+    test_model["retry"] = {"attempts": 2}
+    assert documents.get(test_model, registry) is None

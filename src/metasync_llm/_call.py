@@ -24,7 +24,7 @@ from metasync_llm.errors import (
 )
 from metasync_llm.json_output import repair_json_text
 from metasync_llm.keys import KeyResolver, redact, resolve_api_key
-from metasync_llm.model import CostRates, ModelSettings, is_number
+from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
 from metasync_llm.registry import LoadedSDK, PluginRegistry
 from metasync_llm.result import Completion, CompletionResult, Cost
 from metasync_llm.retry import Attempts, RetryPolicy
@@ -111,7 +111,8 @@ def prepare(
 
     ``retry`` overrides the document's ``retry`` block for this call.
     """
-    settings = checked.settings(model, registry)
+    known = checked.get(model, registry)
+    settings = known.settings if known is not None else parse_model(model)
     system = text_argument("system_prompt", system_prompt, settings)
     user = text_argument("user_content", user_content, settings)
     requested = temperature_argument(temperature, settings)
@@ -123,7 +124,10 @@ def prepare(
             sdk=settings.sdk,
             model=settings.name,
         )
-    loaded = checked.loaded(model, settings, registry, lookup, validate_sdk_config)
+    loaded = lookup(registry, settings)
+    if known is None or known.loaded is not loaded:
+        validate_sdk_config(loaded, model, settings)
+        checked.remember(model, registry, settings, loaded)
     return Call(
         model,
         settings,
