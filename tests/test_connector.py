@@ -287,3 +287,35 @@ def test_library_prints_nothing(test_model: Doc, capsys: pytest.CaptureFixture[s
     with pytest.raises(msl.ServerError):
         complete_with_model(with_test_options(test_model, error="server"), "", "hi")
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (msl.Completion(5, 1, 1, 2), "response_text is int, not str"),  # type: ignore[arg-type]
+        (("t", True, 1, 2), "prompt_tokens is True"),
+        (("t", 1, -1, 0), "completion_tokens is -1"),
+        (("t", 1, 1, 2.0), "total_tokens is 2.0"),
+        (msl.Completion("t", 1, 1, 2, finish_reason=3), "finish_reason is 3"),  # type: ignore[arg-type]
+    ],
+)
+def test_each_malformed_answer_field_is_named(answer: object, problem: str) -> None:
+    from metasync_llm._call import checked_answer
+    from metasync_llm.model import parse_model
+
+    loaded = msl.SDKRegistry.get_loaded("test")
+    with pytest.raises(msl.PluginError, match="malformed result") as info:
+        checked_answer(answer, loaded, parse_model({"name": "m", "sdk": "test"}))
+    assert problem in str(info.value)
+
+
+def test_a_well_formed_answer_gets_its_total_and_an_empty_one_says_why() -> None:
+    from metasync_llm._call import checked_answer
+    from metasync_llm.model import parse_model
+
+    loaded = msl.SDKRegistry.get_loaded("test")
+    settings = parse_model({"name": "m", "sdk": "test"})
+    assert checked_answer(("t", 2, 3, None), loaded, settings).total_tokens == 5
+    assert checked_answer(("t", 2, None, None), loaded, settings).total_tokens is None
+    with pytest.raises(msl.EmptyResponseError):
+        checked_answer(("", 2, 0, 2), loaded, settings)

@@ -362,11 +362,6 @@ def scrub(exc: BaseException, key: str | None) -> None:
 
 def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> Completion:
     """Check the shape and types of a plugin's answer; a malformed one is a PluginError."""
-    if type(raw) is Completion and _well_formed(raw):  # the common case, checked cheaply
-        prompt, completion = raw.prompt_tokens, raw.completion_tokens
-        if raw.total_tokens is None and prompt is not None and completion is not None:
-            return raw._replace(total_tokens=prompt + completion)
-        return raw
     if isinstance(raw, Completion):
         answer = raw
     elif isinstance(raw, tuple) and len(raw) == 4:
@@ -381,7 +376,38 @@ def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> C
             model=settings.name,
             distribution=loaded.info.distribution,
         )
-    if answer.text is None or answer.text == "":
+    if not _well_formed(answer):
+        _reject(answer, loaded, settings)
+    prompt, completion = answer.prompt_tokens, answer.completion_tokens
+    if answer.total_tokens is None and prompt is not None and completion is not None:
+        answer = answer._replace(total_tokens=prompt + completion)
+    return answer
+
+
+_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _count(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def _well_formed(answer: Completion) -> bool:
+    text: object = answer.text  # typed str, but plugins can send anything
+    finish: object = answer.finish_reason
+    return (
+        isinstance(text, str)
+        and text != ""
+        and _count(answer.prompt_tokens)
+        and _count(answer.completion_tokens)
+        and _count(answer.total_tokens)
+        and (finish is None or isinstance(finish, str))
+    )
+
+
+def _reject(answer: Completion, loaded: LoadedSDK, settings: ModelSettings) -> NoReturn:
+    """Raise the error that says why ``answer`` is not :func:`_well_formed`."""
+    text: object = answer.text
+    if text is None or text == "":
         require_text(
             None,
             answer.finish_reason,
@@ -389,51 +415,21 @@ def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> C
             model=settings.name,
             request_id=answer.request_id,
         )
-    problems = (
-        []
-        if isinstance(answer.text, str)
-        else [f"response_text is {type(answer.text).__name__}, not str"]
-    )
-    for field in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        value = getattr(answer, field)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
-        ):
-            problems.append(f"{field} is {value!r}, not a non-negative int or None")
-    finish: object = answer.finish_reason  # typed str | None, but plugins can send anything
+    problems = [] if isinstance(text, str) else [f"response_text is {type(text).__name__}, not str"]
+    problems += [
+        f"{field} is {getattr(answer, field)!r}, not a non-negative int or None"
+        for field in _COUNTS
+        if not _count(getattr(answer, field))
+    ]
+    finish: object = answer.finish_reason
     if finish is not None and not isinstance(finish, str):
         problems.append(f"finish_reason is {finish!r}, not str or None")
-    if problems:
-        raise PluginError(
-            f"SDK {settings.sdk} ({loaded.info.origin}) returned a malformed result from"
-            " complete(): " + "; ".join(problems),
-            sdk=settings.sdk,
-            model=settings.name,
-            distribution=loaded.info.distribution,
-        )
-    if (
-        answer.total_tokens is None
-        and answer.prompt_tokens is not None
-        and answer.completion_tokens is not None
-    ):
-        answer = answer._replace(total_tokens=answer.prompt_tokens + answer.completion_tokens)
-    return answer
-
-
-def _count(value: object) -> bool:
-    return value is None or (type(value) is int and value >= 0)  # type(): not bool
-
-
-def _well_formed(answer: Completion) -> bool:
-    text: object = answer.text
-    finish: object = answer.finish_reason
-    return (
-        type(text) is str
-        and text != ""
-        and _count(answer.prompt_tokens)
-        and _count(answer.completion_tokens)
-        and _count(answer.total_tokens)
-        and (finish is None or type(finish) is str)
+    raise PluginError(
+        f"SDK {settings.sdk} ({loaded.info.origin}) returned a malformed result from"
+        " complete(): " + "; ".join(problems),
+        sdk=settings.sdk,
+        model=settings.name,
+        distribution=loaded.info.distribution,
     )
 
 
