@@ -14,8 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 
 from metasync_llm._record import Record
-
-_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
+from metasync_llm._record import set_field as _set
 
 
 class EntryPoint(Record):

@@ -3,7 +3,7 @@
 These types sit on the discovery path, which runs at every process start; ``dataclasses``
 costs ~1 ms to import and ~0.3 ms per class. A subclass lists its fields in ``__slots__``
 and writes ``__init__`` with the same parameters in the same order (setting each with
-``object.__setattr__``); ``Record`` adds a field-wise ``repr``, equality, hashing, pickling,
+``set_field``); ``Record`` adds a field-wise ``repr``, equality, hashing, pickling,
 immutability and the dataclass protocol, so ``dataclasses.fields``, ``replace`` and
 ``asdict`` work on every record (their field table is built on first use).
 """
@@ -11,6 +11,9 @@ immutability and the dataclass protocol, so ``dataclasses.fields``, ``replace`` 
 from __future__ import annotations
 
 from typing import Any, ClassVar, Self
+
+#: How a record's ``__init__`` sets a field, past the ``__setattr__`` that refuses to.
+set_field = object.__setattr__
 
 
 class _FieldTable:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
 from metasync_llm._record import Record
+from metasync_llm._record import set_field as _set
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.retry import RetryPolicy, parse_retry
 
@@ -19,9 +20,6 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 _INF = float("inf")  # math.isfinite without importing math (a shared library) at start
 
 
-_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
-
-
 class CostRates(Record):
     """A model document's ``cost`` block: prices per ``tokens`` tokens."""
 
@@ -31,7 +29,7 @@ class CostRates(Record):
     output: float
     currency: str | None
 
-    def __init__(self, tokens: float, input: float, output: float, currency: str | None):
+    def __init__(self, tokens: float, input: float, output: float, currency: str | None) -> None:
         _set(self, "tokens", tokens)
         _set(self, "input", input)
         _set(self, "output", output)

@@ -19,11 +19,10 @@ import pluggy
 from metasync_llm import hookspecs
 from metasync_llm._entry_points import EntryPoint, scan
 from metasync_llm._record import Record
+from metasync_llm._record import set_field as _set
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.errors import SDKNotFoundError
 from metasync_llm.hookspecs import ALL_HOOKS, ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
-
-_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
 
 #: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
 ALLOW_ENV = "METASYNC_LLM_SDKS"
@@ -48,7 +47,9 @@ class PluginInfo(Record):
     version: str | None
     target: str
 
-    def __init__(self, name: str, distribution: str | None, version: str | None, target: str):
+    def __init__(
+        self, name: str, distribution: str | None, version: str | None, target: str
+    ) -> None:
         _set(self, "name", name)
         _set(self, "distribution", distribution)
         _set(self, "version", version)

@@ -6,11 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from metasync_llm._record import Record
+from metasync_llm._record import set_field as _set
 
 Usage = tuple[int | None, int | None, int | None]
-
-
-_set = object.__setattr__  # records are frozen: __init__ sets fields past __setattr__
 
 
 class _FourTuple(Record):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from metasync_llm._record import Record
+from metasync_llm._record import set_field as _set
 from metasync_llm.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -59,7 +60,6 @@ class RetryPolicy(Record):
         deadline: float = 60.0,
         jitter: bool = True,
     ) -> None:
-        _set = object.__setattr__  # frozen: set past __setattr__
         _set(self, "attempts", attempts)
         _set(self, "initial_delay", initial_delay)
         _set(self, "max_delay", max_delay)
