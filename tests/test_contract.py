@@ -9,7 +9,14 @@ import pluggy
 import pytest
 
 from metasync_llm import BaseLLMSDK, Completion, hookspecs
-from metasync_llm.registry import _SDKPluginManager, signature_mismatches
+from metasync_llm.registry import (
+    Discovery,
+    LoadedSDK,
+    PluginInfo,
+    _SDKPluginManager,
+    registration_problems,
+    signature_mismatches,
+)
 
 
 class Echo(BaseLLMSDK):
@@ -134,3 +141,78 @@ def test_spec_parameters_read_off_code_objects_match_the_signatures() -> None:
         params = inspect.signature(getattr(hookspecs, hook)).parameters
         assert names == tuple(params), hook
         assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params.values()), hook
+
+
+class AsProperty(Echo):
+    @property
+    def complete(self) -> Any:  # type: ignore[override]
+        return lambda *args, **kwargs: ("", 0, 0, 0)
+
+
+class AsWrapper(Echo):
+    @hookspecs.hookimpl(wrapper=True)
+    def get_name(self) -> str:
+        return "Echo"
+
+
+class AsSpecname(Echo):
+    @hookspecs.hookimpl(specname="get_name", tryfirst=True)
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected"),
+    [
+        (AsProperty, "complete is a property, not a method"),
+        (AsWrapper, "get_name is marked @hookimpl(wrapper=...)"),
+        (AsSpecname, "validate_config is marked @hookimpl(specname=...)"),
+    ],
+)
+def test_what_pluggy_would_refuse_or_redirect_is_refused_at_discovery(
+    cls: type[Echo], expected: str
+) -> None:
+    [problem] = registration_problems(cls())
+    assert problem.startswith(expected)
+
+
+def test_harmless_markers_and_static_or_class_methods_are_accepted() -> None:
+    class Marked(Echo):
+        @hookspecs.hookimpl(tryfirst=True)
+        def complete(  # type: ignore[override]
+            self, config, system_prompt, user_content, temperature, max_tokens, api_key=None
+        ):
+            return ("", 0, 0, 0)
+
+        @staticmethod
+        def validate_config(config: Mapping[str, Any]) -> None:
+            pass
+
+        @classmethod
+        def get_name(cls) -> str:
+            return "Echo"
+
+    assert registration_problems(Marked()) == []
+    assert registration_problems(Echo()) == []
+
+
+def test_plugin_manager_is_built_on_first_use_with_every_loaded_sdk() -> None:
+    """Discovery checks plugins without pluggy; the manager then accepts every one of them."""
+
+    class Other(Echo):
+        def get_name(self) -> str:
+            return "Other"
+
+    sdks = {
+        name: LoadedSDK(sdk, PluginInfo(name, "d", "1", "m:C"))
+        for name, sdk in (("Echo", Echo()), ("Other", Other()))
+    }
+    found = Discovery(sdks, (), (), None, ())
+    assert found._plugin_manager is None
+    pm = found.plugin_manager
+    assert pm is found.plugin_manager
+    for hook in hookspecs.ALL_HOOKS:
+        impls = getattr(pm.hook, hook).get_hookimpls()
+        assert sorted(impl.plugin_name for impl in impls) == ["Echo", "Other"], hook
+    assert pm.get_plugin("Other") is sdks["Other"].sdk
+    pm.check_pending()

@@ -123,6 +123,11 @@ def test_copy_and_pickle_round_trip() -> None:
         assert pickle.loads(pickle.dumps(value)) == value
 
 
-def test_hidden_fields_stay_out_of_repr() -> None:
-    text = repr(Discovery({}, (), (), None, ("x",), plugin_manager=object()))  # type: ignore[arg-type]
-    assert "plugin_manager" not in text and "path=('x',)" in text
+def test_private_slots_are_caches_not_fields() -> None:
+    """Discovery's plugin manager (built on first use) is in no repr, comparison or copy."""
+    found = Discovery({}, (), (), None, ("x",))
+    assert Discovery._fields == ("sdks", "failures", "disabled", "allow", "path")
+    assert found.plugin_manager is found.plugin_manager  # built once
+    assert "_plugin_manager" not in repr(found) and "path=('x',)" in repr(found)
+    assert found == Discovery({}, (), (), None, ("x",))
+    assert pickle.loads(pickle.dumps(found)) == found

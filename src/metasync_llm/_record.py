@@ -3,7 +3,8 @@
 These types sit on the discovery path, which runs at every process start; ``dataclasses``
 costs ~1 ms to import and ~0.3 ms per class. A subclass lists its fields in ``__slots__``
 and writes ``__init__`` with the same parameters in the same order (setting each with
-``set_field``); ``Record`` adds a field-wise ``repr``, equality, hashing, pickling,
+``set_field``); a slot whose name starts with ``_`` is a private cache, not a field.
+``Record`` adds a field-wise ``repr``, equality, hashing, pickling,
 immutability and the dataclass protocol, so ``dataclasses.fields``, ``replace`` and
 ``asdict`` work on every record (their field table is built on first use).
 """
@@ -28,8 +29,6 @@ class Record:
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
-    #: Fields left out of ``repr`` (noisy objects).
-    _hidden: ClassVar[frozenset[str]] = frozenset()
     __match_args__: ClassVar[tuple[str, ...]] = ()
     __dataclass_fields__: ClassVar[_FieldTable] = _FieldTable()
     _dataclass_table: ClassVar[dict[str, Any] | None] = None
@@ -37,7 +36,10 @@ class Record:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._fields = tuple(
-            name for klass in reversed(cls.__mro__) for name in klass.__dict__.get("__slots__", ())
+            name
+            for klass in reversed(cls.__mro__)
+            for name in klass.__dict__.get("__slots__", ())
+            if not name.startswith("_")  # a private cache, e.g. something built on first use
         )
         cls.__match_args__ = cls._fields  # type: ignore[misc]  # per class, by design
 
@@ -67,7 +69,7 @@ class Record:
         raise _frozen(self, name)
 
     def __repr__(self) -> str:
-        shown = (f"{n}={getattr(self, n)!r}" for n in self._fields if n not in self._hidden)
+        shown = (f"{n}={getattr(self, n)!r}" for n in self._fields)
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def __eq__(self, other: object) -> bool:

@@ -1,7 +1,9 @@
 """Discovery of SDK plugins from the ``metasync_llm.sdks`` entry-point group, one plugin at a time.
 
 Each entry point is loaded on its own, so one broken plugin never stops the others; every
-failure is recorded with the plugin, its distribution and version, and the reason.
+failure is recorded with the plugin, its distribution and version, and the reason. Each
+plugin is checked against the hook specs as it loads; the pluggy manager that holds them
+is built on first use, as the connector calls plugins directly.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import inspect
 import os
 import sys
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from types import FunctionType, MethodType
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -21,8 +24,10 @@ from metasync_llm._entry_points import EntryPoint, scan
 from metasync_llm._record import Record
 from metasync_llm._record import set_field as _set
 from metasync_llm.base_sdk import BaseLLMSDK
-from metasync_llm.errors import SDKNotFoundError
 from metasync_llm.hookspecs import ALL_HOOKS, ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
+
+if TYPE_CHECKING:
+    from metasync_llm.errors import SDKNotFoundError
 
 #: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
 ALLOW_ENV = "METASYNC_LLM_SDKS"
@@ -95,14 +100,13 @@ class LoadedSDK(Record):
 class Discovery(Record):
     """One discovery's outcome: what loaded, what failed, what the allow-list left out."""
 
-    __slots__ = ("sdks", "failures", "disabled", "allow", "path", "plugin_manager")
-    _hidden = frozenset({"plugin_manager"})
+    __slots__ = ("sdks", "failures", "disabled", "allow", "path", "_plugin_manager")
     sdks: Mapping[str, LoadedSDK]
     failures: tuple[PluginLoadFailure, ...]
     disabled: tuple[PluginInfo, ...]
     allow: frozenset[str] | None
     path: tuple[str, ...]
-    plugin_manager: pluggy.PluginManager
+    _plugin_manager: pluggy.PluginManager | None
 
     def __init__(
         self,
@@ -111,14 +115,35 @@ class Discovery(Record):
         disabled: tuple[PluginInfo, ...],
         allow: frozenset[str] | None,
         path: tuple[str, ...],
-        plugin_manager: pluggy.PluginManager,
     ) -> None:
         _set(self, "sdks", sdks)
         _set(self, "failures", failures)
         _set(self, "disabled", disabled)
         _set(self, "allow", allow)
         _set(self, "path", path)
-        _set(self, "plugin_manager", plugin_manager)
+        _set(self, "_plugin_manager", None)
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """A pluggy manager holding the specs and every loaded SDK, built on first use.
+
+        The connector calls plugins directly, and discovery has already checked each one
+        against what pluggy verifies, so process start does not pay for registering them.
+        """
+        pm = self._plugin_manager
+        if pm is None:
+            with _MANAGER_LOCK:
+                pm = self._plugin_manager
+                if pm is None:
+                    pm = _SDKPluginManager(PROJECT_NAME)
+                    pm.add_hookspecs(hookspecs)
+                    for name, loaded in self.sdks.items():
+                        pm.register(loaded.sdk, name=name)
+                    _set(self, "_plugin_manager", pm)
+        return pm
+
+
+_MANAGER_LOCK = _thread.allocate_lock()
 
 
 class _SDKPluginManager(pluggy.PluginManager):
@@ -232,6 +257,46 @@ def _kind_problem(hook: str, method: Any) -> str | None:
     return None
 
 
+_HOOKABLE = (FunctionType, MethodType, staticmethod, classmethod)
+_MARKER = PROJECT_NAME + "_impl"
+#: hookimpl options that change how pluggy calls a hook; the connector calls SDK methods
+#: directly, so a plugin using them would not behave as it says.
+_CALL_OPTIONS = ("wrapper", "hookwrapper", "specname")
+
+
+def registration_problems(sdk: BaseLLMSDK) -> list[str]:
+    """What pluggy would refuse (or silently change) when registering ``sdk``'s hooks.
+
+    Checked at discovery without registering: :attr:`Discovery.plugin_manager` registers
+    the plugins on first use, and must then accept every plugin discovery accepted.
+    """
+    problems = []
+    own = getattr(sdk, "__dict__", {})
+    for hook in ALL_HOOKS:
+        raw = own.get(hook, _ABSENT)
+        if raw is _ABSENT:
+            raw = next((k.__dict__[hook] for k in type(sdk).__mro__ if hook in k.__dict__), None)
+        if not isinstance(raw, _HOOKABLE) or (
+            hook in own and isinstance(raw, (staticmethod, classmethod))
+        ):
+            problems.append(
+                f"{hook} is a {type(raw).__name__}, not a method (pluggy only registers"
+                " functions, methods, staticmethods and classmethods)"
+            )
+            continue
+        opts = getattr(raw, _MARKER, None) or getattr(getattr(raw, "__func__", None), _MARKER, None)
+        used = [option for option in _CALL_OPTIONS if isinstance(opts, dict) and opts.get(option)]
+        if used:
+            problems.append(
+                f"{hook} is marked @hookimpl({', '.join(f'{o}=...' for o in used)}), which SDK"
+                " hooks do not support: the connector calls them directly; remove the option"
+            )
+    return problems
+
+
+_ABSENT = object()
+
+
 def _read_allow_list() -> frozenset[str] | None:
     raw = os.environ.get(ALLOW_ENV, "")
     names = frozenset(n.strip() for n in raw.split(",") if n.strip())
@@ -268,9 +333,7 @@ def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailur
         )
 
 
-def _load_one(
-    ep: EntryPoint, info: PluginInfo, pm: pluggy.PluginManager
-) -> LoadedSDK | PluginLoadFailure:
+def _load_one(ep: EntryPoint, info: PluginInfo) -> LoadedSDK | PluginLoadFailure:
     try:
         obj = ep.load()
     except Exception as exc:
@@ -300,11 +363,10 @@ def _load_one(
             SIGNATURE_MISMATCH,
             "hook signature does not match the spec: " + "; ".join(mismatches),
         )
-    try:
-        pm.register(sdk, name=info.name)
-    except (pluggy.PluginValidationError, ValueError) as exc:
+    refused = registration_problems(sdk)
+    if refused:
         return PluginLoadFailure(
-            info, SIGNATURE_MISMATCH, f"rejected by pluggy: {' '.join(str(exc).split())}"
+            info, SIGNATURE_MISMATCH, "pluggy cannot register the hooks: " + "; ".join(refused)
         )
     return LoadedSDK(sdk, info)
 
@@ -319,9 +381,6 @@ def discover(
     """
     search = list(path) if path is not None else list(sys.path)
     allowed = frozenset(allow) if allow is not None else _read_allow_list()
-    pm = _SDKPluginManager(PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-
     by_name: dict[str, list[tuple[EntryPoint, PluginInfo]]] = {}
     for ep in scan(search, ENTRY_POINT_GROUP):
         by_name.setdefault(ep.name, []).append((ep, _plugin_info(ep)))
@@ -347,7 +406,7 @@ def discover(
         if allowed is not None and name not in allowed:
             disabled.append(info)
             continue
-        outcome = _load_one(ep, info, pm)
+        outcome = _load_one(ep, info)
         if isinstance(outcome, PluginLoadFailure):
             failures.append(outcome)
         else:
@@ -364,7 +423,6 @@ def discover(
         disabled=tuple(disabled),
         allow=allowed,
         path=tuple(search),
-        plugin_manager=pm,
     )
 
 
@@ -456,6 +514,8 @@ class PluginRegistry:
 
     @staticmethod
     def _not_found(found: Discovery, name: str) -> SDKNotFoundError:
+        from metasync_llm.errors import SDKNotFoundError  # noqa: PLC0415 - not at discovery
+
         available = sorted(found.sdks)
         listing = ", ".join(available) if available else "none"
         failures = [f for f in found.failures if f.plugin.name == name]
