@@ -151,6 +151,18 @@ def test_seed_import_paths() -> None:
 
 # Standard modules that together cost ~8 ms of a ~25 ms start; discovery does without them.
 SLOW_AT_START = ("asyncio", "dataclasses", "importlib.metadata", "logging", "threading", "weakref")
+# What discovery needs of the core: the contract and the loader. Results, errors and the
+# plugins' helpers load with the first call (plugins reach them through metasync_llm.toolkit).
+CORE_AT_START = {
+    "metasync_llm",
+    "metasync_llm._entry_points",
+    "metasync_llm._record",
+    "metasync_llm.base_sdk",
+    "metasync_llm.builtin_sdk",
+    "metasync_llm.hookspecs",
+    "metasync_llm.registry",
+    "metasync_llm.toolkit",
+}
 
 
 def test_discovery_imports_no_provider_sdk() -> None:
@@ -161,7 +173,8 @@ def test_discovery_imports_no_provider_sdk() -> None:
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in"
         " ('openai', 'anthropic', 'azure', 'httpx', 'httpx2'))\n"
         f"slow = sorted(set({SLOW_AT_START!r}) & set(sys.modules))\n"
-        "print(json.dumps({'sdks': names, 'heavy': heavy, 'slow': slow}))\n"
+        "core = sorted(m for m in sys.modules if m.split('.')[0] == 'metasync_llm')\n"
+        "print(json.dumps({'sdks': names, 'heavy': heavy, 'slow': slow, 'core': core}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
     out = subprocess.run(
@@ -171,6 +184,7 @@ def test_discovery_imports_no_provider_sdk() -> None:
     assert "test" in report["sdks"]
     assert report["heavy"] == []
     assert report["slow"] == []  # the cold-start benchmark (bench/) counts on it
+    assert set(report["core"]) == CORE_AT_START
 
 
 def test_a_broken_plugin_prints_nothing_without_logging_configured(plugin_site: Path) -> None:

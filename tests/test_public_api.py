@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
+
+import pytest
 
 import metasync_llm
 from metasync_llm import errors
@@ -57,3 +61,26 @@ def test_retry_after_seconds_and_http_dates() -> None:
     assert f("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: retry now
     for bad in ("soon", "-3", "nan", "", None, 5):
         assert f(bad) is None
+
+
+def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
+    from metasync_llm import chat, clients, model, result, toolkit
+
+    sources = {**vars(chat), **vars(clients), **vars(model), **vars(result), **vars(errors)}
+    for name in toolkit.__all__:
+        expected = errors if name == "errors" else sources[name]
+        assert getattr(toolkit, name) is expected, name
+    assert dir(toolkit) == sorted(toolkit.__all__)
+    with pytest.raises(AttributeError, match=r"'metasync_llm\.toolkit' has no attribute 'missing'"):
+        toolkit.missing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_importing_the_toolkit_imports_none_of_its_sources() -> None:
+    code = (
+        "import sys; from metasync_llm import toolkit; toolkit.check_config;"
+        "print(' '.join(m for m in sys.modules if m.startswith('metasync_llm.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = out.stdout.split()
+    assert "metasync_llm.model" in loaded  # asked for
+    assert not {"metasync_llm.chat", "metasync_llm.clients"} & set(loaded)

@@ -21,19 +21,18 @@ from metasync_llm.testing.wires import TEXT, openai_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: What a third party writes into the marked region: a plain HTTP call to its API.
+#: What a third party writes into the marked region: a plain HTTP call to its API
+#: (the example of docs/writing-a-plugin.md, section 2).
 API_CALL = """
         import json
         import urllib.request
 
-        from metasync_llm.errors import sdk_errors
-
         data = json.dumps(request).encode()
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
         url = config["endpoint"].rstrip("/") + "/chat/completions"
-        with sdk_errors(OSError, sdk=SDK, model=config.get("name")):
+        with toolkit.sdk_errors(OSError, sdk=SDK, model=config.get("name")):
             req = urllib.request.Request(url, data=data, headers=headers)
-            with urllib.request.urlopen(req, timeout=timeout_of(config)) as response:
+            with urllib.request.urlopen(req, timeout=toolkit.timeout_of(config)) as response:
                 answer: dict[str, Any] = json.loads(response.read())
         return answer
 """

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from metasync_llm.result import Completion, StreamEnd, StreamItem
+if TYPE_CHECKING:  # discovery imports this module at every start; results come later
+    from metasync_llm.result import Completion, StreamItem
 
 
 class BaseLLMSDK(abc.ABC):
@@ -61,6 +62,8 @@ class BaseLLMSDK(abc.ABC):
         This default yields the whole :meth:`complete` answer as one chunk; override it to
         stream for real, closing the HTTP stream when the generator is closed.
         """
+        from metasync_llm.result import Completion, StreamEnd  # noqa: PLC0415
+
         answer: Any = self.complete(
             config, system_prompt, user_content, temperature, max_tokens, api_key
         )

@@ -22,59 +22,53 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from metasync_llm import errors
+from metasync_llm import toolkit
 from metasync_llm.base_sdk import BaseLLMSDK
-from metasync_llm.errors import ConfigurationError
-from metasync_llm.model import check_config, is_number
-from metasync_llm.result import Completion, StreamEnd, StreamItem
+
+if TYPE_CHECKING:
+    from metasync_llm.errors import CompletionError
+    from metasync_llm.result import Completion, StreamEnd, StreamItem
 
 _TOKEN = r"\w+|[^\w\s]"  # a pattern: re compiles and caches it on first use
 MAX_DELAY = 60.0
 
 
-def _raise(
-    cls: type[errors.CompletionError], status: int | None, text: str
-) -> Callable[[str, Mapping[str, Any]], errors.CompletionError]:
-    def make(model: str, options: Mapping[str, Any]) -> errors.CompletionError:
-        return cls(
-            f"test SDK: simulated {text} for model {model!r}",
-            sdk="test",
-            model=model,
-            status=status,
-            request_id="test-request",
-        )
+#: The failures a document can ask for with ``test.error``: the exception (a name in
+#: :mod:`metasync_llm.errors`, looked up when raised), its HTTP status, what it simulates.
+SIMULATED_ERRORS: dict[str, tuple[str, int | None, str]] = {
+    "authentication": ("AuthenticationError", 401, "authentication failure"),
+    "permission": ("PermissionDeniedError", 403, "permission denied"),
+    "not_found": ("NotFoundError", 404, "unknown deployment"),
+    "rate_limit": ("RateLimitError", 429, "rate limit"),
+    "bad_request": ("BadRequestError", 400, "bad request"),
+    "context_window": ("ContextWindowExceededError", 400, "context window overflow"),
+    "content_filter": ("ContentFilterError", 400, "content filter refusal"),
+    "server": ("ServerError", 500, "server error"),
+    "timeout": ("APITimeoutError", None, "timeout"),
+    "connection": ("APIConnectionError", None, "connection failure"),
+    "empty": ("EmptyResponseError", 200, "empty response"),
+}
 
-    return make
 
-
-def _rate_limit(model: str, options: Mapping[str, Any]) -> errors.CompletionError:
-    retry_after = options.get("retryAfter")
-    return errors.RateLimitError(
-        f"test SDK: simulated rate limit for model {model!r}",
+def simulated_error(kind: str, model: str, options: Mapping[str, Any]) -> CompletionError:
+    """The exception ``test.error: kind`` raises (``retryAfter`` for a rate limit)."""
+    name, status, text = SIMULATED_ERRORS[kind]
+    cls: type[CompletionError] = getattr(toolkit.errors, name)
+    extra: dict[str, Any] = {}
+    if kind == "rate_limit":
+        retry_after = options.get("retryAfter")
+        extra["retry_after"] = float(retry_after) if retry_after is not None else None
+    return cls(
+        f"test SDK: simulated {text} for model {model!r}",
         sdk="test",
         model=model,
-        retry_after=float(retry_after) if retry_after is not None else None,
+        status=status,
         request_id="test-request",
+        **extra,
     )
-
-
-#: The failures a document can ask for with ``test.error``.
-SIMULATED_ERRORS: dict[str, Callable[[str, Mapping[str, Any]], errors.CompletionError]] = {
-    "authentication": _raise(errors.AuthenticationError, 401, "authentication failure"),
-    "permission": _raise(errors.PermissionDeniedError, 403, "permission denied"),
-    "not_found": _raise(errors.NotFoundError, 404, "unknown deployment"),
-    "rate_limit": _rate_limit,
-    "bad_request": _raise(errors.BadRequestError, 400, "bad request"),
-    "context_window": _raise(errors.ContextWindowExceededError, 400, "context window overflow"),
-    "content_filter": _raise(errors.ContentFilterError, 400, "content filter refusal"),
-    "server": _raise(errors.ServerError, 500, "server error"),
-    "timeout": _raise(errors.APITimeoutError, None, "timeout"),
-    "connection": _raise(errors.APIConnectionError, None, "connection failure"),
-    "empty": _raise(errors.EmptyResponseError, 200, "empty response"),
-}
 
 
 def count_tokens(text: str) -> int:
@@ -104,7 +98,7 @@ def _chunks(text: str, config: Mapping[str, Any]) -> Iterator[str]:
     cut_after = (config.get("test") or {}).get("cutAfter")
     for i, match in enumerate(re.finditer(_CHUNK, text)):
         if cut_after is not None and i >= cut_after:
-            raise errors.APIConnectionError(
+            raise toolkit.errors.APIConnectionError(
                 f"test SDK: simulated stream cut after {cut_after} chunks",
                 sdk="test",
                 model=str(config.get("name", "test")),
@@ -113,7 +107,7 @@ def _chunks(text: str, config: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _end(answer: Completion) -> StreamEnd:
-    return StreamEnd(
+    return toolkit.StreamEnd(
         answer.prompt_tokens,
         answer.completion_tokens,
         answer.total_tokens,
@@ -131,12 +125,12 @@ class BuiltinTestSDK(BaseLLMSDK):
         return "test"
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        check_config(config, sdk="test", required=("deployment",), urls=())
+        toolkit.check_config(config, sdk="test", required=("deployment",), urls=())
         options = config.get("test")
         if options is None:
             return
         if not isinstance(options, Mapping):
-            raise ConfigurationError(
+            raise toolkit.errors.ConfigurationError(
                 f"'test' must be an object, got {options!r}", fields=("test",), sdk="test"
             )
         problems: list[tuple[str, str]] = []
@@ -161,14 +155,14 @@ class BuiltinTestSDK(BaseLLMSDK):
         for field, limit in (("delay", MAX_DELAY), ("chunkDelay", 5.0), ("retryAfter", None)):
             value = options.get(field)
             if value is not None and (
-                not is_number(value) or value < 0 or (limit is not None and value > limit)
+                not toolkit.is_number(value) or value < 0 or (limit is not None and value > limit)
             ):
                 bound = f" and at most {limit:g}" if limit is not None else ""
                 problems.append(
                     (f"test.{field}", f"'test.{field}' must be a number >= 0{bound} (seconds)")
                 )
         if problems:
-            raise ConfigurationError(
+            raise toolkit.errors.ConfigurationError(
                 "test SDK: " + "; ".join(msg for _, msg in problems),
                 fields=[f for f, _ in problems],
                 sdk="test",
@@ -260,7 +254,7 @@ class BuiltinTestSDK(BaseLLMSDK):
         model = str(config.get("name", "test"))
         error = options.get("error")
         if error is not None:
-            raise SIMULATED_ERRORS[error](model, options)
+            raise simulated_error(error, model, options)
         reply = options.get("reply")
         if reply is None:
             reply = self._default_reply(
@@ -271,10 +265,10 @@ class BuiltinTestSDK(BaseLLMSDK):
         if cut is not None:
             reply, finish_reason = cut, "length"
         if options.get("omitUsage"):
-            return Completion(reply, None, None, None, finish_reason, "test-request")
+            return toolkit.Completion(reply, None, None, None, finish_reason, "test-request")
         prompt_tokens = count_tokens(system_prompt) + count_tokens(user_content)
         completion_tokens = count_tokens(reply)
-        return Completion(
+        return toolkit.Completion(
             reply,
             prompt_tokens,
             completion_tokens,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from metasync_llm.result import StreamItem
+if TYPE_CHECKING:
+    from metasync_llm.result import StreamItem
 
 PROJECT_NAME = "metasync_llm"
 #: The entry-point group plugins register under; the entry-point name is the SDK identifier.

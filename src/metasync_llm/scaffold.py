@@ -134,18 +134,14 @@ def _plugin(sdk: str, cls: str) -> str:
         from __future__ import annotations
 
         from collections.abc import Mapping
-        from typing import Any
+        from typing import TYPE_CHECKING, Any
 
-        from metasync_llm import BaseLLMSDK, Completion
-        from metasync_llm.chat import (
-            chat_messages,
-            require_text,
-            sampling_options,
-            timeout_of,
-            total_of,
-            usage_count,
-        )
-        from metasync_llm.model import check_config
+        # toolkit: the core's helpers, each imported on first use; discovery imports this
+        # module at every process start, so it stays as light as it is now.
+        from metasync_llm import BaseLLMSDK, toolkit
+
+        if TYPE_CHECKING:
+            from metasync_llm import Completion
 
         SDK = "{sdk}"
 
@@ -162,7 +158,7 @@ def _plugin(sdk: str, cls: str) -> str:
 
             def validate_config(self, config: Mapping[str, Any]) -> None:
                 # Names every missing or invalid field; checks the endpoint's form.
-                check_config(config, sdk=SDK, required=("endpoint", "deployment"))
+                toolkit.check_config(config, sdk=SDK, required=("endpoint", "deployment"))
 
             def complete(
                 self,
@@ -176,22 +172,22 @@ def _plugin(sdk: str, cls: str) -> str:
                 self.validate_config(config)
                 request = {{
                     "model": config["deployment"],
-                    "messages": chat_messages(config, system_prompt, user_content),
-                    **sampling_options(config, temperature, max_tokens),
+                    "messages": toolkit.chat_messages(config, system_prompt, user_content),
+                    **toolkit.sampling_options(config, temperature, max_tokens),
                 }}
                 reply = self._call_api(config, request, api_key)
                 # This parses an OpenAI-style answer; adapt it to your API's shape.
                 choices = reply.get("choices") or [{{}}]
                 finish = choices[0].get("finish_reason")
-                text = require_text(
+                text = toolkit.require_text(
                     (choices[0].get("message") or {{}}).get("content"), finish, sdk=SDK,
                     model=config.get("name"),
                 )
                 usage = reply.get("usage") or {{}}
-                prompt = usage_count(usage.get("prompt_tokens"))
-                completion = usage_count(usage.get("completion_tokens"))
-                total = total_of(prompt, completion, usage.get("total_tokens"))
-                return Completion(text, prompt, completion, total, finish)
+                prompt = toolkit.usage_count(usage.get("prompt_tokens"))
+                completion = toolkit.usage_count(usage.get("completion_tokens"))
+                total = toolkit.total_of(prompt, completion, usage.get("total_tokens"))
+                return toolkit.Completion(text, prompt, completion, total, finish)
 
             def _call_api(
                 self, config: Mapping[str, Any], request: dict[str, Any], api_key: str | None
@@ -200,14 +196,14 @@ def _plugin(sdk: str, cls: str) -> str:
 
                 Import the client library here, not at module level (discovery must stay
                 cheap); keep one client per endpoint and key
-                (``metasync_llm.clients.ClientCache``) with the library's own retries off;
-                wrap the call in ``metasync_llm.errors.sdk_errors(LibraryError, sdk=SDK,
-                model=config.get("name"))``; wait at most ``timeout_of(config)`` seconds.
+                (``toolkit.ClientCache``) with the library's own retries off; wrap the call in
+                ``toolkit.sdk_errors(LibraryError, sdk=SDK, model=config.get("name"))``;
+                wait at most ``toolkit.timeout_of(config)`` seconds.
                 """
                 {BEGIN}
                 raise NotImplementedError(
                     f"{{SDK}}: the API call is not written yet: fill in _call_api in {{__file__}}"
-                    f" (timeout {{timeout_of(config)}}s)"
+                    f" (timeout {{toolkit.timeout_of(config)}}s)"
                 )
                 {END}
         ''')

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metasync_llm import BaseLLMSDK, Completion, StreamEnd
-from metasync_llm.chat import (
-    connect_timeout_of,
-    extra_body,
-    require_text,
-    timeout_of,
-    usage_count,
-)
-from metasync_llm.clients import AsyncClientCache, ClientCache, client_key
-from metasync_llm.errors import sdk_errors
-from metasync_llm.model import check_config
-from metasync_llm.result import StreamItem
+from metasync_llm import BaseLLMSDK, toolkit
+
+if TYPE_CHECKING:
+    from metasync_llm.result import StreamItem
 
 SDK = "Anthropic"
 
@@ -51,15 +44,20 @@ class AnthropicSDK(BaseLLMSDK):
     (endpoint, key, timeout), async ones per event loop; their own retries are off.
     """
 
-    def __init__(self) -> None:
-        self._clients: ClientCache[Any] = ClientCache()
-        self._async_clients: AsyncClientCache[Any] = AsyncClientCache()
+    # Created on first use: discovery instantiates every plugin at every process start.
+    @functools.cached_property
+    def _clients(self) -> toolkit.ClientCache[Any]:
+        return toolkit.ClientCache()
+
+    @functools.cached_property
+    def _async_clients(self) -> toolkit.AsyncClientCache[Any]:
+        return toolkit.AsyncClientCache()
 
     def get_name(self) -> str:
         return SDK
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        check_config(config, sdk=SDK, required=("endpoint", "deployment"))
+        toolkit.check_config(config, sdk=SDK, required=("endpoint", "deployment"))
 
     def complete(
         self,
@@ -69,7 +67,7 @@ class AnthropicSDK(BaseLLMSDK):
         temperature: float,
         max_tokens: int,
         api_key: str | None = None,
-    ) -> Completion:
+    ) -> toolkit.Completion:
         self.validate_config(config)
         client = self.client_for(config, api_key)
         with (
@@ -90,7 +88,7 @@ class AnthropicSDK(BaseLLMSDK):
         temperature: float,
         max_tokens: int,
         api_key: str | None = None,
-    ) -> Completion:
+    ) -> toolkit.Completion:
         self.validate_config(config)
         client = await self.async_client_for(config, api_key)
         with _errors(config):
@@ -147,13 +145,13 @@ class AnthropicSDK(BaseLLMSDK):
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled client for this document and key."""
         return self._clients.get(
-            client_key(config, api_key), lambda: _create_client(config, api_key, False)
+            toolkit.client_key(config, api_key), lambda: _create_client(config, api_key, False)
         )
 
     async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled async client for this document, key and the running event loop."""
         return await self._async_clients.get(
-            client_key(config, api_key), lambda: _create_client(config, api_key, True)
+            toolkit.client_key(config, api_key), lambda: _create_client(config, api_key, True)
         )
 
 
@@ -161,7 +159,9 @@ def _create_client(config: Mapping[str, Any], api_key: str | None, asynchronous:
     import anthropic  # noqa: PLC0415 - the client library loads on first use only
 
     cls = anthropic.AsyncAnthropic if asynchronous else anthropic.Anthropic
-    timeout = anthropic.Timeout(timeout_of(config), connect=connect_timeout_of(config))
+    timeout = anthropic.Timeout(
+        toolkit.timeout_of(config), connect=toolkit.connect_timeout_of(config)
+    )
     return cls(base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout)
 
 
@@ -176,19 +176,19 @@ def _request(
     }
     if system:
         request["system"] = system
-    extra = extra_body(config)
+    extra = toolkit.extra_body(config)
     if extra:
         request["extra_body"] = extra
     return request
 
 
-def _errors(config: Mapping[str, Any]) -> sdk_errors:
+def _errors(config: Mapping[str, Any]) -> toolkit.sdk_errors:
     import json  # noqa: PLC0415 - not needed at discovery
 
     import anthropic  # noqa: PLC0415 - imported already: a client exists
 
     # anthropic raises a bare JSONDecodeError for a body that is not JSON.
-    return sdk_errors(
+    return toolkit.sdk_errors(
         (anthropic.AnthropicError, json.JSONDecodeError), sdk=SDK, model=config.get("name")
     )
 
@@ -197,11 +197,11 @@ def _usage(message: Any) -> tuple[int | None, int | None, int | None]:
     usage = message.usage
     # Cached prompt tokens are reported apart from input_tokens; all of them are prompt.
     parts = [
-        usage_count(getattr(usage, f, None))
+        toolkit.usage_count(getattr(usage, f, None))
         for f in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     ]
     prompt = None if parts[0] is None else sum(p for p in parts if p is not None)
-    completion = usage_count(getattr(usage, "output_tokens", None))
+    completion = toolkit.usage_count(getattr(usage, "output_tokens", None))
     total = prompt + completion if prompt is not None and completion is not None else None
     return prompt, completion, total
 
@@ -211,13 +211,13 @@ def _finish(message: Any) -> str | None:
     return FINISH_REASONS.get(stop, stop) if stop is not None else None
 
 
-def _stream_end(message: Any, request_id: str | None) -> StreamEnd:
-    return StreamEnd(*_usage(message), _finish(message), request_id)
+def _stream_end(message: Any, request_id: str | None) -> toolkit.StreamEnd:
+    return toolkit.StreamEnd(*_usage(message), _finish(message), request_id)
 
 
-def _completion(message: Any, model: str | None, request_id: str | None) -> Completion:
+def _completion(message: Any, model: str | None, request_id: str | None) -> toolkit.Completion:
     text = "".join(
         block.text for block in message.content if getattr(block, "type", None) == "text"
     )
-    text = require_text(text, _finish(message), sdk=SDK, model=model, request_id=request_id)
-    return Completion(text, *_usage(message), _finish(message), request_id)
+    text = toolkit.require_text(text, _finish(message), sdk=SDK, model=model, request_id=request_id)
+    return toolkit.Completion(text, *_usage(message), _finish(message), request_id)

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metasync_llm import BaseLLMSDK, Completion, StreamEnd
-from metasync_llm.chat import (
-    chat_messages,
-    connect_timeout_of,
-    extra_body,
-    require_text,
-    sampling_options,
-    timeout_of,
-    total_of,
-    usage_count,
-)
-from metasync_llm.clients import AsyncClientCache, ClientCache, client_key
-from metasync_llm.errors import sdk_errors
-from metasync_llm.model import check_config
-from metasync_llm.result import StreamItem
+from metasync_llm import BaseLLMSDK, toolkit
+
+if TYPE_CHECKING:
+    from metasync_llm.result import StreamItem
 
 SDK = "ChatCompletionsClient"
 
@@ -34,15 +24,20 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
     azure-core's retries are off (one call is one request).
     """
 
-    def __init__(self) -> None:
-        self._clients: ClientCache[Any] = ClientCache()
-        self._async_clients: AsyncClientCache[Any] = AsyncClientCache()
+    # Created on first use: discovery instantiates every plugin at every process start.
+    @functools.cached_property
+    def _clients(self) -> toolkit.ClientCache[Any]:
+        return toolkit.ClientCache()
+
+    @functools.cached_property
+    def _async_clients(self) -> toolkit.AsyncClientCache[Any]:
+        return toolkit.AsyncClientCache()
 
     def get_name(self) -> str:
         return SDK
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        check_config(config, sdk=SDK, required=("endpoint", "apiVersion", "deployment"))
+        toolkit.check_config(config, sdk=SDK, required=("endpoint", "apiVersion", "deployment"))
 
     def complete(
         self,
@@ -52,7 +47,7 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
         temperature: float,
         max_tokens: int,
         api_key: str | None = None,
-    ) -> Completion:
+    ) -> toolkit.Completion:
         self.validate_config(config)
         client = self.client_for(config, api_key)
         with _errors(config):
@@ -69,7 +64,7 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
         temperature: float,
         max_tokens: int,
         api_key: str | None = None,
-    ) -> Completion:
+    ) -> toolkit.Completion:
         self.validate_config(config)
         client = await self.async_client_for(config, api_key)
         with _errors(config):
@@ -129,13 +124,14 @@ class ChatCompletionsClientSDK(BaseLLMSDK):
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled client for this document and key."""
         return self._clients.get(
-            client_key(config, api_key), lambda: _create_client(config, api_key or "", False)
+            toolkit.client_key(config, api_key),
+            lambda: _create_client(config, api_key or "", False),
         )
 
     async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled async client for this document, key and the running event loop."""
         return await self._async_clients.get(
-            client_key(config, api_key), lambda: _create_client(config, api_key or "", True)
+            toolkit.client_key(config, api_key), lambda: _create_client(config, api_key or "", True)
         )
 
 
@@ -146,13 +142,13 @@ def _create_client(config: Mapping[str, Any], api_key: str, asynchronous: bool) 
         from azure.ai.inference.aio import ChatCompletionsClient  # noqa: PLC0415
     else:
         from azure.ai.inference import ChatCompletionsClient  # type: ignore[assignment] # noqa: PLC0415
-    timeout = timeout_of(config)
+    timeout = toolkit.timeout_of(config)
     return ChatCompletionsClient(
         endpoint=config["endpoint"],
         credential=AzureKeyCredential(api_key),
         api_version=config["apiVersion"],
         retry_total=0,
-        connection_timeout=connect_timeout_of(config),
+        connection_timeout=toolkit.connect_timeout_of(config),
         read_timeout=timeout,
     )
 
@@ -164,22 +160,22 @@ def _request(
     temperature: float,
     max_tokens: int,
 ) -> dict[str, Any]:
-    options = sampling_options(config, temperature, max_tokens)
-    extras = extra_body(config) or {}
+    options = toolkit.sampling_options(config, temperature, max_tokens)
+    extras = toolkit.extra_body(config) or {}
     if "max_completion_tokens" in options:
         extras["max_completion_tokens"] = options.pop("max_completion_tokens")
     return {
-        "messages": chat_messages(config, system_prompt, user_content),
+        "messages": toolkit.chat_messages(config, system_prompt, user_content),
         "model": config["deployment"],
         "model_extras": extras or None,
         **options,
     }
 
 
-def _errors(config: Mapping[str, Any]) -> sdk_errors:
+def _errors(config: Mapping[str, Any]) -> toolkit.sdk_errors:
     from azure.core.exceptions import AzureError, DeserializationError  # noqa: PLC0415
 
-    return sdk_errors((AzureError, DeserializationError), sdk=SDK, model=config.get("name"))
+    return toolkit.sdk_errors((AzureError, DeserializationError), sdk=SDK, model=config.get("name"))
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -197,17 +193,19 @@ def _finish_reason(choice: Any) -> str | None:
 
 def _usage(usage: Any) -> tuple[int | None, int | None, int | None]:
     # Counts that cannot be (the spec's placeholder is -2**31) are treated as not reported.
-    prompt = usage_count(_get(usage, "prompt_tokens"))
-    completion = usage_count(_get(usage, "completion_tokens"))
-    return prompt, completion, total_of(prompt, completion, _get(usage, "total_tokens"))
+    prompt = toolkit.usage_count(_get(usage, "prompt_tokens"))
+    completion = toolkit.usage_count(_get(usage, "completion_tokens"))
+    return prompt, completion, toolkit.total_of(prompt, completion, _get(usage, "total_tokens"))
 
 
-def _completion(response: Any, model: str | None) -> Completion:
+def _completion(response: Any, model: str | None) -> toolkit.Completion:
     choices = _get(response, "choices")
     choice = choices[0] if choices else None
     finish = _finish_reason(choice)
-    text = require_text(_get(_get(choice, "message"), "content"), finish, sdk=SDK, model=model)
-    return Completion(text, *_usage(_get(response, "usage")), finish, _get(response, "id"))
+    text = toolkit.require_text(
+        _get(_get(choice, "message"), "content"), finish, sdk=SDK, model=model
+    )
+    return toolkit.Completion(text, *_usage(_get(response, "usage")), finish, _get(response, "id"))
 
 
 class _UpdateReader:
@@ -231,5 +229,5 @@ class _UpdateReader:
         content: str | None = _get(_get(choice, "delta"), "content")
         return content
 
-    def end(self) -> StreamEnd:
-        return StreamEnd(*_usage(self.usage), self.finish, self.request_id)
+    def end(self) -> toolkit.StreamEnd:
+        return toolkit.StreamEnd(*_usage(self.usage), self.finish, self.request_id)

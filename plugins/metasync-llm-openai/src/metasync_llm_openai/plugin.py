@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from metasync_llm import BaseLLMSDK, Completion, StreamEnd
-from metasync_llm.chat import (
-    chat_messages,
-    connect_timeout_of,
-    extra_body,
-    require_text,
-    sampling_options,
-    timeout_of,
-    total_of,
-    usage_count,
-)
-from metasync_llm.clients import AsyncClientCache, ClientCache, client_key
-from metasync_llm.errors import sdk_errors
-from metasync_llm.model import check_config
-from metasync_llm.result import StreamItem
+from metasync_llm import BaseLLMSDK, toolkit
+
+if TYPE_CHECKING:
+    from metasync_llm.result import StreamItem
 
 
 class OpenAISDK(BaseLLMSDK):
@@ -33,15 +23,20 @@ class OpenAISDK(BaseLLMSDK):
     sdk_name: ClassVar[str] = "OpenAI"
     required_fields: ClassVar[tuple[str, ...]] = ("endpoint", "deployment")
 
-    def __init__(self) -> None:
-        self._clients: ClientCache[Any] = ClientCache()
-        self._async_clients: AsyncClientCache[Any] = AsyncClientCache()
+    # Created on first use: discovery instantiates every plugin at every process start.
+    @functools.cached_property
+    def _clients(self) -> toolkit.ClientCache[Any]:
+        return toolkit.ClientCache()
+
+    @functools.cached_property
+    def _async_clients(self) -> toolkit.AsyncClientCache[Any]:
+        return toolkit.AsyncClientCache()
 
     def get_name(self) -> str:
         return self.sdk_name
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        check_config(config, sdk=self.sdk_name, required=self.required_fields)
+        toolkit.check_config(config, sdk=self.sdk_name, required=self.required_fields)
 
     def complete(
         self,
@@ -51,7 +46,7 @@ class OpenAISDK(BaseLLMSDK):
         temperature: float,
         max_tokens: int,
         api_key: str | None = None,
-    ) -> Completion:
+    ) -> toolkit.Completion:
         self.validate_config(config)
         client = self.client_for(config, api_key)
         request = self._request(config, system_prompt, user_content, temperature, max_tokens)
@@ -67,7 +62,7 @@ class OpenAISDK(BaseLLMSDK):
         temperature: float,
         max_tokens: int,
         api_key: str | None = None,
-    ) -> Completion:
+    ) -> toolkit.Completion:
         self.validate_config(config)
         client = await self.async_client_for(config, api_key)
         request = self._request(config, system_prompt, user_content, temperature, max_tokens)
@@ -125,14 +120,14 @@ class OpenAISDK(BaseLLMSDK):
     def client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled client for this document and key."""
         return self._clients.get(
-            client_key(config, api_key),
+            toolkit.client_key(config, api_key),
             lambda: self._create_client(config, api_key, _timeout(config), asynchronous=False),
         )
 
     async def async_client_for(self, config: Mapping[str, Any], api_key: str | None) -> Any:
         """The pooled async client for this document, key and the running event loop."""
         return await self._async_clients.get(
-            client_key(config, api_key),
+            toolkit.client_key(config, api_key),
             lambda: self._create_client(config, api_key, _timeout(config), asynchronous=True),
         )
 
@@ -161,32 +156,32 @@ class OpenAISDK(BaseLLMSDK):
     ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": config["deployment"],
-            "messages": chat_messages(config, system_prompt, user_content),
-            **sampling_options(config, temperature, max_tokens),
+            "messages": toolkit.chat_messages(config, system_prompt, user_content),
+            **toolkit.sampling_options(config, temperature, max_tokens),
         }
         if stream:
             request["stream"] = True
             request["stream_options"] = {"include_usage": True}
-        extra = extra_body(config)
+        extra = toolkit.extra_body(config)
         if extra:
             request["extra_body"] = extra
         return request
 
-    def _errors(self, config: Mapping[str, Any]) -> sdk_errors:
+    def _errors(self, config: Mapping[str, Any]) -> toolkit.sdk_errors:
         import json  # noqa: PLC0415 - not needed at discovery
 
         import openai  # noqa: PLC0415 - imported already: a client exists
 
         # openai raises a bare JSONDecodeError for a body that is not JSON.
-        return sdk_errors(
+        return toolkit.sdk_errors(
             (openai.OpenAIError, json.JSONDecodeError), sdk=self.sdk_name, model=config.get("name")
         )
 
-    def _completion(self, response: Any, config: Mapping[str, Any]) -> Completion:
+    def _completion(self, response: Any, config: Mapping[str, Any]) -> toolkit.Completion:
         request_id = getattr(response, "_request_id", None)
         choice = response.choices[0] if response.choices else None
         finish = getattr(choice, "finish_reason", None)
-        text = require_text(
+        text = toolkit.require_text(
             choice.message.content if choice is not None else None,
             finish,
             sdk=self.sdk_name,
@@ -194,16 +189,16 @@ class OpenAISDK(BaseLLMSDK):
             request_id=request_id,
         )
         usage = response.usage
-        prompt = usage_count(getattr(usage, "prompt_tokens", None))
-        completion = usage_count(getattr(usage, "completion_tokens", None))
-        total = total_of(prompt, completion, getattr(usage, "total_tokens", None))
-        return Completion(text, prompt, completion, total, finish, request_id)
+        prompt = toolkit.usage_count(getattr(usage, "prompt_tokens", None))
+        completion = toolkit.usage_count(getattr(usage, "completion_tokens", None))
+        total = toolkit.total_of(prompt, completion, getattr(usage, "total_tokens", None))
+        return toolkit.Completion(text, prompt, completion, total, finish, request_id)
 
 
 def _timeout(config: Mapping[str, Any]) -> Any:
     import openai  # noqa: PLC0415 - called while creating a client
 
-    return openai.Timeout(timeout_of(config), connect=connect_timeout_of(config))
+    return openai.Timeout(toolkit.timeout_of(config), connect=toolkit.connect_timeout_of(config))
 
 
 class _ChunkReader:
@@ -226,8 +221,8 @@ class _ChunkReader:
         delta = choice.delta
         return delta.content if delta is not None else None
 
-    def end(self) -> StreamEnd:
-        prompt = usage_count(getattr(self.usage, "prompt_tokens", None))
-        completion = usage_count(getattr(self.usage, "completion_tokens", None))
-        total = total_of(prompt, completion, getattr(self.usage, "total_tokens", None))
-        return StreamEnd(prompt, completion, total, self.finish, self.request_id)
+    def end(self) -> toolkit.StreamEnd:
+        prompt = toolkit.usage_count(getattr(self.usage, "prompt_tokens", None))
+        completion = toolkit.usage_count(getattr(self.usage, "completion_tokens", None))
+        total = toolkit.total_of(prompt, completion, getattr(self.usage, "total_tokens", None))
+        return toolkit.StreamEnd(prompt, completion, total, self.finish, self.request_id)
