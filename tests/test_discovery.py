@@ -200,3 +200,25 @@ def test_a_broken_plugin_prints_nothing_without_logging_configured(plugin_site: 
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_undecodable_metadata_is_one_failure_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distribution whose metadata is not UTF-8 fails alone; the others still load."""
+    bad = tmp_path / "msl_bad-1.0.dist-info"
+    bad.mkdir()
+    (bad / "entry_points.txt").write_bytes(b"[metasync_llm.sdks]\nBad = msl_bad\xff:SDK\n")
+    (bad / "METADATA").write_bytes(b"Name: msl-bad\xfe\nVersion: 1.0\n\n")
+    good = tmp_path / "msl_hand-1.0.dist-info"
+    good.mkdir()
+    (good / "entry_points.txt").write_text("[metasync_llm.sdks]\nHand = msl_hand:SDK\n")
+    (good / "METADATA").write_text("Name: msl-hand\nVersion: 1.0\n\n")
+    (tmp_path / "msl_hand.py").write_text(_sdk("SDK", "Hand"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(ALLOW_ENV, raising=False)
+
+    registry = PluginRegistry(path=[str(tmp_path)])
+    assert registry.list_sdks() == ["Hand"]
+    [failure] = registry.load_failures()
+    assert (failure.plugin.name, failure.kind) == ("Bad", "import-error")

@@ -62,7 +62,9 @@ def _name_version(folder: str, metadata_dir: str) -> tuple[str | None, str | Non
     name = version = None
     for filename in ("METADATA", "PKG-INFO"):
         try:
-            with open(os.path.join(metadata_dir, filename), encoding="utf-8") as f:
+            with open(
+                os.path.join(metadata_dir, filename), encoding="utf-8", errors="replace"
+            ) as f:
                 for line in f:
                     if line.startswith("Name:"):
                         name = line[5:].strip()
@@ -82,24 +84,30 @@ def _name_version(folder: str, metadata_dir: str) -> tuple[str | None, str | Non
 
 def scan(path: Iterable[str], group: str) -> Iterator[EntryPoint]:
     """Every entry point of ``group`` declared by a distribution on ``path``, in path order."""
-    marker = f"[{group}]"
+    marker = f"[{group}]".encode()
     for entry in path:
+        folder = entry or "."
         try:
-            with os.scandir(entry or ".") as folder:
-                found = sorted(
-                    e.name for e in folder if e.name.endswith((".dist-info", ".egg-info"))
-                )
+            found = sorted(n for n in os.listdir(folder) if n.endswith(_METADATA_DIRS))
         except OSError:  # not a directory (a zip, a missing folder): nothing installed there
             continue
         for name in found:
-            metadata_dir = os.path.join(entry or ".", name)
+            metadata_dir = f"{folder}/{name}"
+            file = f"{metadata_dir}/entry_points.txt"
+            # Most distributions have none: os.access answers without raising an OSError.
+            if not os.access(file, os.F_OK):
+                continue
             try:
-                with open(os.path.join(metadata_dir, "entry_points.txt"), encoding="utf-8") as f:
-                    text = f.read()
+                # bytes: most distributions declare other groups, and are never decoded
+                with open(file, "rb") as f:
+                    data = f.read()
             except OSError:
                 continue
-            if marker not in text:
+            if marker not in data:
                 continue
             dist, version = _name_version(name, metadata_dir)
-            for ep_name, value in _section(text, group):
+            for ep_name, value in _section(data.decode("utf-8", "replace"), group):
                 yield EntryPoint(ep_name, value, dist, version)
+
+
+_METADATA_DIRS = (".dist-info", ".egg-info")
