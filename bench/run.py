@@ -155,10 +155,13 @@ def process_times(
 ) -> tuple[list[float], list[float]]:
     """Wall time of fresh processes running each snippet (with its interpreter), alternating."""
     out: tuple[list[float], list[float]] = ([], [])
-    for _ in range(n):
-        for i, code in enumerate(codes):
+    for k in range(n):
+        # Pairs in alternating order: neither snippet always runs in the other's wake.
+        for i in (0, 1) if k % 2 == 0 else (1, 0):
             t = time.perf_counter()
-            subprocess.run([pythons[i], "-c", code], check=True, env=env, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [pythons[i], "-c", codes[i]], check=True, env=env, stdout=subprocess.DEVNULL
+            )
             out[i].append(time.perf_counter() - t)
     return out
 
@@ -523,7 +526,8 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         steps: list[tuple[str, Callable[[], list[dict[str, Any]]]]] = [
-            ("cold", lambda: bench_cold_start(env, max(5, int(20 * scale)))),
+            # ~30 ms processes on a shared machine vary by ms: many pairs for a stable median.
+            ("cold", lambda: bench_cold_start(env, max(20, int(100 * scale)))),
             ("first", lambda: bench_first_call(url, env, max(3, int(10 * scale)))),
             ("call", lambda: bench_per_call(url, max(100, int(1000 * scale)))),
             ("async", lambda: bench_async(url, max(256, int(2000 * scale)), 3)),

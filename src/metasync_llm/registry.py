@@ -258,6 +258,7 @@ def _kind_problem(hook: str, method: Any) -> str | None:
 
 
 _HOOKABLE = (FunctionType, MethodType, staticmethod, classmethod)
+_ABSENT = object()
 _MARKER = PROJECT_NAME + "_impl"
 #: hookimpl options that change how pluggy calls a hook; the connector calls SDK methods
 #: directly, so a plugin using them would not behave as it says.
@@ -292,9 +293,6 @@ def registration_problems(sdk: BaseLLMSDK) -> list[str]:
                 " hooks do not support: the connector calls them directly; remove the option"
             )
     return problems
-
-
-_ABSENT = object()
 
 
 def _read_allow_list() -> frozenset[str] | None:
