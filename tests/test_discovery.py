@@ -156,6 +156,7 @@ SLOW_AT_START = ("asyncio", "dataclasses", "importlib.metadata", "logging", "thr
 CORE_AT_START = {
     "metasync_llm",
     "metasync_llm._entry_points",
+    "metasync_llm._lazy",
     "metasync_llm._record",
     "metasync_llm.base_sdk",
     "metasync_llm.builtin_sdk",

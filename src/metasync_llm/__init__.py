@@ -1,9 +1,8 @@
 """metasync-llm: call many LLM providers through one pluggy plugin contract."""
 
-import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
+from metasync_llm._lazy import lazy_attributes as _lazy_attributes
 from metasync_llm.base_sdk import BaseLLMSDK
 from metasync_llm.hookspecs import hookimpl, hookspec
 from metasync_llm.registry import PluginRegistry, SDKRegistry
@@ -76,17 +75,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> _Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'metasync_llm' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = _lazy_attributes(globals(), _LAZY)
 
 
 __all__ = [

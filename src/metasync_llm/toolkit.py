@@ -8,8 +8,9 @@ first answers a call, and nothing more afterwards (the name is then a module att
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from metasync_llm._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from metasync_llm import errors
@@ -72,15 +73,4 @@ _SOURCES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'metasync_llm.toolkit' has no attribute {name!r}")
-    module = importlib.import_module(source)
-    value = module if name == "errors" else getattr(module, name)
-    globals()[name] = value  # later lookups are plain module attributes
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(globals(), _SOURCES)
