@@ -391,16 +391,19 @@ def _count(value: object) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
+def _reason(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
 def _well_formed(answer: Completion) -> bool:
     text: object = answer.text  # typed str, but plugins can send anything
-    finish: object = answer.finish_reason
     return (
         isinstance(text, str)
         and text != ""
         and _count(answer.prompt_tokens)
         and _count(answer.completion_tokens)
         and _count(answer.total_tokens)
-        and (finish is None or isinstance(finish, str))
+        and _reason(answer.finish_reason)
     )
 
 
@@ -421,9 +424,8 @@ def _reject(answer: Completion, loaded: LoadedSDK, settings: ModelSettings) -> N
         for field in _COUNTS
         if not _count(getattr(answer, field))
     ]
-    finish: object = answer.finish_reason
-    if finish is not None and not isinstance(finish, str):
-        problems.append(f"finish_reason is {finish!r}, not str or None")
+    if not _reason(answer.finish_reason):
+        problems.append(f"finish_reason is {answer.finish_reason!r}, not str or None")
     raise PluginError(
         f"SDK {settings.sdk} ({loaded.info.origin}) returned a malformed result from"
         " complete(): " + "; ".join(problems),
