@@ -1,4 +1,4 @@
-"""Shared fixtures: isolation from installed plugins, and throwaway plugin distributions."""
+"""Shared fixtures: isolation from installed plugins, and the plugin_distributions.py ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from throwaway import DISTS, pip_install, write_project
+from plugin_distributions import DISTS, pip_install, write_project
 
 from metasync_llm import PluginRegistry, SDKRegistry
 from metasync_llm.registry import ALLOW_ENV
@@ -31,7 +31,7 @@ def _only_builtin_sdk() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory with every throwaway plugin distribution installed into it by pip."""
+    """A directory with every distribution of plugin_distributions.py installed by pip."""
     projects = tmp_path_factory.mktemp("projects")
     site = tmp_path_factory.mktemp("site")
     pip_install([write_project(projects, dist) for dist in DISTS], site)
@@ -40,7 +40,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def plugin_registry(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> PluginRegistry:
-    """A registry that sees only the throwaway distributions, with no allow-list."""
+    """A registry that sees only those distributions, with no allow-list."""
     monkeypatch.syspath_prepend(str(plugin_site))
     monkeypatch.delenv(ALLOW_ENV, raising=False)
     return PluginRegistry(path=[str(plugin_site)])

@@ -140,7 +140,7 @@ def test_sdks_lists_the_builtin_sdk_and_the_environment() -> None:
 
 
 def test_console_script_lists_broken_plugins_and_still_completes(plugin_site: Path) -> None:
-    """The installed command, in a process that sees every throwaway plugin."""
+    """The installed command, in a process that sees every plugin_distributions.py plugin."""
     exe = shutil.which("metasync-llm", path=os.path.dirname(sys.executable)) or shutil.which(
         "metasync-llm"
     )

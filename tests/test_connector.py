@@ -292,30 +292,31 @@ def test_library_prints_nothing(test_model: Doc, capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize(
     ("answer", "problem"),
     [
-        (msl.Completion(5, 1, 1, 2), "response_text is int, not str"),  # type: ignore[arg-type]
-        (("t", True, 1, 2), "prompt_tokens is True"),
-        (("t", 1, -1, 0), "completion_tokens is -1"),
-        (("t", 1, 1, 2.0), "total_tokens is 2.0"),
-        (msl.Completion("t", 1, 1, 2, finish_reason=3), "finish_reason is 3"),  # type: ignore[arg-type]
+        ([5, 1, 1, 2], "response_text is int, not str"),
+        (["t", True, 1, 2], "prompt_tokens is True"),
+        (["t", 1, -1, 0], "completion_tokens is -1"),
+        (["t", 1, 1, 2.0], "total_tokens is 2.0"),
+        (["t", 1, 1, 2, 3], "finish_reason is 3"),
     ],
 )
-def test_each_malformed_answer_field_is_named(answer: object, problem: str) -> None:
-    from metasync_llm._call import checked_answer
-    from metasync_llm.model import parse_model
-
-    loaded = msl.SDKRegistry.get_loaded("test")
+def test_each_malformed_answer_field_is_named(
+    plugin_registry: PluginRegistry, answer: list[object], problem: str
+) -> None:
+    doc = {"name": "m", "sdk": "Scripted", "deployment": "d", "answer": answer}
     with pytest.raises(msl.PluginError, match="malformed result") as info:
-        checked_answer(answer, loaded, parse_model({"name": "m", "sdk": "test"}))
+        complete_with_model(doc, "", "hi", registry=plugin_registry)
     assert problem in str(info.value)
+    assert "msl-scripted 1.0" in str(info.value)
 
 
-def test_a_well_formed_answer_gets_its_total_and_an_empty_one_says_why() -> None:
-    from metasync_llm._call import checked_answer
-    from metasync_llm.model import parse_model
+def test_a_well_formed_answer_gets_its_total_and_an_empty_one_says_why(
+    plugin_registry: PluginRegistry,
+) -> None:
+    def answer(*values: object) -> msl.CompletionResult:
+        doc = {"name": "m", "sdk": "Scripted", "deployment": "d", "answer": list(values)}
+        return complete_with_model(doc, "", "hi", registry=plugin_registry)
 
-    loaded = msl.SDKRegistry.get_loaded("test")
-    settings = parse_model({"name": "m", "sdk": "test"})
-    assert checked_answer(("t", 2, 3, None), loaded, settings).total_tokens == 5
-    assert checked_answer(("t", 2, None, None), loaded, settings).total_tokens is None
+    assert answer("t", 2, 3, None).total_tokens == 5
+    assert answer("t", 2, None, None).total_tokens is None
     with pytest.raises(msl.EmptyResponseError):
-        checked_answer(("", 2, 0, 2), loaded, settings)
+        answer("", 2, 0, 2)

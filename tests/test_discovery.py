@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from throwaway import BROKEN, LOADABLE, Dist, _sdk, pip_install, write_project
+from plugin_distributions import BROKEN, LOADABLE, Dist, pip_install, sdk_module, write_project
 
 from metasync_llm import PluginRegistry, SDKNotFoundError, SDKRegistry
 from metasync_llm.registry import ALLOW_ENV, Discovery
@@ -128,7 +128,7 @@ def test_refresh_sees_a_plugin_installed_later(
     monkeypatch.delenv(ALLOW_ENV, raising=False)
     registry = PluginRegistry(path=[str(site)])
     assert registry.list_sdks() == []
-    late = Dist("msl-late", "msl_late", _sdk("SDK", "Late"), {"Late": "msl_late:SDK"})
+    late = Dist("msl-late", "msl_late", sdk_module("SDK", "Late"), {"Late": "msl_late:SDK"})
     pip_install([write_project(tmp_path, late)], site)
     assert registry.list_sdks() == [], "discovery must be cached until refreshed"
     registry.refresh()
@@ -151,8 +151,9 @@ def test_seed_import_paths() -> None:
 
 # Standard modules that together cost ~8 ms of a ~25 ms start; discovery does without them.
 SLOW_AT_START = ("asyncio", "dataclasses", "importlib.metadata", "logging", "threading", "weakref")
-# What discovery needs of the core: the contract and the loader. Results, errors and the
-# plugins' helpers load with the first call (plugins reach them through metasync_llm.toolkit).
+# What discovery needs of the core: the contract, the loader, and the base class the
+# Chat Completions-shaped plugins subclass. Results, errors and the plugins' helpers load
+# with the first call (plugins reach them through metasync_llm.toolkit).
 CORE_AT_START = {
     "metasync_llm",
     "metasync_llm._entry_points",
@@ -160,6 +161,7 @@ CORE_AT_START = {
     "metasync_llm._record",
     "metasync_llm.base_sdk",
     "metasync_llm.builtin_sdk",
+    "metasync_llm.chat_completions",
     "metasync_llm.hookspecs",
     "metasync_llm.registry",
     "metasync_llm.toolkit",
@@ -215,7 +217,7 @@ def test_undecodable_metadata_is_one_failure_not_a_crash(
     good.mkdir()
     (good / "entry_points.txt").write_text("[metasync_llm.sdks]\nHand = msl_hand:SDK\n")
     (good / "METADATA").write_text("Name: msl-hand\nVersion: 1.0\n\n")
-    (tmp_path / "msl_hand.py").write_text(_sdk("SDK", "Hand"))
+    (tmp_path / "msl_hand.py").write_text(sdk_module("SDK", "Hand"))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv(ALLOW_ENV, raising=False)
 

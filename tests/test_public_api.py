@@ -64,9 +64,16 @@ def test_retry_after_seconds_and_http_dates() -> None:
 
 
 def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
-    from metasync_llm import chat, clients, model, result, toolkit
+    from metasync_llm import answers, clients, model, request, result, toolkit
 
-    sources = {**vars(chat), **vars(clients), **vars(model), **vars(result), **vars(errors)}
+    sources = {
+        **vars(answers),
+        **vars(clients),
+        **vars(model),
+        **vars(request),
+        **vars(result),
+        **vars(errors),
+    }
     for name in toolkit.__all__:
         expected = errors if name == "errors" else sources[name]
         assert getattr(toolkit, name) is expected, name
@@ -83,4 +90,4 @@ def test_importing_the_toolkit_imports_none_of_its_sources() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = out.stdout.split()
     assert "metasync_llm.model" in loaded  # asked for
-    assert not {"metasync_llm.chat", "metasync_llm.clients"} & set(loaded)
+    assert not {"metasync_llm.answers", "metasync_llm.clients"} & set(loaded)

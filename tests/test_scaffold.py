@@ -11,7 +11,7 @@ import venv
 from pathlib import Path
 
 import pytest
-from throwaway import pip_install
+from plugin_distributions import pip_install
 
 from metasync_llm.cli import main
 from metasync_llm.registry import ALLOW_ENV
@@ -27,7 +27,7 @@ API_CALL = """
         import json
         import urllib.request
 
-        data = json.dumps(request).encode()
+        data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
         url = config["endpoint"].rstrip("/") + "/chat/completions"
         with toolkit.sdk_errors(OSError, sdk=SDK, model=config.get("name")):

@@ -20,7 +20,7 @@ from metasync_llm import (
     complete_with_model,
     stream_with_model,
 )
-from metasync_llm.registry import signature_mismatches
+from metasync_llm.registry import signature_problems
 
 Doc = dict[str, Any]
 
@@ -96,7 +96,7 @@ def test_acomplete_matches_complete() -> None:
 
 def test_astream_yields_chunks_and_result() -> None:
     async def run() -> tuple[list[str], msl.CompletionResult]:
-        async with await astream_with_model(echo(), "", "a b c d") as stream:
+        async with astream_with_model(echo(), "", "a b c d") as stream:
             chunks = [chunk async for chunk in stream]
         return chunks, stream.result
 
@@ -169,7 +169,7 @@ def test_async_key_resolvers_sync_and_async(plugin_registry: PluginRegistry) -> 
 
 
 def test_defaults_give_a_complete_only_plugin_every_form(plugin_registry: PluginRegistry) -> None:
-    """The throwaway Good plugin implements only `complete`; BaseLLMSDK does the rest."""
+    """The Good plugin implements only the seed's `complete`; BaseLLMSDK does the rest."""
     doc = {"name": "g", "sdk": "Good", "deployment": "d"}
     kwargs: dict[str, Any] = {"api_key": "sk-1", "registry": plugin_registry}
     blocking = complete_with_model(doc, "", "hi", **kwargs)
@@ -225,28 +225,45 @@ def test_hook_kinds_are_checked() -> None:
         ):
             return ("x", 1, 1, 2)
 
-        def acomplete(
-            self,
-            config,
-            system_prompt,
-            user_content,
-            temperature,
-            max_tokens,  # type: ignore[no-untyped-def, override]
-            api_key=None,
-        ):
+        def acomplete(self, request):  # type: ignore[no-untyped-def, override]
             return ("x", 1, 1, 2)
 
-        async def stream(
-            self,
-            config,
-            system_prompt,
-            user_content,
-            temperature,
-            max_tokens,  # type: ignore[no-untyped-def, override]
-            api_key=None,
-        ):
+        async def stream(self, request):  # type: ignore[no-untyped-def, override]
             return None
 
-    problems = " | ".join(signature_mismatches(Wrong()))
+        async def astream(self, request):  # type: ignore[no-untyped-def, override]
+            return None
+
+    problems = " | ".join(signature_problems(Wrong()))
     assert "acomplete(" in problems and "must be a coroutine function" in problems
     assert "stream(" in problems and "must not be async" in problems
+    assert "astream(" in problems and "must be an async generator" in problems
+
+
+def test_astream_is_an_async_context_manager_and_awaitable() -> None:
+    async def run() -> tuple[str, str]:
+        async with astream_with_model(echo(), "", "a b") as stream:
+            first = "".join([chunk async for chunk in stream])
+        awaited = await astream_with_model(echo(), "", "c d")
+        second = await awaited.until_done()
+        return first, second.text
+
+    assert asyncio.run(run()) == ("a b", "c d")
+
+
+def test_astream_configuration_errors_come_on_entry() -> None:
+    async def run() -> None:
+        async with astream_with_model({"name": "x", "sdk": "test"}, "", "hi"):
+            raise AssertionError("not reached")
+
+    with pytest.raises(msl.ConfigurationError, match="deployment"):
+        asyncio.run(run())
+
+
+def test_iterating_the_astream_context_says_how_to_use_it() -> None:
+    async def run() -> None:
+        async for _ in astream_with_model(echo(), "", "hi"):  # type: ignore[attr-defined]
+            pass
+
+    with pytest.raises(TypeError, match="async with astream_with_model"):
+        asyncio.run(run())

@@ -1,19 +1,21 @@
-"""A prepared call: validation, key resolution, result building and error mapping.
+"""One call, prepared: the checked document, the arguments, the key, the request; and its outcome.
 
 Shared by every connector entry point (blocking, async, streaming), so they behave alike.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
+import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from metasync_llm._documents import checked
 from metasync_llm._log import get_logger
-from metasync_llm.chat import require_text
+from metasync_llm.answers import require_text, usage_count
 from metasync_llm.errors import (
     ConfigurationError,
     MetasyncLLMError,
@@ -25,7 +27,8 @@ from metasync_llm.errors import (
 from metasync_llm.json_output import repair_json_text
 from metasync_llm.keys import KeyResolver, redact, resolve_api_key
 from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
-from metasync_llm.registry import LoadedSDK, PluginRegistry
+from metasync_llm.registry import Discovery, LoadedSDK, PluginRegistry, SDKRegistry
+from metasync_llm.request import Request
 from metasync_llm.result import Completion, CompletionResult, Cost
 from metasync_llm.retry import Attempts, RetryPolicy
 
@@ -35,18 +38,69 @@ logger = get_logger("metasync_llm.connector")
 DEFAULT_MAX_TOKENS = 4096
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedModel:
+    """A model document checked once, to call without checking it again.
+
+    :func:`metasync_llm.prepare_model` makes one; pass it wherever a document goes. It holds
+    a read-only copy of the document taken when it was prepared, its common fields
+    (``settings``) and the plugin that validated it. If the registry is refreshed, the
+    next call prepares the copy again.
+    """
+
+    document: Mapping[str, Any]
+    settings: ModelSettings
+    loaded: LoadedSDK
+    registry: PluginRegistry
+    discovery: Discovery
+
+    @property
+    def name(self) -> str:
+        """The document's ``name``."""
+        return self.settings.name
+
+    @property
+    def sdk(self) -> str:
+        """The document's ``sdk``."""
+        return self.settings.sdk
+
+    def __repr__(self) -> str:
+        return f"<PreparedModel name={self.name!r} sdk={self.sdk!r}>"
+
+
+def prepare_model(model: object, registry: PluginRegistry | None = None) -> PreparedModel:
+    """Check ``model`` (a document, or a prepared model) once for calls through ``registry``."""
+    registry = registry or SDKRegistry
+    if isinstance(model, PreparedModel):
+        if model.registry is registry and model.discovery is registry.discovery():
+            return model
+        model = model.document
+    settings, loaded = _checked(model, registry)
+    assert isinstance(model, Mapping)
+    document = types.MappingProxyType(copy.deepcopy(dict(model)))
+    return PreparedModel(document, settings, loaded, registry, registry.discovery())
+
+
+def _checked(model: object, registry: PluginRegistry) -> tuple[ModelSettings, LoadedSDK]:
+    settings = parse_model(model)
+    loaded = lookup(registry, settings)
+    assert isinstance(model, Mapping)
+    validate_sdk_config(loaded, model, settings)
+    return settings, loaded
+
+
 class Call:
-    """A checked request for one plugin call; ``api_key`` is filled in by :func:`with_key`.
+    """One call: its checked document, plugin and arguments, then its :class:`Request`.
 
     A plain slotted class, private to one call: built on every call, so cheaply.
     """
 
     __slots__ = (
-        "api_key",
+        "config",
         "loaded",
         "max_tokens",
-        "model",
         "repair_json",
+        "request",
         "retry",
         "settings",
         "system_prompt",
@@ -54,9 +108,11 @@ class Call:
         "user_content",
     )
 
+    request: Request
+
     def __init__(
         self,
-        model: Mapping[str, Any],
+        config: Mapping[str, Any],
         settings: ModelSettings,
         loaded: LoadedSDK,
         system_prompt: str,
@@ -65,9 +121,8 @@ class Call:
         max_tokens: int,
         repair_json: bool,
         retry: RetryPolicy,
-        api_key: str | None = None,
     ) -> None:
-        self.model = model
+        self.config = config
         self.settings = settings
         self.loaded = loaded
         self.system_prompt = system_prompt
@@ -76,18 +131,12 @@ class Call:
         self.max_tokens = max_tokens
         self.repair_json = repair_json
         self.retry = retry
-        self.api_key = api_key
 
-    def hook_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of the plugin's hooks."""
-        return {
-            "config": self.model,
-            "system_prompt": self.system_prompt,
-            "user_content": self.user_content,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "api_key": self.api_key,
-        }
+    @property
+    def api_key(self) -> str | None:
+        """The key resolved for this call (``None`` before :func:`with_key`, or if not needed)."""
+        request = getattr(self, "request", None)
+        return request.api_key if request is not None else None
 
     def attempts(self) -> Attempts:
         """A fresh attempt counter under this call's retry policy."""
@@ -98,21 +147,26 @@ class Call:
 
 
 def prepare(
-    model: Mapping[str, Any],
+    model: object,
     system_prompt: object,
     user_content: object,
     temperature: object,
     max_tokens: object,
     repair_json: bool,
-    registry: PluginRegistry,
+    registry: PluginRegistry | None,
     retry: RetryPolicy | None = None,
 ) -> Call:
-    """Validate the document and the arguments, find the plugin and clamp the temperature.
+    """Check the document (unless prepared) and the arguments, find the plugin, clamp.
 
     ``retry`` overrides the document's ``retry`` block for this call.
     """
-    known = checked.get(model, registry)
-    settings = known.settings if known is not None else parse_model(model)
+    if isinstance(model, PreparedModel):
+        model = prepare_model(model, registry)
+        config, settings, loaded = model.document, model.settings, model.loaded
+    else:
+        settings, loaded = _checked(model, registry or SDKRegistry)
+        assert isinstance(model, Mapping)
+        config = model
     system = text_argument("system_prompt", system_prompt, settings)
     user = text_argument("user_content", user_content, settings)
     requested = temperature_argument(temperature, settings)
@@ -124,12 +178,8 @@ def prepare(
             sdk=settings.sdk,
             model=settings.name,
         )
-    loaded = lookup(registry, settings)
-    if known is None or known.loaded is not loaded:
-        validate_sdk_config(loaded, model, settings)
-        checked.remember(model, registry, settings, loaded)
     return Call(
-        model,
+        config,
         settings,
         loaded,
         system,
@@ -141,29 +191,41 @@ def prepare(
     )
 
 
-def with_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
-    """``call`` with its API key resolved (see :func:`metasync_llm.keys.resolve_api_key`)."""
+def with_key(
+    call: Call, api_key: str | None, key_resolver: KeyResolver | None, *, stream: bool
+) -> Call:
+    """``call`` with its API key resolved and its :class:`Request` built."""
     key = resolve_api_key(
         call.settings,
-        call.model,
+        call.config,
         api_key=api_key,
         key_resolver=key_resolver,
         required=call.loaded.sdk.requires_api_key,
     )
-    call.api_key = key
+    call.request = Request(
+        call.config,
+        call.system_prompt,
+        call.user_content,
+        call.temperature,
+        call.max_tokens,
+        key,
+        stream,
+    )
     return call
 
 
-async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
+async def awith_key(
+    call: Call, api_key: str | None, key_resolver: KeyResolver | None, *, stream: bool
+) -> Call:
     """:func:`with_key` for asyncio: a resolver runs in a worker thread, or is awaited."""
     import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
 
     if key_resolver is None or api_key is not None:
-        return with_key(call, api_key, key_resolver)
-    found: Any = await asyncio.to_thread(key_resolver, call.model)
+        return with_key(call, api_key, key_resolver, stream=stream)
+    found: Any = await asyncio.to_thread(key_resolver, call.config)
     if inspect.isawaitable(found):
         found = await found
-    return with_key(call, None, lambda _model: found)
+    return with_key(call, None, lambda _model: found, stream=stream)
 
 
 def result_of(
@@ -228,7 +290,11 @@ def repaired(call: Call, result: CompletionResult) -> CompletionResult:
             model=call.settings.name,
         )
     text, changed = repair_json_text(result.text)
-    return result._replace(text=text, json_repaired=True) if changed else result
+    if not changed:
+        return result
+    from dataclasses import replace  # noqa: PLC0415 - loaded already; a rare path
+
+    return replace(result, text=text, json_repaired=True)
 
 
 def text_argument(name: str, value: object, settings: ModelSettings) -> str:
@@ -305,18 +371,22 @@ def validate_sdk_config(
         ) from exc
 
 
-def call_error(
-    exc: Exception, loaded: LoadedSDK, settings: ModelSettings, key: str | None
-) -> MetasyncLLMError:
+def call_error(exc: Exception, call: Call) -> MetasyncLLMError:
     """Turn whatever a plugin raised into the core hierarchy, without the key anywhere."""
+    settings, key = call.settings, call.api_key
     scrub(exc, key)
     if isinstance(exc, MetasyncLLMError):
         exc.sdk = exc.sdk or settings.sdk
         exc.model = exc.model or settings.name
+        if isinstance(exc, PluginError) and exc.distribution is None:
+            exc.distribution = call.loaded.info.distribution
+            exc.message = f"{exc.message} (plugin {call.loaded.info.origin})"
+            exc.args = (exc.message,)
         return exc
     # A ValueError from a plugin is a configuration problem (the seed's contract), except a
-    # body that failed to decode: openai and anthropic raise bare JSONDecodeErrors for those.
-    if isinstance(exc, ValueError) and not isinstance(exc, (json.JSONDecodeError, UnicodeError)):
+    # body that failed to decode: openai and anthropic raise bare JSONDecodeErrors for
+    # those, azure-core a DeserializationError (a ValueError).
+    if isinstance(exc, ValueError) and not _undecodable(exc):
         return ConfigurationError(
             redact(
                 f"SDK {settings.sdk} rejected model {settings.name!r}: {type(exc).__name__}: {exc}",
@@ -325,18 +395,17 @@ def call_error(
             sdk=settings.sdk,
             model=settings.name,
         )
-    error = error_from_exception(exc, sdk=settings.sdk, model=settings.name)
+    error = error_from_exception(
+        exc, sdk=settings.sdk, model=settings.name, codes=call.loaded.sdk.error_codes
+    )
     scrub(error, key)
     return error
 
 
-def wait_or_raise(call: Call, attempts: Attempts, exc: Exception) -> float:
-    """After a failed attempt: the seconds to wait before the next, or raise the mapped error."""
-    error = call_error(exc, call.loaded, call.settings, call.api_key)
-    delay = attempts.after_failure(error)
-    if delay is None:
-        raise_mapped(error, exc)
-    return delay
+def _undecodable(exc: ValueError) -> bool:
+    return isinstance(exc, (json.JSONDecodeError, UnicodeError)) or any(
+        "Deserializ" in cls.__name__ or "Decode" in cls.__name__ for cls in type(exc).__mro__
+    )
 
 
 def raise_mapped(error: MetasyncLLMError, original: BaseException) -> NoReturn:
@@ -360,35 +429,23 @@ def scrub(exc: BaseException, key: str | None) -> None:
         current = current.__cause__ or current.__context__
 
 
-def checked_answer(raw: object, loaded: LoadedSDK, settings: ModelSettings) -> Completion:
-    """Check the shape and types of a plugin's answer; a malformed one is a PluginError."""
-    if isinstance(raw, Completion):
-        answer = raw
-    elif isinstance(raw, tuple) and len(raw) == 4:
-        answer = Completion(*raw)
-    else:
-        got = f"a {len(raw)}-tuple" if isinstance(raw, tuple) else type(raw).__name__
-        raise PluginError(
-            f"SDK {settings.sdk} ({loaded.info.origin}) returned {got} from complete(); it"
-            " must return (response_text, prompt_tokens, completion_tokens, total_tokens)"
-            " or a metasync_llm.Completion",
-            sdk=settings.sdk,
-            model=settings.name,
-            distribution=loaded.info.distribution,
-        )
-    if not _well_formed(answer):
-        _reject(answer, loaded, settings)
-    prompt, completion = answer.prompt_tokens, answer.completion_tokens
-    if answer.total_tokens is None and prompt is not None and completion is not None:
-        answer = answer._replace(total_tokens=prompt + completion)
-    return answer
+def checked_answer(raw: Completion, call: Call) -> Completion:
+    """Check the types of a plugin's answer; a malformed one is a :class:`PluginError`."""
+    if not _well_formed(raw):
+        _reject(raw, call)
+    prompt, completion = raw.prompt_tokens, raw.completion_tokens
+    if raw.total_tokens is None and prompt is not None and completion is not None:
+        from dataclasses import replace  # noqa: PLC0415 - loaded already
+
+        return replace(raw, total_tokens=prompt + completion)
+    return raw
 
 
 _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _count(value: object) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+    return value is None or usage_count(value) is not None
 
 
 def _reason(value: object) -> bool:
@@ -396,10 +453,8 @@ def _reason(value: object) -> bool:
 
 
 def _well_formed(answer: Completion) -> bool:
-    text: object = answer.text  # typed str, but plugins can send anything
     return (
-        isinstance(text, str)
-        and text != ""
+        answer.text != ""
         and _count(answer.prompt_tokens)
         and _count(answer.completion_tokens)
         and _count(answer.total_tokens)
@@ -407,10 +462,10 @@ def _well_formed(answer: Completion) -> bool:
     )
 
 
-def _reject(answer: Completion, loaded: LoadedSDK, settings: ModelSettings) -> NoReturn:
+def _reject(answer: Completion, call: Call) -> NoReturn:
     """Raise the error that says why ``answer`` is not :func:`_well_formed`."""
-    text: object = answer.text
-    if text is None or text == "":
+    settings, info = call.settings, call.loaded.info
+    if answer.text == "":
         require_text(
             None,
             answer.finish_reason,
@@ -418,8 +473,7 @@ def _reject(answer: Completion, loaded: LoadedSDK, settings: ModelSettings) -> N
             model=settings.name,
             request_id=answer.request_id,
         )
-    problems = [] if isinstance(text, str) else [f"response_text is {type(text).__name__}, not str"]
-    problems += [
+    problems = [
         f"{field} is {getattr(answer, field)!r}, not a non-negative int or None"
         for field in _COUNTS
         if not _count(getattr(answer, field))
@@ -427,11 +481,10 @@ def _reject(answer: Completion, loaded: LoadedSDK, settings: ModelSettings) -> N
     if not _reason(answer.finish_reason):
         problems.append(f"finish_reason is {answer.finish_reason!r}, not str or None")
     raise PluginError(
-        f"SDK {settings.sdk} ({loaded.info.origin}) returned a malformed result from"
-        " complete(): " + "; ".join(problems),
+        f"SDK {settings.sdk} ({info.origin}) returned a malformed result: " + "; ".join(problems),
         sdk=settings.sdk,
         model=settings.name,
-        distribution=loaded.info.distribution,
+        distribution=info.distribution,
     )
 
 

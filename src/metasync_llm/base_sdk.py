@@ -2,41 +2,80 @@
 
 from __future__ import annotations
 
+import _thread  # threading's lock, without importing threading at every start
 import abc
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
+from types import FunctionType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-if TYPE_CHECKING:  # discovery imports this module at every start; results come later
+from metasync_llm.hookspecs import PROJECT_NAME, SDK_HOOKS, hookimpl
+
+if TYPE_CHECKING:  # discovery imports this module at every start; these load with a call
+    from metasync_llm.clients import AsyncClientCache, ClientCache
+    from metasync_llm.request import Request
     from metasync_llm.result import Completion, StreamItem
+
+_MARKER = PROJECT_NAME + "_impl"
+_POOLS_LOCK = _thread.allocate_lock()
+_Pool = TypeVar("_Pool")
 
 
 class BaseLLMSDK(abc.ABC):
     """Base class of an SDK plugin.
 
-    Override :meth:`get_name`, :meth:`validate_config` and :meth:`complete`, and to stream
-    or be natively async also :meth:`stream`, :meth:`acomplete` and :meth:`astream` (their
-    defaults build on :meth:`complete`). The registry treats these methods as the pluggy
-    hook implementations, so no ``@hookimpl`` marker is needed. Register the subclass under
-    the ``metasync_llm.sdks`` entry-point group with the entry-point name equal to
-    :meth:`get_name`. The registry creates one instance per
-    process and calls it from many threads, so keep per-call state local.
+    Implement :meth:`get_name` and :meth:`validate_config`, and either the seed's one-shot
+    :meth:`complete` or, to stream for real, :meth:`stream` and :meth:`astream` (the other
+    hooks are derived). Every hook method of a subclass is a pluggy hook implementation
+    without a marker: the base class marks them. Register the subclass under the
+    ``metasync_llm.sdks`` entry-point group with the entry-point name equal to
+    :meth:`get_name`. The registry creates one instance per process and calls it from many
+    threads, so keep per-call state local.
 
-    Import the provider's client library inside the methods (or a helper they call), not
-    at module level: discovering plugins must stay cheap.
+    Import the provider's client library inside the methods (or in :meth:`create_client`),
+    not at module level: discovering plugins must stay cheap. The core validates the
+    document once before calling a hook, maps any exception the provider's library raises
+    to the :mod:`metasync_llm.errors` hierarchy (by HTTP status, body and headers), and
+    pools the clients :meth:`create_client` makes (:meth:`client_for`).
     """
 
-    #: Whether the connector must resolve an API key before calling :meth:`complete`.
+    #: Whether the connector must resolve an API key before calling the plugin.
     requires_api_key: ClassVar[bool] = True
+    #: Provider error codes the generic mapping cannot classify by HTTP status, as found
+    #: in an error body's ``type`` or ``code``, to the name of a :mod:`metasync_llm.errors`
+    #: class (e.g. ``{"overloaded_error": "ServerError"}``).
+    error_codes: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass's hook methods are pluggy hook implementations without markers: mark
+        # them, as pluggy would with @hookimpl, so plugin authors need not.
+        for name in SDK_HOOKS:
+            attr = cls.__dict__.get(name)
+            function = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+            if isinstance(function, FunctionType) and not hasattr(function, _MARKER):
+                hookimpl(function)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> BaseLLMSDK:
+        if not implements_a_call(cls):
+            raise TypeError(
+                f"Can't instantiate {cls.__name__}: implement complete (the seed's one-shot"
+                " call) or stream and astream"
+            )
+        return super().__new__(cls)
+
+    # -- the contract ------------------------------------------------------------------
 
     @abc.abstractmethod
+    @hookimpl
     def get_name(self) -> str:
         """Return the SDK identifier used in the ``sdk`` field of model documents."""
 
     @abc.abstractmethod
+    @hookimpl
     def validate_config(self, config: Mapping[str, Any]) -> None:
         """Raise ``ValueError`` naming every missing or invalid SDK-specific field."""
 
-    @abc.abstractmethod
+    @hookimpl
     def complete(
         self,
         config: Mapping[str, Any],
@@ -46,32 +85,42 @@ class BaseLLMSDK(abc.ABC):
         max_tokens: int,
         api_key: str | None = None,
     ) -> Completion | tuple[str, int | None, int | None, int | None]:
-        """Run one completion; see :func:`metasync_llm.hookspecs.complete`."""
+        """The seed's one-shot call: checks ``config``, then collects :meth:`stream`.
 
-    def stream(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-        api_key: str | None = None,
-    ) -> Iterator[StreamItem]:
-        """Yield text chunks, then a :class:`StreamEnd` with usage.
-
-        This default yields the whole :meth:`complete` answer as one chunk; override it to
-        stream for real, closing the HTTP stream when the generator is closed.
+        A plugin written to the seed's contract overrides it (the other hooks then build
+        on it). Called directly, it validates the document first; the connector, which
+        validates once itself, calls :meth:`stream`.
         """
-        from metasync_llm.result import Completion, StreamEnd  # noqa: PLC0415
+        from metasync_llm.answers import collect  # noqa: PLC0415 - loaded on first call
+        from metasync_llm.request import Request  # noqa: PLC0415
 
-        answer: Any = self.complete(
-            config, system_prompt, user_content, temperature, max_tokens, api_key
+        self.validate_config(config)
+        request = Request(
+            config, system_prompt, user_content, temperature, max_tokens, api_key, stream=False
         )
-        if isinstance(answer, tuple) and len(answer) == 4:
-            answer = Completion(*answer)
-        if not isinstance(answer, Completion):
-            yield answer  # malformed: the connector reports it with this plugin's name
-            return
+        return collect(self.stream(request), sdk=self.get_name(), model=request.model_name)
+
+    @hookimpl
+    def stream(self, request: Request) -> Iterator[StreamItem]:
+        """Yield text chunks, then a :class:`StreamEnd` with usage (see the hookspec).
+
+        This default serves plugins written to the seed's contract: it yields the whole
+        :meth:`complete` answer as one chunk.
+        """
+        from metasync_llm.answers import seed_answer  # noqa: PLC0415 - loaded on first call
+        from metasync_llm.result import StreamEnd  # noqa: PLC0415
+
+        answer = seed_answer(
+            self.complete(
+                request.config,
+                request.system_prompt,
+                request.user_content,
+                request.temperature,
+                request.max_tokens,
+                request.api_key,
+            ),
+            sdk=self.get_name(),
+        )
         if answer.text:
             yield answer.text
         yield StreamEnd(
@@ -82,50 +131,86 @@ class BaseLLMSDK(abc.ABC):
             answer.request_id,
         )
 
-    async def acomplete(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-        api_key: str | None = None,
-    ) -> Completion | tuple[str, int | None, int | None, int | None]:
-        """The coroutine form of :meth:`complete`.
+    @hookimpl
+    async def acomplete(self, request: Request) -> Completion:
+        """The whole answer of :meth:`astream`."""
+        from metasync_llm.answers import acollect  # noqa: PLC0415 - loaded on first call
 
-        This default runs :meth:`complete` in a worker thread, so the event loop is never
-        blocked; override it with the SDK's async client to avoid the thread.
-        """
-        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+        return await acollect(self.astream(request), sdk=self.get_name(), model=request.model_name)
 
-        return await asyncio.to_thread(
-            self.complete, config, system_prompt, user_content, temperature, max_tokens, api_key
-        )
-
-    async def astream(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-        api_key: str | None = None,
-    ) -> AsyncIterator[StreamItem]:
+    @hookimpl
+    async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         """The async-generator form of :meth:`stream`.
 
-        This default iterates :meth:`stream` in a worker thread; override it with the
-        SDK's async streaming API so closing the iterator closes the HTTP stream at once.
+        This default iterates :meth:`stream` in a worker thread, so the event loop is never
+        blocked; override it with the SDK's async client, so that closing the iterator
+        closes the HTTP stream at once.
         """
-
-        def make() -> Iterator[StreamItem]:
-            return self.stream(
-                config, system_prompt, user_content, temperature, max_tokens, api_key
-            )
-
         from metasync_llm._threads import iterate_in_thread  # noqa: PLC0415 - async use only
 
-        async for item in iterate_in_thread(make):
+        async for item in iterate_in_thread(lambda: self.stream(request)):
             yield item
+
+    # -- clients, pooled by the core ---------------------------------------------------
+
+    def create_client(
+        self, config: Mapping[str, Any], api_key: str | None, *, asynchronous: bool
+    ) -> Any:
+        """Create the provider's client for a document and key (an async one if asked).
+
+        :meth:`client_for` and :meth:`async_client_for` call it once per
+        :meth:`client_key` (and event loop) and reuse the client for every call and thread.
+        Switch the client's own retries off: the connector retries.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not create clients")
+
+    def client_key(self, config: Mapping[str, Any], api_key: str | None) -> Hashable:
+        """What makes two calls share a client: endpoint, API version, key digest, timeouts."""
+        from metasync_llm.clients import client_key  # noqa: PLC0415 - loaded on first call
+
+        return client_key(config, api_key)
+
+    def client_for(self, request: Request) -> Any:
+        """The pooled client for the request's document and key, created on first use."""
+        from metasync_llm.clients import ClientCache  # noqa: PLC0415
+
+        clients: ClientCache[Any] = self._pool("_metasync_clients", ClientCache)
+        config, key = request.config, request.api_key
+        return clients.get(
+            self.client_key(config, key),
+            lambda: self.create_client(config, key, asynchronous=False),
+        )
+
+    async def async_client_for(self, request: Request) -> Any:
+        """The pooled async client for the request's document, key and running event loop.
+
+        A missing client is created in a worker thread (it imports the client library).
+        """
+        from metasync_llm.clients import AsyncClientCache  # noqa: PLC0415
+
+        clients: AsyncClientCache[Any] = self._pool("_metasync_async_clients", AsyncClientCache)
+        config, key = request.config, request.api_key
+        return await clients.get(
+            self.client_key(config, key),
+            lambda: self.create_client(config, key, asynchronous=True),
+        )
+
+    def _pool(self, attr: str, make: Callable[[], _Pool]) -> _Pool:
+        # Made on first use (discovery instantiates every plugin at every process start)
+        # and once, even when threads race for it.
+        pool: _Pool | None = self.__dict__.get(attr)
+        if pool is None:
+            with _POOLS_LOCK:
+                pool = self.__dict__.setdefault(attr, make())
+        return pool
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} sdk={self.get_name()!r}>"
+
+
+def implements_a_call(cls: type) -> bool:
+    """Whether ``cls`` overrides the seed's ``complete`` or ``stream`` (the rest is derived)."""
+    return (
+        getattr(cls, "complete", None) is not BaseLLMSDK.complete
+        or getattr(cls, "stream", None) is not BaseLLMSDK.stream
+    )

@@ -30,6 +30,7 @@ from metasync_llm.base_sdk import BaseLLMSDK
 
 if TYPE_CHECKING:
     from metasync_llm.errors import CompletionError
+    from metasync_llm.request import Request
     from metasync_llm.result import Completion, StreamEnd, StreamItem
 
 _TOKEN = r"\w+|[^\w\s]"  # a pattern: re compiles and caches it on first use
@@ -168,135 +169,74 @@ class BuiltinTestSDK(BaseLLMSDK):
                 sdk="test",
             )
 
-    def complete(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-        api_key: str | None = None,
-    ) -> Completion:
-        self.validate_config(config)
-        delay = _option(config, "delay")
-        if delay:
-            time.sleep(delay)
-        return self._answer(config, system_prompt, user_content, temperature, max_tokens)
-
-    async def acomplete(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-        api_key: str | None = None,
-    ) -> Completion:
-        import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
-
-        self.validate_config(config)
-        delay = _option(config, "delay")
-        if delay:
-            await asyncio.sleep(delay)
-        return self._answer(config, system_prompt, user_content, temperature, max_tokens)
-
-    def stream(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-        api_key: str | None = None,
-    ) -> Iterator[StreamItem]:
-        self.validate_config(config)
+    def stream(self, request: Request) -> Iterator[StreamItem]:
+        config = request.config
         delay, pause = _option(config, "delay"), _option(config, "chunkDelay")
         if delay:
             time.sleep(delay)
-        answer = self._answer(config, system_prompt, user_content, temperature, max_tokens)
+        answer = _answer(request)
         for i, chunk in enumerate(_chunks(answer.text, config)):
             if i and pause:
                 time.sleep(pause)
             yield chunk
         yield _end(answer)
 
-    async def astream(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-        api_key: str | None = None,
-    ) -> AsyncIterator[StreamItem]:
+    async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
 
-        self.validate_config(config)
+        config = request.config
         delay, pause = _option(config, "delay"), _option(config, "chunkDelay")
         if delay:
             await asyncio.sleep(delay)
-        answer = self._answer(config, system_prompt, user_content, temperature, max_tokens)
+        answer = _answer(request)
         for i, chunk in enumerate(_chunks(answer.text, config)):
             if i and pause:
                 await asyncio.sleep(pause)
             yield chunk
         yield _end(answer)
 
-    def _answer(
-        self,
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-    ) -> Completion:
-        options: Mapping[str, Any] = config.get("test") or {}
-        model = str(config.get("name", "test"))
-        error = options.get("error")
-        if error is not None:
-            raise simulated_error(error, model, options)
-        reply = options.get("reply")
-        if reply is None:
-            reply = self._default_reply(
-                config, system_prompt, user_content, temperature, max_tokens
-            )
-        finish_reason = options.get("finishReason", "stop")
-        cut = _cut(reply, max_tokens)
-        if cut is not None:
-            reply, finish_reason = cut, "length"
-        if options.get("omitUsage"):
-            return toolkit.Completion(reply, None, None, None, finish_reason, "test-request")
-        prompt_tokens = count_tokens(system_prompt) + count_tokens(user_content)
-        completion_tokens = count_tokens(reply)
-        return toolkit.Completion(
-            reply,
-            prompt_tokens,
-            completion_tokens,
-            prompt_tokens + completion_tokens,
-            finish_reason,
-            "test-request",
-        )
 
-    @staticmethod
-    def _default_reply(
-        config: Mapping[str, Any],
-        system_prompt: str,
-        user_content: str,
-        temperature: float,
-        max_tokens: int,
-    ) -> str:
-        if config.get("deployment") == "echo":
-            return user_content
-        import json  # noqa: PLC0415 - not needed at discovery
+def _answer(request: Request) -> Completion:
+    config = request.config
+    options: Mapping[str, Any] = config.get("test") or {}
+    model = str(config.get("name", "test"))
+    error = options.get("error")
+    if error is not None:
+        raise simulated_error(error, model, options)
+    reply = options.get("reply")
+    if reply is None:
+        reply = _default_reply(request)
+    finish_reason = options.get("finishReason", "stop")
+    cut = _cut(reply, request.max_tokens)
+    if cut is not None:
+        reply, finish_reason = cut, "length"
+    if options.get("omitUsage"):
+        return toolkit.Completion(reply, None, None, None, finish_reason, "test-request")
+    prompt_tokens = count_tokens(request.system_prompt) + count_tokens(request.user_content)
+    completion_tokens = count_tokens(reply)
+    return toolkit.Completion(
+        reply,
+        prompt_tokens,
+        completion_tokens,
+        prompt_tokens + completion_tokens,
+        finish_reason,
+        "test-request",
+    )
 
-        return json.dumps(
-            {
-                "sdk": "test",
-                "deployment": config.get("deployment"),
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-                "system_prompt": system_prompt,
-                "user_content": user_content,
-            },
-            ensure_ascii=False,
-        )
+
+def _default_reply(request: Request) -> str:
+    if request.config.get("deployment") == "echo":
+        return request.user_content
+    import json  # noqa: PLC0415 - not needed at discovery
+
+    return json.dumps(
+        {
+            "sdk": "test",
+            "deployment": request.config.get("deployment"),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "system_prompt": request.system_prompt,
+            "user_content": request.user_content,
+        },
+        ensure_ascii=False,
+    )

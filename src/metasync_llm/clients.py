@@ -8,7 +8,7 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from metasync_llm.chat import connect_timeout_of, timeout_of
+from metasync_llm.model import connect_timeout_of, timeout_of
 
 if TYPE_CHECKING:
     import asyncio

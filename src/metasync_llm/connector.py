@@ -2,47 +2,73 @@
 
 Four entry points with one behaviour: :func:`complete_with_model` (blocking),
 :func:`acomplete_with_model` (asyncio), :func:`stream_with_model` and
-:func:`astream_with_model` (text chunks as they arrive, then the same result).
+:func:`astream_with_model` (text chunks as they arrive, then the same result). Each takes
+a model document (a dict) or a :class:`PreparedModel` from :func:`prepare_model`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
+from types import TracebackType
 from typing import Any
 
 from metasync_llm._call import (
     DEFAULT_MAX_TOKENS,
     Call,
+    PreparedModel,
     awith_key,
-    checked_answer,
-    lookup,
     prepare,
-    repaired,
-    result_of,
-    validate_sdk_config,
-    wait_or_raise,
     with_key,
 )
+from metasync_llm._call import prepare_model as _prepare_model
 from metasync_llm.keys import KeyResolver
-from metasync_llm.model import ModelSettings, parse_model
+from metasync_llm.model import ModelSettings
 from metasync_llm.registry import PluginRegistry, SDKRegistry
 from metasync_llm.result import CompletionResult
 from metasync_llm.retry import RetryPolicy
-from metasync_llm.streaming import AsyncCompletionStream, CompletionStream
+from metasync_llm.streaming import AsyncCompletionStream, CompletionStream, arun, run
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
+    "PreparedModel",
     "acomplete_with_model",
     "astream_with_model",
     "complete_with_model",
+    "prepare_model",
     "stream_with_model",
     "validate_model",
 ]
 
+Model = Mapping[str, Any] | PreparedModel
+
+
+def prepare_model(model: Model, *, registry: PluginRegistry | None = None) -> PreparedModel:
+    """Check a model document once and return it prepared for calls.
+
+    Checks what :func:`complete_with_model` checks on every call of a plain document (the
+    common fields, that the SDK is installed, the SDK's ``validate_config``) and keeps a
+    read-only copy of the document. A service that calls the same model many times keeps
+    the prepared model and passes it instead of the dict; a changed document needs a new
+    :func:`prepare_model`. Raises :class:`ConfigurationError` like a call would. Given a
+    prepared model, returns it, or prepares its document again for a refreshed registry.
+    """
+    return _prepare_model(model, registry)
+
+
+def validate_model(
+    model: Mapping[str, Any], *, registry: PluginRegistry | None = None
+) -> ModelSettings:
+    """Check a model document as :func:`complete_with_model` would, without calling anything.
+
+    Checks the common fields, that the SDK is installed and loads, and the SDK's own
+    ``validate_config``. Raises :class:`ConfigurationError` (or :class:`PluginError` for a
+    plugin that breaks the contract); returns the parsed common fields.
+    """
+    return _prepare_model(model, registry).settings
+
 
 def complete_with_model(
-    model: Mapping[str, Any],
+    model: Model,
     system_prompt: str | None,
     user_content: str | None = "",
     temperature: float = 1,
@@ -72,32 +98,13 @@ def complete_with_model(
     block (or ``retry``) says; ``result.attempts`` and ``error.attempts`` count the tries.
     """
     call = prepare(
-        model,
-        system_prompt,
-        user_content,
-        temperature,
-        max_tokens,
-        repair_json,
-        registry or SDKRegistry,
-        retry,
+        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
-    call = with_key(call, api_key, key_resolver)
-    attempts = call.attempts()
-    start = time.perf_counter()
-    while True:
-        attempts.begin()
-        try:
-            raw = call.loaded.sdk.complete(**call.hook_kwargs())
-            break
-        except Exception as exc:
-            time.sleep(wait_or_raise(call, attempts, exc))
-    elapsed = time.perf_counter() - start
-    answer = checked_answer(raw, call.loaded, call.settings)
-    return repaired(call, result_of(call, answer, elapsed, attempts=attempts.count))
+    return run(with_key(call, api_key, key_resolver, stream=False))
 
 
 async def acomplete_with_model(
-    model: Mapping[str, Any],
+    model: Model,
     system_prompt: str | None,
     user_content: str | None = "",
     temperature: float = 1,
@@ -113,33 +120,16 @@ async def acomplete_with_model(
 
     Never blocks the event loop: plugin discovery (first use), a ``key_resolver`` (sync
     ones run in a worker thread; async ones are awaited) and JSON repair run off the loop,
-    and the plugin's ``acomplete`` is awaited.
+    and the plugin's ``astream`` is awaited.
     """
-    import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
-
     call = await _aprepare(
         model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
-    call = await awith_key(call, api_key, key_resolver)
-    attempts = call.attempts()
-    start = time.perf_counter()
-    while True:
-        attempts.begin()
-        try:
-            raw = await call.loaded.sdk.acomplete(**call.hook_kwargs())
-            break
-        except Exception as exc:
-            await asyncio.sleep(wait_or_raise(call, attempts, exc))
-    elapsed = time.perf_counter() - start
-    answer = checked_answer(raw, call.loaded, call.settings)
-    result = result_of(call, answer, elapsed, attempts=attempts.count)
-    if call.repair_json:
-        result = await asyncio.to_thread(repaired, call, result)
-    return result
+    return await arun(await awith_key(call, api_key, key_resolver, stream=False))
 
 
 def stream_with_model(
-    model: Mapping[str, Any],
+    model: Model,
     system_prompt: str | None,
     user_content: str | None = "",
     temperature: float = 1,
@@ -164,22 +154,13 @@ def stream_with_model(
         print(stream.result.usage)
     """
     call = prepare(
-        model,
-        system_prompt,
-        user_content,
-        temperature,
-        max_tokens,
-        repair_json,
-        registry or SDKRegistry,
-        retry,
+        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
-    call = with_key(call, api_key, key_resolver)
-    sdk, kwargs = call.loaded.sdk, call.hook_kwargs()
-    return CompletionStream(call, lambda: iter(sdk.stream(**kwargs)))
+    return CompletionStream(with_key(call, api_key, key_resolver, stream=True))
 
 
-async def astream_with_model(
-    model: Mapping[str, Any],
+def astream_with_model(
+    model: Model,
     system_prompt: str | None,
     user_content: str | None = "",
     temperature: float = 1,
@@ -190,24 +171,89 @@ async def astream_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
-) -> AsyncCompletionStream:
-    """The asyncio form of :func:`stream_with_model`::
+) -> AsyncStreamContext:
+    """The asyncio form of :func:`stream_with_model`, used as an async context manager::
 
-    async with await astream_with_model(model, "", "Tell a story") as stream:
-        async for chunk in stream:
-            print(chunk, end="")
-    print(stream.result.usage)
+        async with astream_with_model(model, "", "Tell a story") as stream:
+            async for chunk in stream:
+                print(chunk, end="")
+        print(stream.result.usage)
+
+    Configuration errors are raised on entering the ``async with`` block (or when the
+    result is awaited: ``stream = await astream_with_model(...)`` works too).
     """
+    return AsyncStreamContext(
+        lambda: _astream(
+            model,
+            system_prompt,
+            user_content,
+            temperature,
+            max_tokens,
+            api_key,
+            key_resolver,
+            repair_json,
+            registry,
+            retry,
+        )
+    )
+
+
+async def _astream(
+    model: Model,
+    system_prompt: object,
+    user_content: object,
+    temperature: object,
+    max_tokens: object,
+    api_key: str | None,
+    key_resolver: KeyResolver | None,
+    repair_json: bool,
+    registry: PluginRegistry | None,
+    retry: RetryPolicy | None,
+) -> AsyncCompletionStream:
     call = await _aprepare(
         model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
-    call = await awith_key(call, api_key, key_resolver)
-    sdk, kwargs = call.loaded.sdk, call.hook_kwargs()
-    return AsyncCompletionStream(call, lambda: aiter(sdk.astream(**kwargs)))
+    return AsyncCompletionStream(await awith_key(call, api_key, key_resolver, stream=True))
+
+
+class AsyncStreamContext:
+    """What :func:`astream_with_model` returns: ``async with`` it, or ``await`` it, for the stream.
+
+    Like ``httpx.AsyncClient.stream()``: entering starts the call (configuration errors
+    are raised there) and leaving closes the stream.
+    """
+
+    def __init__(
+        self, open_stream: Callable[[], Coroutine[Any, Any, AsyncCompletionStream]]
+    ) -> None:
+        self._open = open_stream  # a coroutine is made only when awaited: none is left unawaited
+        self._stream: AsyncCompletionStream | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncCompletionStream]:
+        stream: AsyncCompletionStream = yield from self._open().__await__()
+        self._stream = stream
+        return stream
+
+    async def __aenter__(self) -> AsyncCompletionStream:
+        return await self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        raise TypeError(
+            "use `async with astream_with_model(...) as stream:` and iterate the stream"
+        )
 
 
 async def _aprepare(
-    model: Mapping[str, Any],
+    model: Model,
     system_prompt: object,
     user_content: object,
     temperature: object,
@@ -224,17 +270,3 @@ async def _aprepare(
     return prepare(
         model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
     )
-
-
-def validate_model(
-    model: Mapping[str, Any], *, registry: PluginRegistry | None = None
-) -> ModelSettings:
-    """Check a model document as :func:`complete_with_model` would, without calling anything.
-
-    Checks the common fields, that the SDK is installed and loads, and the SDK's own
-    ``validate_config``. Raises :class:`ConfigurationError` (or :class:`PluginError` for a
-    plugin that breaks the contract); returns the parsed common fields.
-    """
-    settings = parse_model(model)
-    validate_sdk_config(lookup(registry or SDKRegistry, settings), model, settings)
-    return settings

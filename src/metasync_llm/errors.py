@@ -310,6 +310,19 @@ def provider_message(body: object) -> str | None:
     return None
 
 
+def provider_code(body: object) -> str | None:
+    """The provider's error code in an error body (``error.type``/``error.code``, or top level)."""
+    if not isinstance(body, Mapping):
+        return None
+    inner = body.get("error")
+    for holder in (inner, body) if isinstance(inner, Mapping) else (body,):
+        for key in ("type", "code"):
+            value = holder.get(key)
+            if isinstance(value, str) and value and value != "error":
+                return value
+    return None
+
+
 def provider_error(
     status: int,
     body: object,
@@ -319,10 +332,14 @@ def provider_error(
     model: str | None,
     request_id: str | None = None,
     fallback: str = "",
+    codes: Mapping[str, str] | None = None,
 ) -> CompletionError:
     """The error for a provider's HTTP error reply, classified by status, then by its body.
 
-    Reads ``retry-after-ms`` / ``Retry-After`` from ``headers`` for rate limits.
+    ``codes`` maps provider error codes (see :func:`provider_code`) to the name of the
+    class to raise, for what the status does not say (an overload reported inside a
+    stream that began with HTTP 200). Reads ``retry-after-ms`` / ``Retry-After`` from
+    ``headers`` for rate limits.
     """
     message = provider_message(body) or fallback or "no error message"
     retry_after = None
@@ -338,9 +355,23 @@ def provider_error(
     except ValueError:
         detail = str(body)
     label = f"{sdk} model {model!r}" if model else sdk
+    text = f"{label} failed (HTTP {status}): {message}"
+    code = provider_code(body) if codes else None
+    cls = globals().get(codes.get(code, "")) if codes and code else None
+    if isinstance(cls, type) and issubclass(cls, CompletionError):
+        if cls is RateLimitError:
+            return RateLimitError(
+                text,
+                retry_after=retry_after,
+                sdk=sdk,
+                model=model,
+                status=status,
+                request_id=request_id,
+            )
+        return cls(text, sdk=sdk, model=model, status=status, request_id=request_id)
     return http_error(
         status,
-        f"{label} failed (HTTP {status}): {message}",
+        text,
         detail=detail,
         sdk=sdk,
         model=model,
@@ -404,7 +435,9 @@ def _is_kind(exc: BaseException, builtin: type[BaseException], words: tuple[str,
     return any(word in cls.__name__ for cls in type(exc).__mro__ for word in words)
 
 
-def error_from_exception(exc: BaseException, *, sdk: str, model: str | None) -> CompletionError:
+def error_from_exception(
+    exc: BaseException, *, sdk: str, model: str | None, codes: Mapping[str, str] | None = None
+) -> CompletionError:
     """The core error for an exception an SDK raised, found by duck typing.
 
     An HTTP status (``status_code``/``status``, also on ``response``) classifies it with the
@@ -430,6 +463,7 @@ def error_from_exception(exc: BaseException, *, sdk: str, model: str | None) -> 
             model=model,
             request_id=request_id,
             fallback=fallback if isinstance(fallback, str) else str(exc),
+            codes=codes,
         )
     cause = exc.__cause__ or exc.__context__
     detail = f"{type(exc).__name__}: {exc}" + (
@@ -497,6 +531,7 @@ __all__ = [
     "error_class_for",
     "error_from_exception",
     "http_error",
+    "provider_code",
     "provider_error",
     "provider_message",
     "retry_after_seconds",

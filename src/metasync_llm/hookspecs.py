@@ -1,4 +1,9 @@
-"""The pluggy hook specifications of the SDK contract: three required hooks, three optional."""
+"""The pluggy hook specifications of the SDK contract.
+
+``get_name``, ``validate_config`` and the seed's ``complete`` keep the seed's signatures;
+``stream``, ``acomplete``, ``astream`` and every later hook take one
+:class:`~metasync_llm.request.Request`, so a new request parameter changes no signature.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from metasync_llm.result import StreamItem
+    from metasync_llm.request import Request
+    from metasync_llm.result import Completion, StreamItem
 
 PROJECT_NAME = "metasync_llm"
 #: The entry-point group plugins register under; the entry-point name is the SDK identifier.
@@ -28,8 +34,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
     """Check the SDK-specific fields of a model document.
 
     Raise ``ValueError`` naming every missing or invalid field; return ``None`` when valid.
-    The answer must depend on the document alone: the connector remembers a document that
-    passed and checks it again only when its contents change.
+    The answer must depend on the document alone (no files, network or clock).
     """
 
 
@@ -41,70 +46,54 @@ def complete(  # type: ignore[empty-body]
     temperature: float,
     max_tokens: int,
     api_key: str | None,
-) -> tuple[str, int | None, int | None, int | None]:
-    """Run one chat completion.
+) -> Completion | tuple[str, int | None, int | None, int | None]:
+    """Run one chat completion: the seed's hook, with the seed's signature.
 
     Return ``(response_text, prompt_tokens, completion_tokens, total_tokens)``, or a
     :class:`metasync_llm.Completion`, which unpacks the same way and can also say why the
     answer stopped. A token count the provider did not report is ``None``. ``temperature``
     is already clamped to the document's limits. Raise ``ValueError`` for a bad
     configuration and ``RuntimeError`` (ideally a :mod:`metasync_llm.errors` class) when
-    the call fails or the answer is empty.
+    the call fails or the answer is empty. ``BaseLLMSDK`` derives it from :func:`stream`.
     """
 
 
 @hookspec
-def stream(
-    config: Mapping[str, Any],
-    system_prompt: str,
-    user_content: str,
-    temperature: float,
-    max_tokens: int,
-    api_key: str | None,
-) -> Iterator[StreamItem]:
-    """Run one completion, yielding text chunks as they arrive, then one :class:`StreamEnd`.
+def stream(request: Request) -> Iterator[StreamItem]:
+    """Run one completion, yielding text chunks as they arrive, then one ``StreamEnd``.
 
-    ``StreamEnd`` carries the usage and finish reason. The caller may stop iterating at
-    any time and then closes the generator: release the HTTP stream in a ``finally`` (or a
-    ``with`` block). ``BaseLLMSDK`` yields the whole ``complete`` answer as one chunk.
+    Yield the ``StreamEnd`` (usage, finish reason) only once the provider has said the
+    answer is complete: a stream that ends without it is an answer cut short, which the
+    connector reports as an error. With ``request.stream`` false nobody reads the chunks
+    as they come, so a plugin may make a non-streamed call and yield the whole text once.
+    The caller may stop iterating at any time and then closes the generator: release the
+    HTTP stream in a ``finally`` (or a ``with`` block). ``BaseLLMSDK`` derives it from
+    :func:`complete`, for plugins written to the seed's contract.
     """
     raise NotImplementedError
 
 
 @hookspec
-async def acomplete(
-    config: Mapping[str, Any],
-    system_prompt: str,
-    user_content: str,
-    temperature: float,
-    max_tokens: int,
-    api_key: str | None,
-) -> tuple[str, int | None, int | None, int | None]:
-    """The coroutine form of :func:`complete`; never blocks the event loop.
-
-    ``BaseLLMSDK`` runs ``complete`` in a worker thread.
-    """
+async def acomplete(request: Request) -> Completion:
+    """The whole answer of :func:`astream`, as a coroutine; ``BaseLLMSDK`` collects ``astream``."""
     raise NotImplementedError
 
 
 @hookspec
-def astream(
-    config: Mapping[str, Any],
-    system_prompt: str,
-    user_content: str,
-    temperature: float,
-    max_tokens: int,
-    api_key: str | None,
-) -> AsyncIterator[StreamItem]:
+def astream(request: Request) -> AsyncIterator[StreamItem]:
     """The async-iterator form of :func:`stream` (an async generator): chunks, then ``StreamEnd``.
 
-    ``BaseLLMSDK`` runs ``stream`` in a worker thread.
+    Never block the event loop. ``BaseLLMSDK`` runs ``stream`` in a worker thread.
     """
     raise NotImplementedError
 
 
-#: The hooks every plugin must implement, in the order of the contract.
-REQUIRED_HOOKS: tuple[str, ...] = ("get_name", "validate_config", "complete")
-#: Hooks with defaults in ``BaseLLMSDK``, which a plugin overrides to stream or be async.
-OPTIONAL_HOOKS: tuple[str, ...] = ("stream", "acomplete", "astream")
-ALL_HOOKS: tuple[str, ...] = REQUIRED_HOOKS + OPTIONAL_HOOKS
+#: The hooks of an SDK plugin, in the order of the contract.
+SDK_HOOKS: tuple[str, ...] = (
+    "get_name",
+    "validate_config",
+    "complete",
+    "stream",
+    "acomplete",
+    "astream",
+)

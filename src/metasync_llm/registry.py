@@ -1,9 +1,14 @@
-"""Discovery of SDK plugins from the ``metasync_llm.sdks`` entry-point group, one plugin at a time.
+"""Discovery of SDK plugins from the ``metasync_llm.sdks`` entry points, into a pluggy manager.
 
-Each entry point is loaded on its own, so one broken plugin never stops the others; every
-failure is recorded with the plugin, its distribution and version, and the reason. Each
-plugin is checked against the hook specs as it loads; the pluggy manager that holds them
-is built on first use, as the connector calls plugins directly.
+Each entry point is loaded on its own, so one broken plugin never stops the others. Every
+SDK that loads is registered with the discovery's ``pluggy.PluginManager`` under its
+entry-point name, so pluggy validates it against the hook specs; what pluggy refuses, and
+what the contract asks beyond pluggy (every hook a method accepting every spec parameter
+by name, the async hooks async), is recorded with the plugin, its distribution and
+version, and the reason, and the plugin is left out.
+
+The connector calls the one plugin a model document names (SDK hooks are one-to-one);
+the same manager is where broadcast hooks for other kinds of plugins can be added.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import inspect
 import os
 import sys
 from collections.abc import Collection, Mapping, Sequence
-from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -22,9 +26,8 @@ import pluggy
 from metasync_llm import hookspecs
 from metasync_llm._entry_points import EntryPoint, scan
 from metasync_llm._record import Record
-from metasync_llm._record import set_field as _set
-from metasync_llm.base_sdk import BaseLLMSDK
-from metasync_llm.hookspecs import ALL_HOOKS, ENTRY_POINT_GROUP, PROJECT_NAME, REQUIRED_HOOKS
+from metasync_llm.base_sdk import BaseLLMSDK, implements_a_call
+from metasync_llm.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, SDK_HOOKS
 
 if TYPE_CHECKING:
     from metasync_llm.errors import SDKNotFoundError
@@ -41,6 +44,8 @@ GET_NAME_ERROR = "get-name-error"
 NAME_MISMATCH = "name-mismatch"
 DUPLICATE_NAME = "duplicate-name"
 SIGNATURE_MISMATCH = "signature-mismatch"
+
+_set = object.__setattr__  # how a Record's __init__ sets its fields
 
 
 class PluginInfo(Record):
@@ -97,201 +102,181 @@ class LoadedSDK(Record):
         _set(self, "info", info)
 
 
-class Discovery(Record):
-    """One discovery's outcome: what loaded, what failed, what the allow-list left out."""
+class Discovery:
+    """One discovery's outcome: the plugin manager, what loaded, failed, or was left out."""
 
-    __slots__ = ("sdks", "failures", "disabled", "allow", "path", "_plugin_manager")
-    sdks: Mapping[str, LoadedSDK]
-    failures: tuple[PluginLoadFailure, ...]
-    disabled: tuple[PluginInfo, ...]
-    allow: frozenset[str] | None
-    path: tuple[str, ...]
-    _plugin_manager: pluggy.PluginManager | None
+    __slots__ = ("allow", "disabled", "failures", "path", "plugin_manager", "sdks")
 
     def __init__(
         self,
+        plugin_manager: pluggy.PluginManager,
         sdks: Mapping[str, LoadedSDK],
-        failures: tuple[PluginLoadFailure, ...],
-        disabled: tuple[PluginInfo, ...],
+        failures: Sequence[PluginLoadFailure],
+        disabled: Sequence[PluginInfo],
         allow: frozenset[str] | None,
-        path: tuple[str, ...],
+        path: Sequence[str],
     ) -> None:
-        _set(self, "sdks", sdks)
-        _set(self, "failures", failures)
-        _set(self, "disabled", disabled)
-        _set(self, "allow", allow)
-        _set(self, "path", path)
-        _set(self, "_plugin_manager", None)
+        #: The pluggy manager holding the hook specs and every loaded SDK, by SDK name.
+        self.plugin_manager = plugin_manager
+        self.sdks = sdks
+        self.failures = tuple(failures)
+        self.disabled = tuple(disabled)
+        self.allow = allow
+        self.path = tuple(path)
 
-    @property
-    def plugin_manager(self) -> pluggy.PluginManager:
-        """A pluggy manager holding the specs and every loaded SDK, built on first use.
-
-        The connector calls plugins directly, and discovery has already checked each one
-        against what pluggy verifies, so process start does not pay for registering them.
-        """
-        pm = self._plugin_manager
-        if pm is None:
-            with _MANAGER_LOCK:
-                pm = self._plugin_manager
-                if pm is None:
-                    pm = _SDKPluginManager(PROJECT_NAME)
-                    pm.add_hookspecs(hookspecs)
-                    for name, loaded in self.sdks.items():
-                        pm.register(loaded.sdk, name=name)
-                    _set(self, "_plugin_manager", pm)
-        return pm
+    def __repr__(self) -> str:
+        return (
+            f"<Discovery sdks={sorted(self.sdks)} failures={len(self.failures)}"
+            f" disabled={len(self.disabled)}>"
+        )
 
 
-_MANAGER_LOCK = _thread.allocate_lock()
+class PluginManager(pluggy.PluginManager):
+    """pluggy's manager, told that an SDK plugin's hooks are the SDK hooks.
 
-
-class _SDKPluginManager(pluggy.PluginManager):
-    """Treats a ``BaseLLMSDK``'s contract methods as hook implementations without markers."""
+    Registering a plugin looks up every name of ``dir(plugin)`` statically, to find its
+    hook implementations: 3.1 ms for the five bundled SDKs, at every process start
+    (measured). An SDK plugin implements the SDK hooks only, so its other names (dunders,
+    helpers) are skipped: 0.7 ms. Plugins of other kinds are searched as pluggy does.
+    """
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
-        is_sdk = isinstance(plugin, BaseLLMSDK)
-        if name.startswith("__") or (is_sdk and name not in ALL_HOOKS):
-            # Never a hook: this skips pluggy's static attribute lookup (the bulk of
-            # registering) for the dunders and a plugin's own helpers.
+        if name not in _SDK_HOOK_NAMES and isinstance(plugin, BaseLLMSDK):
             return None
-        opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is None and is_sdk:
-            return {
-                "wrapper": False,
-                "hookwrapper": False,
-                "optionalhook": False,
-                "tryfirst": False,
-                "trylast": False,
-                "specname": None,
-            }
-        return opts
+        return super().parse_hookimpl_opts(plugin, name)
 
 
-def _spec_parameters(hook: str) -> tuple[str, ...]:
-    # The specs are plain functions with positional-or-keyword parameters only: their code
-    # object names them (inspect.signature would cost ~0.3 ms at every start).
-    code = getattr(hookspecs, hook).__code__
-    names: tuple[str, ...] = code.co_varnames[: code.co_argcount]
-    return names
+_SDK_HOOK_NAMES = frozenset(SDK_HOOKS)
 
 
-_SPEC_PARAMETERS = {hook: _spec_parameters(hook) for hook in ALL_HOOKS}
+def new_plugin_manager() -> PluginManager:
+    """A plugin manager with the SDK hook specs."""
+    pm = PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
 
 
-def signature_mismatches(sdk: object) -> list[str]:
-    """Describe how ``sdk``'s hook methods differ from the specs (empty when they match).
+def registration_problems(pm: pluggy.PluginManager, sdk: BaseLLMSDK) -> list[str]:
+    """How ``pm``'s records of ``sdk``'s hooks differ from plain hook implementations.
 
-    The connector calls hooks with keyword arguments, so every spec parameter must be
-    accepted by name and no other parameter may be required. pluggy's own check is
-    weaker: it ignores parameters with defaults, which it would then never pass.
+    The connector calls the one plugin a document names, so each hook must be registered
+    once, under its own name (a method, not a property; no ``specname``), and not as a
+    ``wrapper``/``hookwrapper``. Empty when every hook is plain.
     """
     problems = []
-    for hook, expected in _SPEC_PARAMETERS.items():
-        method = getattr(sdk, hook, None)
-        if not callable(method):
-            problems.append(f"{hook}: not implemented")
-            continue
-        if _plainly_matches(hook, method, expected):
-            continue
-        try:
-            params = inspect.signature(method).parameters
-        except (TypeError, ValueError):
-            continue  # builtins without signatures: pluggy's check below still applies
-        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        missing = [n for n in expected if n not in params and not var_kw]
-        extra = [
-            n
-            for n, p in params.items()
-            if n not in expected
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            and p.default is p.empty
-        ]
-        positional_only = [n for n, p in params.items() if p.kind is p.POSITIONAL_ONLY]
-        details = (
-            [f"missing parameter {n!r}" for n in missing]
-            + [f"unexpected required parameter {n!r}" for n in extra]
-            + [f"positional-only parameter {n!r}" for n in positional_only]
-        )
-        kind = _kind_problem(hook, method)
-        if kind:
-            details.append(kind)
-        if details:
-            problems.append(f"{hook}({', '.join(expected)}) expected: {', '.join(details)}")
+    for hook in SDK_HOOKS:
+        caller = getattr(pm.hook, hook)
+        impls = [i for i in caller.get_hookimpls() if i.plugin is sdk]
+        if len(impls) != 1 or impls[0].function.__name__ != hook:
+            problems.append(_not_a_plain_hook(sdk, hook, impls))
+        elif impls[0].wrapper or impls[0].hookwrapper:
+            problems.append(
+                f"{hook} is marked @hookimpl(wrapper=...) or (hookwrapper=...): the connector"
+                " calls the one plugin a document names; remove the option"
+            )
+        else:
+            problem = _checked_signature(hook, impls[0].function, caller.spec.argnames)
+            if problem:
+                problems.append(problem)
     return problems
 
 
-_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
-_CO_COROUTINE, _CO_ASYNC_GENERATOR = 0x80, 0x200
-_KIND_FLAGS = {"acomplete": _CO_COROUTINE, "astream": _CO_ASYNC_GENERATOR}
+def _checked_signature(hook: str, method: Any, expected: tuple[str, ...]) -> str | None:
+    # inspect.signature costs ~10 us a method, 0.3 ms at every start for the bundled SDKs
+    # (measured): the core's own hook methods are checked by its tests instead, and a
+    # method shared by several plugins (a base class's) is checked once.
+    function = getattr(method, "__func__", method)
+    if getattr(function, "__module__", "").startswith("metasync_llm."):
+        return None
+    key = (function, hook)
+    if key not in _SIGNATURES:
+        _SIGNATURES[key] = _signature_problem(hook, method, expected)
+    return _SIGNATURES[key]
 
 
-def _plainly_matches(hook: str, method: Any, expected: tuple[str, ...]) -> bool:
-    """True for a plain method whose parameters are exactly the spec's, of the right kind.
+_SIGNATURES: dict[tuple[object, str], str | None] = {}
 
-    The common case, read off the code object: ``inspect.signature`` costs ~50 us a
-    method, at every process start. Anything else takes the full check.
+
+def signature_problems(sdk: BaseLLMSDK, pm: pluggy.PluginManager | None = None) -> list[str]:
+    """How ``sdk``'s hook methods differ from the specs, beyond what pluggy checks.
+
+    The connector (and seed-style callers) pass every spec parameter by name, so each
+    must be accepted that way; ``acomplete`` must be a coroutine function, ``astream`` an
+    async generator, the others not async. Empty when they match.
     """
-    code = getattr(getattr(method, "__func__", None), "__code__", None)
-    if code is None or getattr(method, "__self__", None) is None:
-        return False
-    if code.co_posonlyargcount or code.co_kwonlyargcount:
-        return False
-    if code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS):
-        return False
-    kind = code.co_flags & (_CO_COROUTINE | _CO_ASYNC_GENERATOR)
-    params: tuple[str, ...] = code.co_varnames[1 : code.co_argcount]
-    return kind == _KIND_FLAGS.get(hook, 0) and params == expected
+    pm = pm or new_plugin_manager()
+    problems = []
+    for hook in SDK_HOOKS:
+        method = getattr(sdk, hook, None)
+        spec = getattr(pm.hook, hook).spec
+        if callable(method) and spec is not None:
+            problem = _signature_problem(hook, method, spec.argnames)
+            if problem:
+                problems.append(problem)
+    return problems
 
 
-def _kind_problem(hook: str, method: Any) -> str | None:
+def _not_a_plain_hook(sdk: BaseLLMSDK, hook: str, impls: list[pluggy.HookImpl]) -> str:
+    redirected = [i.function.__name__ for i in impls if i.function.__name__ != hook]
+    if redirected:
+        return (
+            f"{', '.join(redirected)} is marked @hookimpl(specname={hook!r}), which SDK hooks"
+            " do not support: name the method after the hook"
+        )
+    static = inspect.getattr_static(sdk, hook, None)
+    return (
+        f"{hook} is a {type(static).__name__}, not a method (pluggy only registers"
+        " functions, methods, staticmethods and classmethods)"
+    )
+
+
+def _signature_problem(hook: str, method: Any, expected: tuple[str, ...]) -> str | None:
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: pluggy checked it
+        return None
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    details = [f"missing parameter {n!r}" for n in expected if n not in params and not var_kw]
+    details += [
+        f"unexpected required parameter {n!r}"
+        for n, p in params.items()
+        if n not in expected
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and p.default is p.empty
+    ]
+    details += [
+        f"positional-only parameter {n!r}" for n, p in params.items() if p.kind is p.POSITIONAL_ONLY
+    ]
     coroutine = inspect.iscoroutinefunction(method)
     if hook == "acomplete" and not coroutine:
-        return "must be a coroutine function (async def)"
-    if hook == "astream" and coroutine:
-        return "must be an async generator (async def with yield), not a coroutine"
-    if hook in ("complete", "stream", "get_name", "validate_config") and (
-        coroutine or inspect.isasyncgenfunction(method)
-    ):
-        return "must not be async (use acomplete/astream for asyncio)"
-    return None
+        details.append("must be a coroutine function (async def)")
+    elif hook == "astream" and not inspect.isasyncgenfunction(method):
+        details.append("must be an async generator (async def with yield), not a coroutine")
+    elif hook not in ("acomplete", "astream") and (coroutine or inspect.isasyncgenfunction(method)):
+        details.append("must not be async (use acomplete/astream for asyncio)")
+    if not details:
+        return None
+    return f"{hook}({', '.join(expected)}) expected: {', '.join(details)}"
 
 
-_HOOKABLE = (FunctionType, MethodType, staticmethod, classmethod)
-_ABSENT = object()
-_MARKER = PROJECT_NAME + "_impl"
-#: hookimpl options that change how pluggy calls a hook; the connector calls SDK methods
-#: directly, so a plugin using them would not behave as it says.
-_CALL_OPTIONS = ("wrapper", "hookwrapper", "specname")
+def plugin_problems(
+    sdk: BaseLLMSDK, pm: pluggy.PluginManager | None = None, name: str | None = None
+) -> list[str]:
+    """Why discovery refuses ``sdk``'s hooks (empty when it accepts them).
 
-
-def registration_problems(sdk: BaseLLMSDK) -> list[str]:
-    """What pluggy would refuse (or silently change) when registering ``sdk``'s hooks.
-
-    Checked at discovery without registering: :attr:`Discovery.plugin_manager` registers
-    the plugins on first use, and must then accept every plugin discovery accepted.
+    Registers ``sdk`` with ``pm`` (a new manager by default); pluggy validates the hooks
+    against the specs, and :func:`registration_problems` and :func:`signature_problems`
+    add what the contract asks beyond pluggy. A refused plugin is left unregistered.
     """
-    problems = []
-    own = getattr(sdk, "__dict__", {})
-    for hook in ALL_HOOKS:
-        raw = own.get(hook, _ABSENT)
-        if raw is _ABSENT:
-            raw = next((k.__dict__[hook] for k in type(sdk).__mro__ if hook in k.__dict__), None)
-        if not isinstance(raw, _HOOKABLE) or (
-            hook in own and isinstance(raw, (staticmethod, classmethod))
-        ):
-            problems.append(
-                f"{hook} is a {type(raw).__name__}, not a method (pluggy only registers"
-                " functions, methods, staticmethods and classmethods)"
-            )
-            continue
-        opts = getattr(raw, _MARKER, None) or getattr(getattr(raw, "__func__", None), _MARKER, None)
-        used = [option for option in _CALL_OPTIONS if isinstance(opts, dict) and opts.get(option)]
-        if used:
-            problems.append(
-                f"{hook} is marked @hookimpl({', '.join(f'{o}=...' for o in used)}), which SDK"
-                " hooks do not support: the connector calls them directly; remove the option"
-            )
+    pm = pm or new_plugin_manager()
+    try:
+        pm.register(sdk, name=name or type(sdk).__name__)
+    except Exception as exc:  # pluggy's PluginValidationError, or what it asserts
+        reason = str(exc).replace("\n", "; ")
+        return [f"pluggy refused the hooks: {reason}", *signature_problems(sdk, pm)]
+    problems = registration_problems(pm, sdk)
+    if problems:
+        pm.unregister(sdk)
     return problems
 
 
@@ -302,9 +287,7 @@ def _read_allow_list() -> frozenset[str] | None:
 
 
 def _plugin_info(ep: EntryPoint) -> PluginInfo:
-    return PluginInfo(
-        name=ep.name, distribution=ep.distribution, version=ep.version, target=ep.value
-    )
+    return PluginInfo(ep.name, ep.distribution, ep.version, ep.value)
 
 
 def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailure:
@@ -316,12 +299,16 @@ def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailur
             info,
             NOT_A_PLUGIN,
             f"entry point {info.target!r} is a {what}, not a subclass of"
-            " metasync_llm.BaseLLMSDK implementing " + ", ".join(REQUIRED_HOOKS),
+            " metasync_llm.BaseLLMSDK implementing get_name, validate_config and complete",
         )
-    if obj.__abstractmethods__:
-        missing = ", ".join(sorted(obj.__abstractmethods__))
+    missing = sorted(obj.__abstractmethods__)
+    if not implements_a_call(obj):
+        missing.append("complete (or stream and astream)")
+    if missing:
         return PluginLoadFailure(
-            info, MISSING_HOOKS, f"{obj.__qualname__} does not implement the hooks: {missing}"
+            info,
+            MISSING_HOOKS,
+            f"{obj.__qualname__} does not implement the hooks: {', '.join(missing)}",
         )
     try:
         return obj()
@@ -331,7 +318,9 @@ def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailur
         )
 
 
-def _load_one(ep: EntryPoint, info: PluginInfo) -> LoadedSDK | PluginLoadFailure:
+def _load_one(
+    pm: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo
+) -> LoadedSDK | PluginLoadFailure:
     try:
         obj = ep.load()
     except Exception as exc:
@@ -354,17 +343,12 @@ def _load_one(ep: EntryPoint, info: PluginInfo) -> LoadedSDK | PluginLoadFailure
             f"get_name() returns {name!r} but the entry point is named {info.name!r};"
             " they must be equal",
         )
-    mismatches = signature_mismatches(sdk)
-    if mismatches:
+    problems = plugin_problems(sdk, pm, info.name)
+    if problems:
         return PluginLoadFailure(
             info,
             SIGNATURE_MISMATCH,
-            "hook signature does not match the spec: " + "; ".join(mismatches),
-        )
-    refused = registration_problems(sdk)
-    if refused:
-        return PluginLoadFailure(
-            info, SIGNATURE_MISMATCH, "pluggy cannot register the hooks: " + "; ".join(refused)
+            "hook signature does not match the spec: " + "; ".join(problems),
         )
     return LoadedSDK(sdk, info)
 
@@ -375,7 +359,8 @@ def discover(
     """Load every plugin of the entry-point group (on ``path``, default ``sys.path``).
 
     ``allow`` restricts loading to those SDK names (default: the ``METASYNC_LLM_SDKS``
-    environment variable, unrestricted when unset). Never raises for a broken plugin.
+    environment variable, unrestricted when unset); the others are blocked in the plugin
+    manager. Never raises for a broken plugin.
     """
     search = list(path) if path is not None else list(sys.path)
     allowed = frozenset(allow) if allow is not None else _read_allow_list()
@@ -383,6 +368,7 @@ def discover(
     for ep in scan(search, ENTRY_POINT_GROUP):
         by_name.setdefault(ep.name, []).append((ep, _plugin_info(ep)))
 
+    pm = new_plugin_manager()
     sdks: dict[str, LoadedSDK] = {}
     failures: list[PluginLoadFailure] = []
     disabled: list[PluginInfo] = []
@@ -402,9 +388,10 @@ def discover(
             continue
         ep, info = claims[0]
         if allowed is not None and name not in allowed:
+            pm.set_blocked(name)
             disabled.append(info)
             continue
-        outcome = _load_one(ep, info)
+        outcome = _load_one(pm, ep, info)
         if isinstance(outcome, PluginLoadFailure):
             failures.append(outcome)
         else:
@@ -415,13 +402,7 @@ def discover(
         logger = get_logger(__name__)
         for failure in failures:
             logger.warning("SDK plugin not loaded: %s", failure)
-    return Discovery(
-        sdks=sdks,
-        failures=tuple(failures),
-        disabled=tuple(disabled),
-        allow=allowed,
-        path=tuple(search),
-    )
+    return Discovery(pm, sdks, failures, disabled, allowed, search)
 
 
 def _unique_distributions(
@@ -470,6 +451,11 @@ class PluginRegistry:
     def discovered(self) -> bool:
         """Whether discovery has run (so :meth:`discovery` returns without blocking)."""
         return self._discovery is not None
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The pluggy manager of the current discovery."""
+        return self.discovery().plugin_manager
 
     def refresh(self) -> Discovery:
         """Discover again, seeing distributions installed since the last discovery.

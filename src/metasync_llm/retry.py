@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import ClassVar
+from dataclasses import dataclass
 
-from metasync_llm._record import Record
-from metasync_llm._record import set_field as _set
 from metasync_llm.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -25,7 +22,8 @@ RETRYABLE: tuple[type[MetasyncLLMError], ...] = (
 )
 
 
-class RetryPolicy(Record):
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
     """How the connector retries a failed call.
 
     ``attempts`` counts every try, the first included (1 = never retry). The wait before
@@ -36,35 +34,11 @@ class RetryPolicy(Record):
     are retried; a stream is retried only before its first chunk.
     """
 
-    __slots__ = ("attempts", "initial_delay", "max_delay", "deadline", "jitter")
-    attempts: int
-    initial_delay: float
-    max_delay: float
-    deadline: float
-    jitter: bool
-
-    #: Model-document keys of the ``retry`` block, by attribute.
-    FIELDS: ClassVar[dict[str, str]] = {
-        "attempts": "attempts",
-        "initialDelay": "initial_delay",
-        "maxDelay": "max_delay",
-        "deadline": "deadline",
-        "jitter": "jitter",
-    }
-
-    def __init__(
-        self,
-        attempts: int = 3,
-        initial_delay: float = 0.5,
-        max_delay: float = 8.0,
-        deadline: float = 60.0,
-        jitter: bool = True,
-    ) -> None:
-        _set(self, "attempts", attempts)
-        _set(self, "initial_delay", initial_delay)
-        _set(self, "max_delay", max_delay)
-        _set(self, "deadline", deadline)
-        _set(self, "jitter", jitter)
+    attempts: int = 3
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    deadline: float = 60.0
+    jitter: bool = True
 
     def wait(self, error: MetasyncLLMError, failures: int, elapsed: float) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up.
@@ -88,44 +62,6 @@ class RetryPolicy(Record):
         if elapsed + delay >= self.deadline:
             return None
         return delay
-
-
-def parse_retry(block: object, problems: list[tuple[str, str]]) -> RetryPolicy:
-    """The policy in a model document's ``retry`` block (defaults for what it leaves out)."""
-    if block is None:
-        return DEFAULT_POLICY
-    if not isinstance(block, Mapping):
-        problems.append(("retry", f"'retry' must be an object, got {block!r}"))
-        return DEFAULT_POLICY
-    values: dict[str, object] = {}
-    for key, attr in RetryPolicy.FIELDS.items():
-        if key not in block:
-            continue
-        value = block[key]
-        field = f"retry.{key}"
-        if attr == "jitter":
-            ok = isinstance(value, bool)
-            need = "true or false"
-        elif attr == "attempts":
-            ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 20
-            need = "an integer from 1 to 20"
-        else:
-            ok = (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and 0 <= value <= 3600  # also rules out NaN and infinity
-            )
-            need = "seconds from 0 to 3600"
-        if ok:
-            values[attr] = value
-        else:
-            problems.append((field, f"'{field}' must be {need}, got {value!r}"))
-    unknown = sorted(set(block) - set(RetryPolicy.FIELDS))
-    if unknown:
-        problems.append(
-            ("retry", f"'retry' has unknown keys {unknown}; known: {', '.join(RetryPolicy.FIELDS)}")
-        )
-    return RetryPolicy(**values)  # type: ignore[arg-type]
 
 
 DEFAULT_POLICY = RetryPolicy()

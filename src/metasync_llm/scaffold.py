@@ -133,7 +133,7 @@ def _plugin(sdk: str, cls: str) -> str:
 
         from __future__ import annotations
 
-        from collections.abc import Mapping
+        from collections.abc import Iterator, Mapping
         from typing import TYPE_CHECKING, Any
 
         # toolkit: the core's helpers, each imported on first use; discovery imports this
@@ -141,7 +141,7 @@ def _plugin(sdk: str, cls: str) -> str:
         from metasync_llm import BaseLLMSDK, toolkit
 
         if TYPE_CHECKING:
-            from metasync_llm import Completion
+            from metasync_llm import Request, StreamEnd
 
         SDK = "{sdk}"
 
@@ -149,8 +149,10 @@ def _plugin(sdk: str, cls: str) -> str:
         class {cls}(BaseLLMSDK):
             """SDK ``{sdk}``. The API call in :meth:`_call_api` is the one part left to write.
 
-            ``stream``, ``acomplete`` and ``astream`` come from ``BaseLLMSDK`` (built on
-            ``complete``); override them to stream for real or to use an async client.
+            ``stream`` makes one call and yields the whole answer; ``complete``,
+            ``acomplete`` and ``astream`` come from ``BaseLLMSDK`` (built on ``stream``).
+            To stream for real, yield each chunk as it arrives; for an async client,
+            override ``astream`` too.
             """
 
             def get_name(self) -> str:
@@ -160,45 +162,41 @@ def _plugin(sdk: str, cls: str) -> str:
                 # Names every missing or invalid field; checks the endpoint's form.
                 toolkit.check_config(config, sdk=SDK, required=("endpoint", "deployment"))
 
-            def complete(
-                self,
-                config: Mapping[str, Any],
-                system_prompt: str,
-                user_content: str,
-                temperature: float,
-                max_tokens: int,
-                api_key: str | None = None,
-            ) -> Completion:
-                self.validate_config(config)
-                request = {{
-                    "model": config["deployment"],
-                    "messages": toolkit.chat_messages(config, system_prompt, user_content),
-                    **toolkit.sampling_options(config, temperature, max_tokens),
+            def stream(self, request: Request) -> Iterator[str | StreamEnd]:
+                messages = [{{"role": "user", "content": request.user_content}}]
+                if request.system_prompt:
+                    messages.insert(0, {{"role": "system", "content": request.system_prompt}})
+                body = {{
+                    "model": request.config["deployment"],
+                    "messages": messages,
+                    "temperature": request.temperature,
+                    "max_tokens": request.max_tokens,
                 }}
-                reply = self._call_api(config, request, api_key)
-                # This parses an OpenAI-style answer; adapt it to your API's shape.
+                reply = self._call_api(request.config, body, request.api_key)
+                # This reads an OpenAI-style answer; adapt it to your API's shape.
                 choices = reply.get("choices") or [{{}}]
                 finish = choices[0].get("finish_reason")
-                text = toolkit.require_text(
+                yield toolkit.require_text(
                     (choices[0].get("message") or {{}}).get("content"), finish, sdk=SDK,
-                    model=config.get("name"),
+                    model=request.model_name,
                 )
                 usage = reply.get("usage") or {{}}
                 prompt = toolkit.usage_count(usage.get("prompt_tokens"))
                 completion = toolkit.usage_count(usage.get("completion_tokens"))
                 total = toolkit.total_of(prompt, completion, usage.get("total_tokens"))
-                return toolkit.Completion(text, prompt, completion, total, finish)
+                yield toolkit.StreamEnd(prompt, completion, total, finish)
 
             def _call_api(
-                self, config: Mapping[str, Any], request: dict[str, Any], api_key: str | None
+                self, config: Mapping[str, Any], body: dict[str, Any], api_key: str | None
             ) -> dict[str, Any]:
-                """Send ``request`` to the API at ``config["endpoint"]``; return its JSON answer.
+                """Send ``body`` to the API at ``config["endpoint"]``; return its JSON answer.
 
                 Import the client library here, not at module level (discovery must stay
-                cheap); keep one client per endpoint and key
-                (``toolkit.ClientCache``) with the library's own retries off; wrap the call in
-                ``toolkit.sdk_errors(LibraryError, sdk=SDK, model=config.get("name"))``;
-                wait at most ``toolkit.timeout_of(config)`` seconds.
+                cheap). With a client library, implement ``create_client`` and use
+                ``self.client_for(request)``: the core keeps one client per endpoint and
+                key; switch the library's own retries off (the core retries). Wait at most
+                ``toolkit.timeout_of(config)`` seconds. The core maps the library's errors
+                (by HTTP status, body and headers) and scrubs the key from them.
                 """
                 {BEGIN}
                 raise NotImplementedError(

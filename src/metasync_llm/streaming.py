@@ -1,10 +1,12 @@
-"""Streams of a completion: text chunks as they arrive, then the same result as a blocking call.
+"""Running a plugin's stream: for a blocking call, and for a caller that iterates the chunks.
 
-``CompletionStream`` (sync) and ``AsyncCompletionStream`` (asyncio) have one shape: iterate
-for ``str`` chunks; when the iteration ends, ``result`` holds the
-:class:`~metasync_llm.CompletionResult` (usage, cost, timing with time to first chunk).
-Closing a stream early (``close``/``aclose``, leaving its ``with`` block, breaking out of a
-``for`` loop and dropping it, a cancelled task) closes the plugin's HTTP stream.
+Every call goes through the plugin's ``stream``/``astream`` hook. :func:`run` and
+:func:`arun` collect it for a blocking call; ``CompletionStream`` (sync) and
+``AsyncCompletionStream`` (asyncio) hand the chunks to the caller as they arrive and end
+with the same :class:`~metasync_llm.CompletionResult` (usage, cost, timing with time to
+first chunk). Closing a stream early (``close``/``aclose``, leaving its ``with`` block,
+breaking out of a ``for`` loop and dropping it, a cancelled task) closes the plugin's
+HTTP stream.
 """
 
 from __future__ import annotations
@@ -28,10 +30,15 @@ from metasync_llm.result import Completion, CompletionResult, StreamEnd
 
 
 class _StreamState:
-    """What sync and async streams share: chunks, attempts, the result, error mapping."""
+    """One call's chunks, end marker, attempts and result, and how its failures are mapped.
 
-    def __init__(self, call: Call) -> None:
+    ``delivered``: the chunks go to a caller as they arrive (a stream), so an attempt that
+    produced text cannot be retried; a blocking call keeps them, and may retry.
+    """
+
+    def __init__(self, call: Call, *, delivered: bool) -> None:
         self.call = call
+        self.delivered = delivered
         self.attempts = call.attempts()
         self.chunks: list[str] = []
         self.end: StreamEnd | None = None
@@ -41,13 +48,15 @@ class _StreamState:
 
     def accept(self, item: object) -> str | None:
         """The text chunk in ``item`` (``None`` for the end marker or an empty chunk)."""
-        if isinstance(item, str):
+        if type(item) is str:
             if not item:
                 return None
-            if self.first_chunk is None:
+            if self.first_chunk is None and self.delivered:
                 self.first_chunk = time.perf_counter() - self.start
             self.chunks.append(item)
             return item
+        if isinstance(item, str):  # a str subclass: a plain str for the caller
+            return self.accept(str(item))
         if isinstance(item, StreamEnd):
             self.end = item
             return None
@@ -61,7 +70,7 @@ class _StreamState:
         )
 
     def finish(self) -> CompletionResult:
-        """The result of a stream that ended (checked like a blocking call's answer)."""
+        """The result of a stream that ended (checked like any answer)."""
         end = self.end or StreamEnd()
         raw = Completion(
             "".join(self.chunks),
@@ -71,21 +80,28 @@ class _StreamState:
             end.finish_reason,
             end.request_id,
         )
-        answer = checked_answer(raw, self.call.loaded, self.call.settings)
+        try:
+            answer = checked_answer(raw, self.call)
+        except MetasyncLLMError as exc:  # no text, or a malformed answer: final
+            exc.attempts = self.attempts.count
+            raise
         elapsed = time.perf_counter() - self.start
         self.result = result_of(self.call, answer, elapsed, self.first_chunk, self.attempts.count)
         return self.result
 
     def failed(self, exc: Exception) -> tuple[MetasyncLLMError, float | None]:
-        """The core error for a failure, with the text received so far, and the wait before
-        a retry (``None``: the error is final). Only a stream with no chunk yet is retried."""
-        call = self.call
-        error = call_error(exc, call.loaded, call.settings, call.api_key)
+        """The core error for a failed attempt, with the text received so far, and the wait
+        before the next attempt (``None``: the error is final)."""
+        error = call_error(exc, self.call)
         error.partial_text = "".join(self.chunks)
-        if self.chunks or self.end is not None:
+        if self.delivered and (self.chunks or self.end is not None):
             error.attempts = self.attempts.count
             return error, None
-        return error, self.attempts.after_failure(error)
+        delay = self.attempts.after_failure(error)
+        if delay is not None:  # the next attempt starts afresh
+            self.chunks.clear()
+            self.end = None
+        return error, delay
 
     @property
     def text(self) -> str:
@@ -97,12 +113,71 @@ class _StreamState:
         return self.result
 
 
+def run(call: Call) -> CompletionResult:
+    """A blocking call: the plugin's whole stream, retried while that is safe."""
+    state = _StreamState(call, delivered=False)
+    sdk, request = call.loaded.sdk, call.request
+    while True:
+        state.attempts.begin()
+        items = sdk.stream(request)
+        try:
+            for item in items:
+                state.accept(item)
+            break
+        except Exception as exc:
+            error, delay = state.failed(exc)
+            if delay is None:
+                raise_mapped(error, exc)
+        finally:
+            _close(items)
+        time.sleep(delay)
+    return repaired(call, state.finish())
+
+
+async def arun(call: Call) -> CompletionResult:
+    """The asyncio form of :func:`run`, over the plugin's ``astream``."""
+    import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
+    state = _StreamState(call, delivered=False)
+    sdk, request = call.loaded.sdk, call.request
+    while True:
+        state.attempts.begin()
+        items = sdk.astream(request)
+        try:
+            async for item in items:
+                state.accept(item)
+            break
+        except Exception as exc:
+            error, delay = state.failed(exc)
+            if delay is None:
+                raise_mapped(error, exc)
+        finally:
+            await _aclose(items)
+        await asyncio.sleep(delay)
+    result = state.finish()
+    if call.repair_json:  # can be slow on long answers: off the loop
+        result = await asyncio.to_thread(repaired, call, result)
+    return result
+
+
+def _close(items: object) -> None:
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(items: object) -> None:
+    aclose: Any = getattr(items, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 class CompletionStream:
     """A completion streamed from a plugin: ``for chunk in stream``, then ``stream.result``."""
 
-    def __init__(self, call: Call, make: Callable[[], Iterator[object]]) -> None:
-        self._state = _StreamState(call)
-        self._make = make
+    def __init__(self, call: Call, make: Callable[[], Iterator[object]] | None = None) -> None:
+        self._state = _StreamState(call, delivered=True)
+        self._make = make or (lambda: iter(call.loaded.sdk.stream(call.request)))
         self._items: Iterator[object] | None = None
         self._closed = False
 
@@ -158,9 +233,7 @@ class CompletionStream:
 
     def _close_items(self) -> None:
         items, self._items = self._items, None
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()
+        _close(items)
 
     def close(self) -> None:
         """Stop the stream and release its HTTP connection."""
@@ -187,9 +260,9 @@ class CompletionStream:
 class AsyncCompletionStream:
     """A completion streamed with asyncio: ``async for chunk in stream``, then ``stream.result``."""
 
-    def __init__(self, call: Call, make: Callable[[], AsyncIterator[object]]) -> None:
-        self._state = _StreamState(call)
-        self._make = make
+    def __init__(self, call: Call, make: Callable[[], AsyncIterator[object]] | None = None) -> None:
+        self._state = _StreamState(call, delivered=True)
+        self._make = make or (lambda: aiter(call.loaded.sdk.astream(call.request)))
         self._items: AsyncIterator[object] | None = None
         self._closed = False
 
@@ -251,9 +324,7 @@ class AsyncCompletionStream:
 
     async def _close_items(self) -> None:
         items, self._items = self._items, None
-        aclose: Any = getattr(items, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await _aclose(items)
 
     async def aclose(self) -> None:
         """Stop the stream and release its HTTP connection."""

@@ -10,67 +10,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from metasync_llm._lazy import lazy_attributes
+from metasync_llm._lazy import lazy_exports
 
-if TYPE_CHECKING:
-    from metasync_llm import errors
-    from metasync_llm.chat import (
-        chat_messages,
-        connect_timeout_of,
-        extra_body,
-        require_text,
-        sampling_options,
-        timeout_of,
-        total_of,
-        usage_count,
-    )
-    from metasync_llm.clients import AsyncClientCache, ClientCache, client_key
-    from metasync_llm.errors import sdk_errors
-    from metasync_llm.model import check_config, is_number, require_fields
-    from metasync_llm.result import Completion, StreamEnd
-
-__all__ = [
-    "AsyncClientCache",
-    "ClientCache",
-    "Completion",
-    "StreamEnd",
-    "chat_messages",
-    "check_config",
-    "client_key",
-    "connect_timeout_of",
-    "errors",
-    "extra_body",
-    "is_number",
-    "require_fields",
-    "require_text",
-    "sampling_options",
-    "sdk_errors",
-    "timeout_of",
-    "total_of",
-    "usage_count",
-]
-
-# name -> the module that defines it ("errors" is that module itself)
+# name -> the module that defines it ("errors" is that module itself); each name once.
 _SOURCES = {
-    "chat_messages": "metasync_llm.chat",
-    "connect_timeout_of": "metasync_llm.chat",
-    "extra_body": "metasync_llm.chat",
-    "require_text": "metasync_llm.chat",
-    "sampling_options": "metasync_llm.chat",
-    "timeout_of": "metasync_llm.chat",
-    "total_of": "metasync_llm.chat",
-    "usage_count": "metasync_llm.chat",
-    "AsyncClientCache": "metasync_llm.clients",
-    "ClientCache": "metasync_llm.clients",
-    "client_key": "metasync_llm.clients",
-    "errors": "metasync_llm.errors",
-    "sdk_errors": "metasync_llm.errors",
-    "check_config": "metasync_llm.model",
-    "is_number": "metasync_llm.model",
-    "require_fields": "metasync_llm.model",
-    "Completion": "metasync_llm.result",
-    "StreamEnd": "metasync_llm.result",
+    **dict.fromkeys(("require_text", "total_of", "usage_count"), "metasync_llm.answers"),
+    **dict.fromkeys(("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm.clients"),
+    **dict.fromkeys(("errors", "sdk_errors"), "metasync_llm.errors"),
+    **dict.fromkeys(
+        (
+            "check_config",
+            "connect_timeout_of",
+            "extra_body",
+            "is_number",
+            "require_fields",
+            "timeout_of",
+        ),
+        "metasync_llm.model",
+    ),
+    "Request": "metasync_llm.request",
+    **dict.fromkeys(("Completion", "StreamEnd"), "metasync_llm.result"),
 }
 
+__all__ = [*_SOURCES]  # noqa: PLE0604 - the table is the one list of names
 
-__getattr__, __dir__ = lazy_attributes(globals(), _SOURCES)
+if TYPE_CHECKING:
+    from metasync_llm import errors as errors  # noqa: PLC0414 - an explicit re-export
+    from metasync_llm.answers import *  # noqa: F403
+    from metasync_llm.clients import *  # noqa: F403
+    from metasync_llm.errors import sdk_errors as sdk_errors  # noqa: PLC0414
+    from metasync_llm.model import *  # noqa: F403
+    from metasync_llm.request import *  # noqa: F403
+    from metasync_llm.result import *  # noqa: F403
+
+__getattr__, __dir__ = lazy_exports(globals(), _SOURCES)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import metasync_llm as msl
-from metasync_llm import PluginRegistry, complete_with_model
+from metasync_llm import PluginRegistry, Request, complete_with_model
 from metasync_llm.testing import LoopbackServer, Reply
 
 REGISTRY = PluginRegistry(allow={"AzureOpenAI"})
@@ -123,7 +123,11 @@ def test_api_version_is_required() -> None:
 
 
 def test_clients_differ_by_api_version(loopback: LoopbackServer) -> None:
-    sdk: Any = REGISTRY.get_sdk("AzureOpenAI")
-    a = sdk.client_for(doc(loopback.url), CANARY)
-    assert a is sdk.client_for(doc(loopback.url), CANARY)
-    assert a is not sdk.client_for(doc(loopback.url, apiVersion="2025-01-01"), CANARY)
+    sdk = REGISTRY.get_sdk("AzureOpenAI")
+
+    def client(model: dict[str, Any]) -> Any:
+        return sdk.client_for(Request(model, "", "", 1, 1, CANARY))
+
+    a = client(doc(loopback.url))
+    assert a is client(doc(loopback.url))
+    assert a is not client(doc(loopback.url, apiVersion="2025-01-01"))

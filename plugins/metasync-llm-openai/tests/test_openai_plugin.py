@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import metasync_llm as msl
-from metasync_llm import PluginRegistry, complete_with_model
+from metasync_llm import PluginRegistry, Request, complete_with_model
 from metasync_llm.testing import LoopbackServer, Reply
 
 REGISTRY = PluginRegistry(allow={"OpenAI"})
@@ -128,8 +128,12 @@ def test_client_is_reused_and_connections_pooled(loopback: LoopbackServer) -> No
         call(model)
     assert len({r.client for r in loopback.requests}) == 1
     sdk = REGISTRY.get_sdk("OpenAI")
-    assert sdk.client_for(model, CANARY) is sdk.client_for(dict(model), CANARY)  # type: ignore[attr-defined]
-    assert sdk.client_for(model, CANARY) is not sdk.client_for(model, "sk-other")  # type: ignore[attr-defined]
+
+    def client(model: dict[str, Any], key: str) -> Any:
+        return sdk.client_for(Request(model, "", "", 1, 1, key))
+
+    assert client(model, CANARY) is client(dict(model), CANARY)
+    assert client(model, CANARY) is not client(model, "sk-other")
 
 
 def test_missing_usage_is_none(loopback: LoopbackServer) -> None:

@@ -1,11 +1,11 @@
-"""The ``AzureOpenAI`` SDK plugin: the OpenAI plugin with Azure's client, endpoint and versions."""
+"""The ``AzureOpenAI`` SDK plugin: the ``OpenAI`` plugin with Azure's client and endpoint."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from metasync_llm_openai.plugin import OpenAISDK
+from metasync_llm_openai import OpenAISDK
 
 
 class AzureOpenAISDK(OpenAISDK):
@@ -15,24 +15,11 @@ class AzureOpenAISDK(OpenAISDK):
     deployment name. Requests, usage and errors behave as in the ``OpenAI`` plugin.
     """
 
-    sdk_name: ClassVar[str] = "AzureOpenAI"
-    required_fields: ClassVar[tuple[str, ...]] = ("endpoint", "apiVersion", "deployment")
+    sdk_name = "AzureOpenAI"
+    required_fields = ("endpoint", "apiVersion", "deployment")
 
-    def _create_client(
-        self,
-        config: Mapping[str, Any],
-        api_key: str | None,
-        timeout: Any,
-        *,
-        asynchronous: bool,
-    ) -> Any:
-        import openai  # noqa: PLC0415 - the client library loads on first use only
+    def client_class(self, openai: Any, *, asynchronous: bool) -> Any:
+        return openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
 
-        cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
-        return cls(
-            azure_endpoint=config["endpoint"],
-            api_version=config["apiVersion"],
-            api_key=api_key,
-            max_retries=0,
-            timeout=timeout,
-        )
+    def client_options(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {"azure_endpoint": config["endpoint"], "api_version": config["apiVersion"]}
