@@ -1,4 +1,4 @@
-"""The value types: frozen dataclasses that unpack like the seed's tuple, pickle, and keep no key."""
+"""The value types: frozen dataclasses that unpack like the seed's tuple, pickle, hold no key."""
 
 from __future__ import annotations
 
