@@ -1,8 +1,9 @@
 """A fast loopback stub of the four provider APIs, for benchmarks (run in its own process).
 
 Answers OpenAI / Azure OpenAI / Azure AI Inference chat completions and Anthropic messages
-with fixed valid bodies (SSE streams when the request asks for ``"stream": true``), over
-HTTP/1.1 keep-alive, so only client-side cost remains to be measured.
+with fixed valid bodies (SSE streams when the request asks for ``"stream": true``), built
+by ``metasync_llm.testing.wires``, over HTTP/1.1 keep-alive, so only client-side cost
+remains to be measured.
 
 usage: python stub_server.py PORT
 """
@@ -13,114 +14,31 @@ import asyncio
 import json
 import sys
 
+from metasync_llm.testing import wires
+
 TEXT = ["Hello", ", ", "world", "! ", "This is a fixed answer."]
 USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
-
-
-def _chat() -> bytes:
-    return json.dumps(
-        {
-            "id": "chatcmpl-bench",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "bench",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": "".join(TEXT)},
-                }
-            ],
-            "usage": USAGE,
-        }
-    ).encode()
-
-
-def _chat_stream() -> bytes:
-    events = [
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "bench",
-            "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}],
-        }
-        for t in TEXT
-    ]
-    events.append(
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "bench",
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-        }
-    )
-    events.append(
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "bench",
-            "choices": [],
-            "usage": USAGE,
-        }
-    )
-    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-    return body.encode()
-
-
-def _message() -> bytes:
-    return json.dumps(
-        {
-            "id": "msg_bench",
-            "type": "message",
-            "role": "assistant",
-            "model": "bench",
-            "content": [{"type": "text", "text": "".join(TEXT)}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 12, "output_tokens": 9},
-        }
-    ).encode()
-
-
-def _message_stream() -> bytes:
-    events = [
-        {
-            "type": "message_start",
-            "message": {
-                "id": "msg_bench",
-                "type": "message",
-                "role": "assistant",
-                "model": "bench",
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": {"input_tokens": 12, "output_tokens": 1},
-            },
-        },
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-            for t in TEXT
-        ),
-        {"type": "content_block_stop", "index": 0},
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": {"output_tokens": 9},
-        },
-        {"type": "message_stop"},
-    ]
-    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
-
+ANTHROPIC = {"input_tokens": 12, "output_tokens": 9}
 
 BODIES = {
-    ("chat", False): (b"application/json", _chat()),
-    ("chat", True): (b"text/event-stream", _chat_stream()),
-    ("messages", False): (b"application/json", _message()),
-    ("messages", True): (b"text/event-stream", _message_stream()),
+    ("chat", False): (
+        b"application/json",
+        json.dumps(wires.chat_completion("".join(TEXT), usage=USAGE, model="bench")).encode(),
+    ),
+    ("chat", True): (
+        b"text/event-stream",
+        wires.sse_bytes(wires.chat_chunks(TEXT, usage=USAGE, model="bench")),
+    ),
+    ("messages", False): (
+        b"application/json",
+        json.dumps(wires.anthropic_message("".join(TEXT), usage=ANTHROPIC)).encode(),
+    ),
+    ("messages", True): (
+        b"text/event-stream",
+        wires.sse_bytes(
+            wires.anthropic_events(TEXT, input_tokens=12, output_tokens=9), named=True, done=False
+        ),
+    ),
 }
 
 

@@ -21,138 +21,40 @@ import pytest
 
 import metasync_llm as msl
 from metasync_llm import PluginRegistry, complete_with_model, stream_with_model
-from metasync_llm.testing import LoopbackServer, Reply
+from metasync_llm.testing import LoopbackServer, Reply, wires
 
 KEY = "sk-canary-FAULT-5a8c1f0e9d"
 
 
 def _openai_ok(text: str) -> Reply:
-    return Reply.json(
-        {
-            "id": "c",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "m",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": text},
-                }
-            ],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        }
-    )
+    return Reply.json(wires.chat_completion(text, usage=SMALL_USAGE))
 
 
 def _openai_stream(words: list[str], cut_after: int | None = None) -> Reply:
-    events: list[object] = [
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "m",
-            "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}],
-        }
-        for w in words
-    ]
-    return Reply.sse(events, cut_after=cut_after)
+    return Reply.sse(wires.chat_chunks(words, usage=None), cut_after=cut_after)
 
 
 def _openai_error(status: int, message: str, headers: dict[str, str]) -> Reply:
-    return Reply.json(
-        {"error": {"message": message, "type": "error", "code": None}},
-        status=status,
-        headers=headers,
-    )
+    return Reply.json(wires.chat_error(message), status=status, headers=headers)
 
 
 def _openai_empty() -> Reply:
-    return Reply.json(
-        {"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
-    )
+    return Reply.json({**wires.chat_completion(), "choices": []})
 
 
 def _anthropic_events(words: list[str], cut_after: int | None = None) -> Reply:
-    events: list[object] = [
-        {
-            "type": "message_start",
-            "message": {
-                "id": "msg",
-                "type": "message",
-                "role": "assistant",
-                "model": "claude",
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": {"input_tokens": 3, "output_tokens": 1},
-            },
-        },
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}
-            for w in words
-        ),
-        {"type": "content_block_stop", "index": 0},
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": {"output_tokens": 1},
-        },
-        {"type": "message_stop"},
-    ]
+    events = wires.anthropic_events(words, input_tokens=3, output_tokens=1)
+    # Two events (message_start, content_block_start) come before the first word.
     return Reply.sse(
         events, done=False, named=True, cut_after=None if cut_after is None else cut_after + 2
     )
 
 
 def _anthropic_error(status: int, message: str, headers: dict[str, str]) -> Reply:
-    return Reply.json(
-        {"type": "error", "error": {"type": "error", "message": message}},
-        status=status,
-        headers=headers,
-    )
+    return Reply.json(wires.anthropic_error(message), status=status, headers=headers)
 
 
-def _aai_ok(text: str) -> Reply:
-    return Reply.json(
-        {
-            "id": "c",
-            "created": 0,
-            "model": "m",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": text},
-                }
-            ],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        }
-    )
-
-
-def _aai_stream(words: list[str], cut_after: int | None = None) -> Reply:
-    events: list[object] = [
-        {
-            "id": "c",
-            "created": 0,
-            "model": "m",
-            "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}],
-        }
-        for w in words
-    ]
-    return Reply.sse(events, cut_after=cut_after)
-
-
-def _aai_error(status: int, message: str, headers: dict[str, str]) -> Reply:
-    return Reply.json(
-        {"error": {"code": "Error", "message": message}}, status=status, headers=headers
-    )
-
-
-def _aai_empty() -> Reply:
-    return Reply.json({"id": "c", "created": 0, "model": "m", "choices": []})
+SMALL_USAGE = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
 
 
 @dataclass(frozen=True)
@@ -200,10 +102,10 @@ WIRES = {
         "metasync_llm_azure_inference",
         {"deployment": "m", "apiVersion": "2025-04-01"},
         "",
-        _aai_ok,
-        _aai_stream,
-        _aai_error,
-        _aai_empty,
+        _openai_ok,
+        _openai_stream,
+        _openai_error,
+        _openai_empty,
     ),
 }
 

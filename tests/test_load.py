@@ -20,29 +20,15 @@ import pytest
 
 import metasync_llm as msl
 from metasync_llm import PluginRegistry, acomplete_with_model, complete_with_model
-from metasync_llm.testing import LoopbackServer, RecordedRequest, Reply
+from metasync_llm.testing import LoopbackServer, RecordedRequest, Reply, wires
 
 CALLS_PER_KIND = 150  # per round, for threads and for asyncio each
 ROUNDS = 4  # the first warms pools and allocator arenas; leaks show from the second on
 
 
 def _ok(text: str) -> Reply:
-    return Reply.json(
-        {
-            "id": "c",
-            "object": "chat.completion",
-            "created": 0,
-            "model": "m",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": text},
-                }
-            ],
-            "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
-        }
-    )
+    usage = {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}
+    return Reply.json(wires.chat_completion(text, usage=usage))
 
 
 class FaultyServer:

@@ -16,7 +16,7 @@ from metasync_llm import (
     complete_with_model,
     stream_with_model,
 )
-from metasync_llm.testing import LoopbackServer, Reply
+from metasync_llm.testing import LoopbackServer, Reply, wires
 
 REGISTRY = PluginRegistry(allow={"Anthropic"})
 CANARY = "sk-ant-canary-91b3c4d5"
@@ -45,36 +45,10 @@ def stream(
     stop: str = "end_turn",
     usage: dict[str, int] | None = None,
 ) -> Reply:
-    start_usage = {"input_tokens": 12, "output_tokens": 1, **(usage or {})}
-    events: list[dict[str, Any]] = [
-        {
-            "type": "message_start",
-            "message": {
-                "id": "msg_1",
-                "type": "message",
-                "role": "assistant",
-                "model": "claude",
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": start_usage,
-            },
-        },
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
-            for t in texts
-        ),
-        {"type": "content_block_stop", "index": 0},
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": {"output_tokens": 5},
-        },
-        {"type": "message_stop"},
-    ]
-    reply = Reply.sse(events, done=False, named=True)
-    return Reply(reply.status, reply.body, {**reply.headers, "request-id": "req_ant"}, reply.chunks)
+    events = wires.anthropic_events(
+        texts, stop=stop, input_tokens=12, output_tokens=5, start_usage=usage
+    )
+    return Reply.sse(events, done=False, named=True, headers={"request-id": "req_ant"})
 
 
 def test_completion_against_the_anthropic_spec_server(peer: Callable[[str], str]) -> None:

@@ -16,7 +16,7 @@ from metasync_llm import (
     complete_with_model,
     stream_with_model,
 )
-from metasync_llm.testing import LoopbackServer, Reply
+from metasync_llm.testing import LoopbackServer, Reply, wires
 
 REGISTRY = PluginRegistry(allow={"ChatCompletionsClient"})
 CANARY = "aai-canary-key-0c9d8e7f"
@@ -43,21 +43,12 @@ def call(model: dict[str, Any], **kwargs: Any) -> msl.CompletionResult:
 def body(
     content: str | None = "Hi there", finish: str = "stop", usage: dict[str, int] | None = None
 ) -> dict[str, Any]:
-    return {
-        "id": "cmpl-1",
-        "created": 0,
-        "model": "Phi-4",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": finish,
-                "message": {"role": "assistant", "content": content},
-            }
-        ],
-        "usage": usage
+    counts = (
+        usage
         if usage is not None
-        else {"prompt_tokens": 6, "completion_tokens": 2, "total_tokens": 8},
-    }
+        else {"prompt_tokens": 6, "completion_tokens": 2, "total_tokens": 8}
+    )
+    return wires.chat_completion(content, finish=finish, usage=counts, id="cmpl-1", model="Phi-4")
 
 
 def test_completion_against_the_spec_server(peer: Callable[[str], str]) -> None:

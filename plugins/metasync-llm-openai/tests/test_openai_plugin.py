@@ -13,7 +13,7 @@ import pytest
 
 import metasync_llm as msl
 from metasync_llm import PluginRegistry, Request, complete_with_model
-from metasync_llm.testing import LoopbackServer, Reply
+from metasync_llm.testing import LoopbackServer, Reply, wires
 
 REGISTRY = PluginRegistry(allow={"OpenAI"})
 CANARY = "sk-canary-7f3a9c1e5b"
@@ -42,22 +42,7 @@ def call(model: dict[str, Any], **kwargs: Any) -> msl.CompletionResult:
 def chat_body(
     content: str | None = "Hello!", finish: str = "stop", usage: dict[str, int] | None = None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "gpt-4o",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": finish,
-            }
-        ],
-    }
-    if usage is not None:
-        body["usage"] = usage
-    return body
+    return wires.chat_completion(content, finish=finish, usage=usage, model="gpt-4o")
 
 
 USAGE = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}

@@ -16,7 +16,7 @@ from metasync_llm import (
     astream_with_model,
     stream_with_model,
 )
-from metasync_llm.testing import LoopbackServer, RecordedRequest, Reply
+from metasync_llm.testing import LoopbackServer, RecordedRequest, Reply, wires
 
 REGISTRY = PluginRegistry(allow={"OpenAI"})
 KEY = "sk-stream-canary-3e1f"
@@ -35,35 +35,12 @@ def doc(endpoint: str, **extra: Any) -> dict[str, Any]:
 
 
 def chunk(content: str | None = None, finish: str | None = None) -> dict[str, Any]:
-    return {
-        "id": "c1",
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": "gpt-4o",
-        "choices": [
-            {"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}
-        ],
-    }
+    return wires.chat_chunk(content, finish, model="gpt-4o")
 
 
 def sse(words: list[str], *, usage: bool = True, **kwargs: Any) -> Reply:
-    events: list[dict[str, Any]] = [chunk(w) for w in words]
-    events.append(chunk(finish="stop"))
-    if usage:
-        events.append(
-            {
-                "id": "c1",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": "gpt-4o",
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": 5,
-                    "completion_tokens": len(words),
-                    "total_tokens": 5 + len(words),
-                },
-            }
-        )
+    counts = {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)}
+    events = wires.chat_chunks(words, usage=counts if usage else None, model="gpt-4o")
     return Reply.sse(events, headers={"x-request-id": "req-s"}, **kwargs)
 
 

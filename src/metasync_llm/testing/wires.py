@@ -1,11 +1,16 @@
-"""Stand-ins for provider APIs: responders for :class:`LoopbackServer` in each wire format.
+"""Provider wire formats for tests: answer and error bodies, streams, and stand-in APIs.
 
-Each answers a chat request with a fixed text and usage, as JSON or, when the request
-asks for ``"stream": true``, as the provider's server-sent events.
+The payload builders return what each API sends (JSON-ready dicts, or the events of a
+server-sent-event stream); the responders answer a :class:`LoopbackServer`'s chat
+requests with them, as JSON or, when the request asks for ``"stream": true``, as
+server-sent events. Plugin tests, the fault-injection suite and the benchmark stub all
+build their bodies here.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from metasync_llm.testing._server import RecordedRequest, Reply
@@ -14,85 +19,116 @@ TEXT = "Hello from the loopback server."
 WORDS = ["Hello ", "from ", "the ", "loopback ", "server."]
 USAGE = {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}
 
-
-def _wants_stream(request: RecordedRequest) -> bool:
-    body = request.json()
-    return isinstance(body, dict) and body.get("stream") is True
+# -- OpenAI-style Chat Completions (OpenAI, Azure OpenAI, Azure AI Inference) ------------
 
 
-def openai_chat(request: RecordedRequest) -> Reply:
-    """OpenAI-style ``/chat/completions`` (OpenAI, Azure OpenAI, compatible servers)."""
-    if not _wants_stream(request):
-        return Reply.json(
+def chat_completion(
+    text: str | None = TEXT,
+    *,
+    finish: str | None = "stop",
+    usage: dict[str, int] | None = USAGE,
+    id: str = "chatcmpl-loopback",
+    model: str = "loopback",
+) -> dict[str, Any]:
+    """A ``chat.completion`` body; ``usage=None`` leaves the usage out."""
+    body: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}
+        ],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def chat_chunk(
+    content: str | None = None,
+    finish: str | None = None,
+    *,
+    id: str = "chatcmpl-loopback",
+    model: str = "loopback",
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk``: a text delta, or the finish reason."""
+    return {
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {"index": 0, "delta": {"content": content} if content else {}, "finish_reason": finish}
+        ],
+    }
+
+
+def chat_chunks(
+    words: Iterable[str] = WORDS,
+    *,
+    finish: str | None = "stop",
+    usage: dict[str, int] | None = USAGE,
+    model: str = "loopback",
+) -> list[dict[str, Any]]:
+    """A whole stream's chunks: the words, the finish reason, then the usage (if any)."""
+    events = [chat_chunk(word, model=model) for word in words]
+    if finish is not None:
+        events.append(chat_chunk(finish=finish, model=model))
+    if usage is not None:
+        events.append(
             {
                 "id": "chatcmpl-loopback",
-                "object": "chat.completion",
+                "object": "chat.completion.chunk",
                 "created": 0,
-                "model": "loopback",
-                "usage": USAGE,
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": TEXT},
-                    }
-                ],
-            }
-        )
-    events: list[Any] = [
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "loopback",
-            "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}],
-        }
-        for w in WORDS
-    ]
-    events.append(
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "loopback",
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-        }
-    )
-    events.append(
-        {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": 0,
-            "model": "loopback",
-            "choices": [],
-            "usage": USAGE,
-        }
-    )
-    return Reply.sse(events)
-
-
-def azure_inference_chat(request: RecordedRequest) -> Reply:
-    """Azure AI Inference ``/chat/completions`` (the same shapes, no ``object`` fields)."""
-    return openai_chat(request)
-
-
-def anthropic_messages(request: RecordedRequest) -> Reply:
-    """Anthropic ``/v1/messages``, JSON or named server-sent events."""
-    usage = {"input_tokens": USAGE["prompt_tokens"], "output_tokens": USAGE["completion_tokens"]}
-    if not _wants_stream(request):
-        return Reply.json(
-            {
-                "id": "msg_loopback",
-                "type": "message",
-                "role": "assistant",
-                "model": "loopback",
-                "content": [{"type": "text", "text": TEXT}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
+                "model": model,
+                "choices": [],
                 "usage": usage,
             }
         )
-    events: list[Any] = [
+    return events
+
+
+def chat_error(message: str, *, code: str | None = None, type: str = "error") -> dict[str, Any]:
+    """OpenAI's error body (Azure AI Inference sends the same ``error.code``/``message``)."""
+    return {"error": {"message": message, "type": type, "code": code}}
+
+
+# -- Anthropic Messages ------------------------------------------------------------------
+
+
+def anthropic_message(
+    text: str = TEXT,
+    *,
+    stop: str = "end_turn",
+    usage: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """A ``message`` body."""
+    return {
+        "id": "msg_loopback",
+        "type": "message",
+        "role": "assistant",
+        "model": "loopback",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": usage or _anthropic_usage(USAGE),
+    }
+
+
+def anthropic_events(
+    words: Iterable[str] = WORDS,
+    *,
+    stop: str | None = "end_turn",
+    input_tokens: int = USAGE["prompt_tokens"],
+    output_tokens: int = USAGE["completion_tokens"],
+    start_usage: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """The events of a streamed message: start, text deltas, stop reason, ``message_stop``.
+
+    ``stop=None`` leaves out the ``message_delta`` and ``message_stop`` (a stream cut short).
+    """
+    events: list[dict[str, Any]] = [
         {
             "type": "message_start",
             "message": {
@@ -103,20 +139,74 @@ def anthropic_messages(request: RecordedRequest) -> Reply:
                 "content": [],
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+                "usage": {"input_tokens": input_tokens, "output_tokens": 1, **(start_usage or {})},
             },
         },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         *(
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}}
-            for w in WORDS
+            for w in words
         ),
         {"type": "content_block_stop", "index": 0},
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": {"output_tokens": usage["output_tokens"]},
-        },
-        {"type": "message_stop"},
     ]
-    return Reply.sse(events, done=False, named=True)
+    if stop is not None:
+        events.append(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
+            }
+        )
+        events.append({"type": "message_stop"})
+    return events
+
+
+def anthropic_error(message: str, *, kind: str = "api_error") -> dict[str, Any]:
+    """Anthropic's error body (also the data of an in-stream ``error`` event)."""
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def _anthropic_usage(usage: dict[str, int]) -> dict[str, int]:
+    return {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}
+
+
+# -- server-sent events ------------------------------------------------------------------
+
+
+def sse_bytes(events: Sequence[object], *, named: bool = False, done: bool = True) -> bytes:
+    """Events as one server-sent-event body (``event:`` lines from ``type`` when ``named``)."""
+    parts = []
+    for event in events:
+        name = event.get("type") if named and isinstance(event, dict) else None
+        prefix = f"event: {name}\n" if name else ""
+        parts.append(f"{prefix}data: {json.dumps(event)}\n\n")
+    if done:
+        parts.append("data: [DONE]\n\n")
+    return "".join(parts).encode()
+
+
+# -- stand-in APIs for a LoopbackServer --------------------------------------------------
+
+
+def _wants_stream(request: RecordedRequest) -> bool:
+    body = request.json()
+    return isinstance(body, dict) and body.get("stream") is True
+
+
+def openai_chat(request: RecordedRequest) -> Reply:
+    """OpenAI-style ``/chat/completions`` (OpenAI, Azure OpenAI, compatible servers)."""
+    if not _wants_stream(request):
+        return Reply.json(chat_completion())
+    return Reply.sse(chat_chunks())
+
+
+def azure_inference_chat(request: RecordedRequest) -> Reply:
+    """Azure AI Inference ``/chat/completions`` (the same shapes)."""
+    return openai_chat(request)
+
+
+def anthropic_messages(request: RecordedRequest) -> Reply:
+    """Anthropic ``/v1/messages``, JSON or named server-sent events."""
+    if not _wants_stream(request):
+        return Reply.json(anthropic_message())
+    return Reply.sse(anthropic_events(), done=False, named=True)
