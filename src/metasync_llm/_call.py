@@ -29,7 +29,7 @@ from metasync_llm.keys import KeyResolver, redact, resolve_api_key
 from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
 from metasync_llm.registry import Discovery, LoadedSDK, PluginRegistry, SDKRegistry
 from metasync_llm.request import Request
-from metasync_llm.result import Completion, CompletionResult, Cost
+from metasync_llm.result import CompletionResult, Cost, StreamEnd
 from metasync_llm.retry import Attempts, RetryPolicy
 
 logger = get_logger("metasync_llm.connector")
@@ -230,32 +230,40 @@ async def awith_key(
 
 def result_of(
     call: Call,
-    answer: Completion,
+    text: str,
+    end: StreamEnd,
     elapsed: float,
     first_chunk: float | None = None,
     attempts: int = 1,
 ) -> CompletionResult:
-    """The connector's result for a checked answer (before any JSON repair)."""
+    """The connector's result for a plugin's answer, checked (before any JSON repair).
+
+    A malformed answer is a :class:`PluginError`; no text raises the error saying why.
+    """
+    if not _well_formed(text, end):
+        _reject(text, end, call)
     settings = call.settings
-    truncated = answer.finish_reason == "length" or (
-        answer.finish_reason is None
-        and answer.completion_tokens is not None
-        and answer.completion_tokens >= call.max_tokens
+    prompt, completion, total = end.prompt_tokens, end.completion_tokens, end.total_tokens
+    if total is None and prompt is not None and completion is not None:
+        total = prompt + completion
+    finish = end.finish_reason
+    truncated = finish == "length" or (
+        finish is None and completion is not None and completion >= call.max_tokens
     )
     result = CompletionResult(
-        text=answer.text,
-        prompt_tokens=answer.prompt_tokens,
-        completion_tokens=answer.completion_tokens,
-        total_tokens=answer.total_tokens,
+        text=text,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
         elapsed=elapsed,
         sdk=settings.sdk,
         model=settings.name,
-        cost=cost_of(settings.cost, answer.prompt_tokens, answer.completion_tokens),
+        cost=cost_of(settings.cost, prompt, completion),
         json_repaired=False,
-        raw_text=answer.text,
-        finish_reason=answer.finish_reason,
+        raw_text=text,
+        finish_reason=finish,
         truncated=truncated,
-        request_id=answer.request_id,
+        request_id=end.request_id,
         temperature=call.temperature,
         max_tokens=call.max_tokens,
         time_to_first_chunk=first_chunk,
@@ -267,10 +275,10 @@ def result_of(
             settings.sdk,
             settings.name,
             elapsed,
-            result.prompt_tokens,
-            result.completion_tokens,
-            result.total_tokens,
-            result.finish_reason,
+            prompt,
+            completion,
+            total,
+            finish,
         )
     return result
 
@@ -429,18 +437,6 @@ def scrub(exc: BaseException, key: str | None) -> None:
         current = current.__cause__ or current.__context__
 
 
-def checked_answer(raw: Completion, call: Call) -> Completion:
-    """Check the types of a plugin's answer; a malformed one is a :class:`PluginError`."""
-    if not _well_formed(raw):
-        _reject(raw, call)
-    prompt, completion = raw.prompt_tokens, raw.completion_tokens
-    if raw.total_tokens is None and prompt is not None and completion is not None:
-        from dataclasses import replace  # noqa: PLC0415 - loaded already
-
-        return replace(raw, total_tokens=prompt + completion)
-    return raw
-
-
 _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
@@ -452,34 +448,34 @@ def _reason(value: object) -> bool:
     return value is None or isinstance(value, str)
 
 
-def _well_formed(answer: Completion) -> bool:
+def _well_formed(text: str, end: StreamEnd) -> bool:
     return (
-        answer.text != ""
-        and _count(answer.prompt_tokens)
-        and _count(answer.completion_tokens)
-        and _count(answer.total_tokens)
-        and _reason(answer.finish_reason)
+        text != ""
+        and _count(end.prompt_tokens)
+        and _count(end.completion_tokens)
+        and _count(end.total_tokens)
+        and _reason(end.finish_reason)
     )
 
 
-def _reject(answer: Completion, call: Call) -> NoReturn:
-    """Raise the error that says why ``answer`` is not :func:`_well_formed`."""
+def _reject(text: str, end: StreamEnd, call: Call) -> NoReturn:
+    """Raise the error that says why an answer is not :func:`_well_formed`."""
     settings, info = call.settings, call.loaded.info
-    if answer.text == "":
+    if text == "":
         require_text(
             None,
-            answer.finish_reason,
+            end.finish_reason,
             sdk=settings.sdk,
             model=settings.name,
-            request_id=answer.request_id,
+            request_id=end.request_id,
         )
     problems = [
-        f"{field} is {getattr(answer, field)!r}, not a non-negative int or None"
+        f"{field} is {getattr(end, field)!r}, not a non-negative int or None"
         for field in _COUNTS
-        if not _count(getattr(answer, field))
+        if not _count(getattr(end, field))
     ]
-    if not _reason(answer.finish_reason):
-        problems.append(f"finish_reason is {answer.finish_reason!r}, not str or None")
+    if not _reason(end.finish_reason):
+        problems.append(f"finish_reason is {end.finish_reason!r}, not str or None")
     raise PluginError(
         f"SDK {settings.sdk} ({info.origin}) returned a malformed result: " + "; ".join(problems),
         sdk=settings.sdk,

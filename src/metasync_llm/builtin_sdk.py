@@ -94,9 +94,14 @@ def _option(config: Mapping[str, Any], name: str) -> float:
 _CHUNK = r"\S+\s*|\s+"
 
 
-def _chunks(text: str, config: Mapping[str, Any]) -> Iterator[str]:
-    """The answer in word-sized chunks; with ``test.cutAfter`` the stream breaks after N."""
+def _chunks(text: str, config: Mapping[str, Any], stream: bool = True) -> Iterator[str]:
+    """The answer in word-sized chunks (one chunk when nobody reads them as they come);
+    with ``test.cutAfter`` the stream breaks after N."""
     cut_after = (config.get("test") or {}).get("cutAfter")
+    if not stream and cut_after is None:
+        if text:
+            yield text
+        return
     for i, match in enumerate(re.finditer(_CHUNK, text)):
         if cut_after is not None and i >= cut_after:
             raise toolkit.errors.APIConnectionError(
@@ -175,7 +180,7 @@ class BuiltinTestSDK(BaseLLMSDK):
         if delay:
             time.sleep(delay)
         answer = _answer(request)
-        for i, chunk in enumerate(_chunks(answer.text, config)):
+        for i, chunk in enumerate(_chunks(answer.text, config, request.stream)):
             if i and pause:
                 time.sleep(pause)
             yield chunk
@@ -189,7 +194,7 @@ class BuiltinTestSDK(BaseLLMSDK):
         if delay:
             await asyncio.sleep(delay)
         answer = _answer(request)
-        for i, chunk in enumerate(_chunks(answer.text, config)):
+        for i, chunk in enumerate(_chunks(answer.text, config, request.stream)):
             if i and pause:
                 await asyncio.sleep(pause)
             yield chunk

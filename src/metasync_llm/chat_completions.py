@@ -11,14 +11,14 @@ Imported at discovery by the plugins that subclass it: it loads nothing else unt
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from metasync_llm.base_sdk import BaseLLMSDK
 
 if TYPE_CHECKING:
     from metasync_llm.request import Request
-    from metasync_llm.result import StreamEnd, StreamItem
+    from metasync_llm.result import StreamEnd
 
 
 class ChatCompletionsSDK(BaseLLMSDK):
@@ -77,8 +77,8 @@ class ChatCompletionsSDK(BaseLLMSDK):
 
     def answer(
         self, request: Request, response: Any, request_id: str | None = None
-    ) -> Iterator[StreamItem]:
-        """A whole (non-streamed) response as stream items: its text, then its ``StreamEnd``."""
+    ) -> tuple[str, StreamEnd]:
+        """A whole (non-streamed) response: its text and its ``StreamEnd``, to yield in turn."""
         from metasync_llm.answers import require_text  # noqa: PLC0415
 
         field = self.field
@@ -87,14 +87,14 @@ class ChatCompletionsSDK(BaseLLMSDK):
         choices = field(response, "choices")
         choice = choices[0] if choices else None
         finish = _finish_reason(field(choice, "finish_reason"))
-        yield require_text(
+        text = require_text(
             field(field(choice, "message"), "content"),
             finish,
             sdk=self.sdk_name,
             model=request.model_name,
             request_id=request_id,
         )
-        yield self._end(field(response, "usage"), finish, request_id)
+        return text, self._end(field(response, "usage"), finish, request_id)
 
     def chunk_reader(self, request_id: str | None = None) -> ChunkReader:
         """A reader for the chunks of one streamed response."""

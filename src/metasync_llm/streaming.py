@@ -17,16 +17,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from metasync_llm._call import (
-    Call,
-    call_error,
-    checked_answer,
-    raise_mapped,
-    repaired,
-    result_of,
-)
+from metasync_llm._call import Call, call_error, raise_mapped, repaired, result_of
 from metasync_llm.errors import MetasyncLLMError, PluginError
-from metasync_llm.result import Completion, CompletionResult, StreamEnd
+from metasync_llm.result import CompletionResult, StreamEnd
+
+_NO_END = StreamEnd()  # what a stream that never said how it ended reports
 
 
 class _StreamState:
@@ -71,22 +66,19 @@ class _StreamState:
 
     def finish(self) -> CompletionResult:
         """The result of a stream that ended (checked like any answer)."""
-        end = self.end or StreamEnd()
-        raw = Completion(
-            "".join(self.chunks),
-            end.prompt_tokens,
-            end.completion_tokens,
-            end.total_tokens,
-            end.finish_reason,
-            end.request_id,
-        )
+        elapsed = time.perf_counter() - self.start
         try:
-            answer = checked_answer(raw, self.call)
+            self.result = result_of(
+                self.call,
+                "".join(self.chunks),
+                self.end or _NO_END,
+                elapsed,
+                self.first_chunk,
+                self.attempts.count,
+            )
         except MetasyncLLMError as exc:  # no text, or a malformed answer: final
             exc.attempts = self.attempts.count
             raise
-        elapsed = time.perf_counter() - self.start
-        self.result = result_of(self.call, answer, elapsed, self.first_chunk, self.attempts.count)
         return self.result
 
     def failed(self, exc: Exception) -> tuple[MetasyncLLMError, float | None]:

@@ -67,8 +67,9 @@ class ChatCompletionsClientSDK(ChatCompletionsSDK):
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         client = await self.async_client_for(request)
         if not request.stream:
-            for item in self.answer(request, await client.complete(**self._body(request))):
-                yield item
+            whole, end = self.answer(request, await client.complete(**self._body(request)))
+            yield whole
+            yield end
             return
         reader = self.chunk_reader()
         async with await client.complete(stream=True, **self._body(request)) as updates:

@@ -63,8 +63,9 @@ class OpenAISDK(ChatCompletionsSDK):
         client = await self.async_client_for(request)
         if not request.stream:
             response = await client.chat.completions.create(**self._body(request))
-            for item in self.answer(request, response, response._request_id):
-                yield item
+            whole, end = self.answer(request, response, response._request_id)
+            yield whole
+            yield end
             return
         async with await client.chat.completions.create(
             **self._body(request, stream=True)
