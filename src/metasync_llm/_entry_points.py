@@ -81,8 +81,16 @@ def _name_version(folder: str, metadata_dir: str) -> tuple[str | None, str | Non
 
 
 def scan(path: Iterable[str], group: str) -> Iterator[EntryPoint]:
-    """Every entry point of ``group`` declared by a distribution on ``path``, in path order."""
+    """Every entry point of ``group`` declared by a distribution on ``path``, in path order.
+
+    Finds what ``importlib.metadata.entry_points(group=group)`` finds for the folders on
+    ``path`` (site-packages, ``--target`` folders, ``.pth`` additions, editable installs,
+    whose metadata lives in site-packages): a distribution present in two folders counts
+    once, the first one, as for an import. It does not look inside zip files on the path
+    or ask custom import finders for metadata.
+    """
     marker = f"[{group}]".encode()
+    seen: set[str] = set()
     for entry in path:
         folder = entry or "."
         try:
@@ -104,8 +112,17 @@ def scan(path: Iterable[str], group: str) -> Iterator[EntryPoint]:
             if marker not in data:
                 continue
             dist, version = _name_version(name, metadata_dir)
+            key = _normalize(dist) if dist else metadata_dir
+            if key in seen:  # shadowed by the same distribution earlier on the path
+                continue
+            seen.add(key)
             for ep_name, value in _section(data.decode("utf-8", "replace"), group):
                 yield EntryPoint(ep_name, value, dist, version)
+
+
+def _normalize(name: str) -> str:
+    # PEP 503 normalization, as importlib.metadata compares distribution names.
+    return name.lower().replace("-", "_").replace(".", "_")
 
 
 _METADATA_DIRS = (".dist-info", ".egg-info")

@@ -373,7 +373,7 @@ def discover(
     failures: list[PluginLoadFailure] = []
     disabled: list[PluginInfo] = []
     for name in sorted(by_name):
-        claims = _unique_distributions(by_name[name])
+        claims = by_name[name]
         if len(claims) > 1:
             origins = " and ".join(info.origin for _, info in claims)
             for _, info in claims:
@@ -403,22 +403,6 @@ def discover(
         for failure in failures:
             logger.warning("SDK plugin not loaded: %s", failure)
     return Discovery(pm, sdks, failures, disabled, allowed, search)
-
-
-def _unique_distributions(
-    claims: list[tuple[EntryPoint, PluginInfo]],
-) -> list[tuple[EntryPoint, PluginInfo]]:
-    # The same distribution can be seen twice (e.g. on two sys.path entries); the first
-    # copy wins, as it would for an import. Only different distributions conflict.
-    seen: dict[str | None, tuple[EntryPoint, PluginInfo]] = {}
-    for ep, info in claims:
-        key = _normalize(info.distribution) if info.distribution else info.target
-        seen.setdefault(key, (ep, info))
-    return list(seen.values())
-
-
-def _normalize(name: str) -> str:
-    return name.lower().replace("-", "_").replace(".", "_")
 
 
 class PluginRegistry:
