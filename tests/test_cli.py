@@ -201,3 +201,50 @@ def test_stream_cut_mid_way_keeps_the_partial_answer_and_exits_1(tmp_path: Path)
     code, out, err = run("complete", "--stream", "--model", write(tmp_path, doc), "a b c d")
     assert (code, out) == (1, "a b \n")
     assert "simulated stream cut after 2 chunks" in err
+
+
+def test_json_errors_go_to_stdout_only(tmp_path: Path) -> None:
+    code, out, err = run("complete", "--model", write(tmp_path, CATALOG[2]), "--json", "hi")
+    assert code == 1 and err == ""
+    error = json.loads(out)["error"]
+    assert (error["type"], error["attempts"]) == ("RateLimitError", 1)
+    code, out, err = run("complete", "--model", str(tmp_path / "missing.json"), "--json", "hi")
+    assert code == 2 and err == "" and "does not exist" in json.loads(out)["error"]["message"]
+
+
+def test_model_files_empty_or_with_a_byte_order_mark(tmp_path: Path) -> None:
+    code, _, err = run("complete", "--model", write(tmp_path, []), "hi")
+    assert code == 2 and "holds an empty list: no model documents" in err
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(CATALOG[0]).encode())
+    assert run("complete", "--model", str(bom), "hi there")[:2] == (0, "hi there\n")
+    assert run("validate", str(bom))[0] == 0
+
+
+@pytest.mark.parametrize("where", ["/proc", "a-file"])
+def test_new_sdk_into_a_place_it_cannot_write_is_one_line(tmp_path: Path, where: str) -> None:
+    target = tmp_path / where if where == "a-file" else Path(where)
+    if where == "a-file":
+        target.write_text("not a folder")
+    code, out, err = run("new-sdk", "AcmeChat", "--dir", str(target))
+    assert code == 2 and out == ""
+    assert err.startswith("metasync-llm: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_new_sdk_refuses_a_name_already_taken(tmp_path: Path) -> None:
+    code, _, err = run("new-sdk", "test", "--dir", str(tmp_path))
+    assert code == 2 and "SDK name 'test' is taken: it is installed here, from metasync-llm" in err
+    code, _, err = run("new-sdk", "OpenAI", "--dir", str(tmp_path))
+    assert code == 2 and "metasync-llm-openai" in err
+    assert not list(tmp_path.iterdir()), "nothing is written for a refused name"
+    assert run("new-sdk", "test", "--dir", str(tmp_path), "--force")[0] == 0
+
+
+def test_a_provider_sdk_that_is_not_installed_names_its_distribution(tmp_path: Path) -> None:
+    from metasync_llm import PluginRegistry, SDKNotFoundError
+
+    registry = PluginRegistry(path=[str(tmp_path)])
+    with pytest.raises(SDKNotFoundError) as info:
+        registry.get_sdk("Anthropic")
+    assert "pip install metasync-llm-anthropic" in str(info.value)

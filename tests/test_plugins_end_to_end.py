@@ -103,3 +103,42 @@ def test_sdks_command_lists_every_installed_plugin_with_its_version() -> None:
         assert listed[sdk] == (dist, "0.1.0")
     assert listed["test"][0] == "metasync-llm"
     assert report["failures"] == []
+
+
+def test_the_first_call_reports_client_setup_apart_from_the_call(tmp_path: Path) -> None:
+    """A fresh process imports the client library on its first call: shown on its own."""
+    from metasync_llm.testing import LoopbackServer
+    from metasync_llm.testing.wires import openai_chat
+
+    _require("metasync_llm_openai")
+    with LoopbackServer(default=openai_chat) as server:
+        path = tmp_path / "model.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "name": "o",
+                    "sdk": "OpenAI",
+                    "endpoint": server.url,
+                    "deployment": "m",
+                    "key": "K",
+                }
+            )
+        )
+        done = subprocess.run(
+            [_cli(), "complete", "--model", str(path), "Hello"],
+            capture_output=True,
+            text=True,
+            env=_env(K="sk-setup"),
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "client setup (first use of the SDK)" in done.stderr
+        as_json = subprocess.run(
+            [_cli(), "complete", "--model", str(path), "--json", "Hello"],
+            capture_output=True,
+            text=True,
+            env=_env(K="sk-setup"),
+            check=True,
+        )
+    result = json.loads(as_json.stdout)
+    assert 0 < result["setup"] < result["elapsed"]

@@ -235,6 +235,7 @@ def result_of(
     elapsed: float,
     first_chunk: float | None = None,
     attempts: int = 1,
+    setup: float | None = None,
 ) -> CompletionResult:
     """The connector's result for a plugin's answer, checked (before any JSON repair).
 
@@ -268,6 +269,7 @@ def result_of(
         max_tokens=call.max_tokens,
         time_to_first_chunk=first_chunk,
         attempts=attempts,
+        setup=setup,
     )
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(

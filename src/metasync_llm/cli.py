@@ -46,7 +46,7 @@ class UsageError(Exception):
 def load_documents(path: str) -> list[Any]:
     """The model documents in a JSON file: one object, or a list of them (a catalog)."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM is fine
     except FileNotFoundError:
         raise UsageError(f"model file {path!r} does not exist") from None
     except OSError as exc:
@@ -59,6 +59,8 @@ def load_documents(path: str) -> list[Any]:
             f" column {exc.colno}"
         ) from None
     if isinstance(data, list):
+        if not data:
+            raise UsageError(f"model file {path!r} holds an empty list: no model documents")
         return data
     return [data]
 
@@ -225,9 +227,15 @@ def _summary(result: CompletionResult) -> str:
         return "?" if value is None else str(value)
 
     first = result.time_to_first_chunk
+    setup = result.setup or 0.0
+    call = f"{result.elapsed - setup:.3f}s"
+    if first is not None:
+        call += f" (first chunk {first - setup:.3f}s)"
+    if result.setup:
+        call += f" + {setup:.3f}s client setup (first use of the SDK)"
     parts = [
         f"{result.sdk} model {result.model}",
-        f"{result.elapsed:.3f}s" + (f" (first chunk {first:.3f}s)" if first is not None else ""),
+        call,
         f"tokens {n(result.prompt_tokens)} in / {n(result.completion_tokens)} out /"
         f" {n(result.total_tokens)} total",
     ]
@@ -308,8 +316,11 @@ def _cmd_new_sdk(args: argparse.Namespace, out: TextIO) -> int:
 
     try:
         root = write_plugin(args.name, Path(args.dir), force=args.force)
-    except (ValueError, FileExistsError) as exc:
+    except (ValueError, FileExistsError, NotADirectoryError) as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename or args.dir
+        raise UsageError(f"cannot write the plugin into {where}: {exc.strerror or exc}") from None
     out.write(
         f"wrote {root}\n"
         f"next: write the API call in src/.../plugin.py (look for '{BEGIN}'), then\n"
@@ -433,6 +444,7 @@ def main(
 
 
 def _fail(args: argparse.Namespace, err: TextIO, out: TextIO, exc: Exception, code: int) -> int:
+    """Report ``exc`` once: as JSON on stdout with ``--json``, else as one line on stderr."""
     if getattr(args, "json", False):
         json.dump(
             {
@@ -444,10 +456,13 @@ def _fail(args: argparse.Namespace, err: TextIO, out: TextIO, exc: Exception, co
                     "status": getattr(exc, "status", None),
                     "request_id": getattr(exc, "request_id", None),
                     "fields": list(getattr(exc, "fields", ())),
+                    "attempts": getattr(exc, "attempts", None),
+                    "partial_text": getattr(exc, "partial_text", None),
                 }
             },
             out,
         )
         out.write("\n")
+        return code
     err.write(f"metasync-llm: error: {exc}\n")
     return code

@@ -5,7 +5,9 @@ from __future__ import annotations
 import _thread  # threading's lock, without importing threading at discovery
 import functools
 import inspect
+import time
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from metasync_llm.model import connect_timeout_of, timeout_of
@@ -15,6 +17,25 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+
+#: Where the call running in this context adds the seconds spent creating clients (the
+#: first use of a client library imports it: often longer than the call itself).
+setup_seconds: ContextVar[list[float] | None] = ContextVar("metasync_llm_setup", default=None)
+
+
+def _add_setup(seconds: float) -> None:
+    holder = setup_seconds.get()
+    if holder is not None:
+        holder[0] += seconds
+
+
+def timed_setup(create: Callable[[], T]) -> T:
+    """``create()``, its duration added to the running call's setup time."""
+    start = time.perf_counter()
+    try:
+        return create()
+    finally:
+        _add_setup(time.perf_counter() - start)
 
 
 def client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
@@ -86,7 +107,7 @@ class ClientCache(Generic[T]):
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
-                    client = self._clients[key] = create()
+                    client = self._clients[key] = timed_setup(create)
                     if not self._watched:
                         self._watch()
         return client
@@ -155,7 +176,9 @@ class AsyncClientCache(Generic[T]):
             holder = await self._start(loop)
         client = holder.clients.get(key)
         if client is None:
+            start = time.perf_counter()
             made = await asyncio.to_thread(create)
+            _add_setup(time.perf_counter() - start)
             client = holder.clients.setdefault(key, made)
             if client is not made:
                 await _close_client(made)

@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 #: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
 ALLOW_ENV = "METASYNC_LLM_SDKS"
 
+#: The distribution that provides each SDK of this project, for "not installed" messages.
+KNOWN_DISTRIBUTIONS = {
+    "OpenAI": "metasync-llm-openai",
+    "AzureOpenAI": "metasync-llm-azure-openai",
+    "Anthropic": "metasync-llm-anthropic",
+    "ChatCompletionsClient": "metasync-llm-azure-inference",
+}
+
 # Reasons a plugin is not available, as recorded in PluginLoadFailure.kind.
 IMPORT_ERROR = "import-error"
 NOT_A_PLUGIN = "not-a-plugin"
@@ -500,11 +508,13 @@ class PluginRegistry:
             )
         else:
             close = [n for n in available if n.lower() == name.lower()]
-            hint = (
-                f" (did you mean {close[0]!r}? SDK names are case-sensitive)"
-                if close
-                else ("; install the distribution that provides it")
-            )
+            known = KNOWN_DISTRIBUTIONS.get(name)
+            if close:
+                hint = f" (did you mean {close[0]!r}? SDK names are case-sensitive)"
+            elif known:
+                hint = f"; it comes with {known}: pip install {known}"
+            else:
+                hint = "; install the distribution that provides it"
             message = f"no SDK named {name!r} is installed{hint}"
         return SDKNotFoundError(
             f"{message}. Available SDKs: {listing}",

@@ -108,6 +108,9 @@ class CompletionResult(_Unpacks):
     time_to_first_chunk: float | None = None
     #: Attempts made, the successful one included (more than 1 after retries).
     attempts: int = 1
+    #: Seconds of ``elapsed`` spent creating the provider's client, on its first use
+    #: (importing the client library); ``None`` when the call reused a client.
+    setup: float | None = None
 
     @property
     def usage(self) -> Usage:

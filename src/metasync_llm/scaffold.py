@@ -19,19 +19,45 @@ def names(sdk: str) -> tuple[str, str, str]:
     return f"metasync-llm-{slug.replace('_', '-')}", f"metasync_llm_{slug}", f"{sdk}SDK"
 
 
+def name_in_use(sdk: str) -> str | None:
+    """Who already provides SDK ``sdk`` (installed here, or a metasync-llm distribution)."""
+    import sys  # noqa: PLC0415
+
+    from metasync_llm._entry_points import scan  # noqa: PLC0415
+    from metasync_llm.hookspecs import ENTRY_POINT_GROUP  # noqa: PLC0415
+    from metasync_llm.registry import KNOWN_DISTRIBUTIONS  # noqa: PLC0415
+
+    for ep in scan(sys.path, ENTRY_POINT_GROUP):
+        if ep.name == sdk:
+            return f"it is installed here, from {ep.distribution or ep.value}"
+    if sdk in KNOWN_DISTRIBUTIONS:
+        return f"it is the SDK of {KNOWN_DISTRIBUTIONS[sdk]}"
+    return None
+
+
 def write_plugin(sdk: str, directory: Path, *, force: bool = False) -> Path:
     """Write the distribution for ``sdk`` into ``directory``/<distribution>; return its path.
 
-    Raises ``ValueError`` for a name that cannot be an SDK identifier and
-    ``FileExistsError`` when the folder exists (unless ``force``).
+    Raises ``ValueError`` for a name that cannot be an SDK identifier or that another
+    distribution already provides (two plugins with one name both stop loading), and
+    ``FileExistsError`` when the folder exists; ``force`` overrides both. ``OSError`` for a
+    directory that cannot be written.
     """
     if not NAME.match(sdk):
         raise ValueError(
             f"SDK name {sdk!r} must start with a letter and hold only letters, digits and _"
             " (it is the `sdk` field of model documents and the entry-point name)"
         )
+    taken = None if force else name_in_use(sdk)
+    if taken:
+        raise ValueError(
+            f"SDK name {sdk!r} is taken: {taken}; two plugins with one name both stop"
+            " loading, so pick another name (or --force)"
+        )
     dist, package, cls = names(sdk)
     root = directory / dist
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"--dir {directory} is not a directory")
     if root.exists() and not force:
         raise FileExistsError(f"{root} already exists (use --force to overwrite)")
     files = {

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from metasync_llm._call import Call, call_error, raise_mapped, repaired, result_of
+from metasync_llm.clients import setup_seconds
 from metasync_llm.errors import MetasyncLLMError, PluginError
 from metasync_llm.result import CompletionResult, StreamEnd
 
@@ -40,6 +41,8 @@ class _StreamState:
         self.start = time.perf_counter()
         self.first_chunk: float | None = None
         self.result: CompletionResult | None = None
+        #: Seconds spent creating clients (see :data:`metasync_llm.clients.setup_seconds`).
+        self.setup = [0.0]
 
     def accept(self, item: object) -> str | None:
         """The text chunk in ``item`` (``None`` for the end marker or an empty chunk)."""
@@ -75,6 +78,7 @@ class _StreamState:
                 elapsed,
                 self.first_chunk,
                 self.attempts.count,
+                self.setup[0] or None,
             )
         except MetasyncLLMError as exc:  # no text, or a malformed answer: final
             exc.attempts = self.attempts.count
@@ -109,20 +113,24 @@ def run(call: Call) -> CompletionResult:
     """A blocking call: the plugin's whole stream, retried while that is safe."""
     state = _StreamState(call, delivered=False)
     sdk, request = call.loaded.sdk, call.request
-    while True:
-        state.attempts.begin()
-        items = sdk.stream(request)
-        try:
-            for item in items:
-                state.accept(item)
-            break
-        except Exception as exc:
-            error, delay = state.failed(exc)
-            if delay is None:
-                raise_mapped(error, exc)
-        finally:
-            _close(items)
-        time.sleep(delay)
+    timing = setup_seconds.set(state.setup)
+    try:
+        while True:
+            state.attempts.begin()
+            items = sdk.stream(request)
+            try:
+                for item in items:
+                    state.accept(item)
+                break
+            except Exception as exc:
+                error, delay = state.failed(exc)
+                if delay is None:
+                    raise_mapped(error, exc)
+            finally:
+                _close(items)
+            time.sleep(delay)
+    finally:
+        setup_seconds.reset(timing)
     return repaired(call, state.finish())
 
 
@@ -132,20 +140,24 @@ async def arun(call: Call) -> CompletionResult:
 
     state = _StreamState(call, delivered=False)
     sdk, request = call.loaded.sdk, call.request
-    while True:
-        state.attempts.begin()
-        items = sdk.astream(request)
-        try:
-            async for item in items:
-                state.accept(item)
-            break
-        except Exception as exc:
-            error, delay = state.failed(exc)
-            if delay is None:
-                raise_mapped(error, exc)
-        finally:
-            await _aclose(items)
-        await asyncio.sleep(delay)
+    timing = setup_seconds.set(state.setup)
+    try:
+        while True:
+            state.attempts.begin()
+            items = sdk.astream(request)
+            try:
+                async for item in items:
+                    state.accept(item)
+                break
+            except Exception as exc:
+                error, delay = state.failed(exc)
+                if delay is None:
+                    raise_mapped(error, exc)
+            finally:
+                await _aclose(items)
+            await asyncio.sleep(delay)
+    finally:
+        setup_seconds.reset(timing)
     result = state.finish()
     if call.repair_json:  # can be slow on long answers: off the loop
         result = await asyncio.to_thread(repaired, call, result)
@@ -179,6 +191,8 @@ class CompletionStream:
     def __next__(self) -> str:
         state = self._state
         while not self._closed:
+            # Until the first chunk, the plugin may be creating its client: time it.
+            timing = setup_seconds.set(state.setup) if not state.chunks else None
             try:
                 if self._items is None:
                     state.attempts.begin()
@@ -198,6 +212,9 @@ class CompletionStream:
                     raise_mapped(error, exc)
                 time.sleep(delay)
                 continue
+            finally:
+                if timing is not None:
+                    setup_seconds.reset(timing)
             try:
                 chunk = state.accept(item)
             except PluginError:
@@ -266,6 +283,8 @@ class AsyncCompletionStream:
 
         state = self._state
         while not self._closed:
+            # Until the first chunk, the plugin may be creating its client: time it.
+            timing = setup_seconds.set(state.setup) if not state.chunks else None
             try:
                 if self._items is None:
                     state.attempts.begin()
@@ -289,6 +308,9 @@ class AsyncCompletionStream:
                     raise_mapped(error, exc)
                 await asyncio.sleep(delay)
                 continue
+            finally:
+                if timing is not None:
+                    setup_seconds.reset(timing)
             try:
                 chunk = state.accept(item)
             except PluginError:
