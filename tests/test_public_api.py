@@ -34,7 +34,7 @@ def test_configuration_errors_are_value_errors_and_failures_runtime_errors() -> 
         for c in vars(errors).values()
         if isinstance(c, type) and issubclass(c, errors.CompletionError)
     ]
-    assert len(call_failures) == 13  # CompletionError and its 12 kinds
+    assert len(call_failures) == 14  # CompletionError and its 13 kinds
     for cls in [*call_failures, errors.PluginError]:
         assert issubclass(cls, RuntimeError) and not issubclass(cls, ValueError)
 
@@ -64,13 +64,14 @@ def test_retry_after_seconds_and_http_dates() -> None:
 
 
 def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
-    from metasync_llm import answers, clients, model, request, result, toolkit
+    from metasync_llm import answers, clients, model, request, responses, result, toolkit
 
     sources = {
         **vars(answers),
         **vars(clients),
         **vars(model),
         **vars(request),
+        **vars(responses),
         **vars(result),
         **vars(errors),
     }

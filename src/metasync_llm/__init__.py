@@ -34,6 +34,7 @@ _LAZY = {
             "ContentFilterError",
             "ContextWindowExceededError",
             "EmptyResponseError",
+            "IncompleteResponseError",
             "MetasyncLLMError",
             "MissingAPIKeyError",
             "NotFoundError",

@@ -3,22 +3,24 @@
 OpenAI, Azure OpenAI, Azure AI Inference and the many OpenAI-compatible servers take the
 same request (``model``, ``messages``, ``temperature``, ``max_tokens``) and answer in the
 same shape (``choices[0].message.content``, ``finish_reason``, ``usage``; streamed as
-``choices[0].delta`` chunks). This base builds that request from a model document's
-quirks and reads that answer, so a plugin for such an API writes only its client calls.
+server-sent events of ``choices[0].delta`` chunks, ended by ``data: [DONE]``). This base
+builds that request from a model document's quirks and reads that answer from the raw
+JSON, so a plugin for such an API writes only its client calls.
 
 Imported at discovery by the plugins that subclass it: it loads nothing else until used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from metasync_llm.base_sdk import BaseLLMSDK
 
 if TYPE_CHECKING:
     from metasync_llm.request import Request
-    from metasync_llm.result import StreamEnd
+    from metasync_llm.responses import SSEEvent
+    from metasync_llm.result import StreamEnd, StreamItem
 
 
 class ChatCompletionsSDK(BaseLLMSDK):
@@ -26,11 +28,11 @@ class ChatCompletionsSDK(BaseLLMSDK):
 
     Set :attr:`sdk_name` and :attr:`required_fields`, implement
     :meth:`~BaseLLMSDK.create_client`, :meth:`~BaseLLMSDK.stream` and
-    :meth:`~BaseLLMSDK.astream` with the client library's calls, and use
-    :meth:`chat_body` for the request, :meth:`answer` for a whole response and
-    :meth:`chunk_reader` for a stream. The document's quirks are honoured:
-    ``messageFormat``, ``omitTemperature``, ``maxCompletionToken`` (see
-    :mod:`metasync_llm.model`).
+    :meth:`~BaseLLMSDK.astream` with the client library's calls, and read the raw body:
+    :meth:`answer` for a whole JSON response, :meth:`chunks` (:meth:`achunks`) for the
+    server-sent events of a stream (from :func:`metasync_llm.responses.sse_events`). The
+    document's quirks are honoured: ``messageFormat``, ``omitTemperature``,
+    ``maxCompletionToken`` (see :mod:`metasync_llm.model`).
     """
 
     #: The SDK identifier (``get_name()``).
@@ -39,15 +41,11 @@ class ChatCompletionsSDK(BaseLLMSDK):
     required_fields: ClassVar[tuple[str, ...]] = ("endpoint", "deployment")
     #: Report the response's ``id`` as the request id (for APIs without a request-id header).
     response_id_is_request_id: ClassVar[bool] = False
-
-    @staticmethod
-    def field(obj: Any, name: str) -> Any:
-        """Read a field of a response object (``None`` if absent).
-
-        Attribute access, as the ``openai`` library's models need; a plugin whose library
-        returns mappings overrides it.
-        """
-        return getattr(obj, name, None)
+    #: Error codes sent inside a stream that began as a success.
+    error_codes: ClassVar[Mapping[str, str]] = {
+        "server_error": "ServerError",
+        "rate_limit_exceeded": "RateLimitError",
+    }
 
     def get_name(self) -> str:
         return self.sdk_name
@@ -78,67 +76,106 @@ class ChatCompletionsSDK(BaseLLMSDK):
     def answer(
         self, request: Request, response: Any, request_id: str | None = None
     ) -> tuple[str, StreamEnd]:
-        """A whole (non-streamed) response: its text and its ``StreamEnd``, to yield in turn."""
+        """A whole (non-streamed) JSON response: its text and its ``StreamEnd``, to yield."""
         from metasync_llm.answers import require_text  # noqa: PLC0415
 
-        field = self.field
+        if not isinstance(response, Mapping):
+            raise _malformed(response)
         if request_id is None and self.response_id_is_request_id:
-            request_id = field(response, "id")
-        choices = field(response, "choices")
-        choice = choices[0] if choices else None
-        finish = _finish_reason(field(choice, "finish_reason"))
+            request_id = _text(response.get("id"))
+        choices = response.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else {}
+        if not isinstance(choice, Mapping):
+            raise _malformed(response)
+        finish = _finish_reason(choice.get("finish_reason"))
+        message = choice.get("message")
+        content = message.get("content") if isinstance(message, Mapping) else None
         text = require_text(
-            field(field(choice, "message"), "content"),
+            content if isinstance(content, str) else None,
             finish,
             sdk=self.sdk_name,
             model=request.model_name,
             request_id=request_id,
         )
-        return text, self._end(field(response, "usage"), finish, request_id)
+        return text, _end(response.get("usage"), finish, request_id)
 
-    def chunk_reader(self, request_id: str | None = None) -> ChunkReader:
-        """A reader for the chunks of one streamed response."""
-        return ChunkReader(self, request_id)
+    def chunks(self, events: Iterable[SSEEvent], request_id: str | None) -> Iterator[StreamItem]:
+        """A stream's text chunks, then its ``StreamEnd`` once a finish reason has come.
 
-    def _end(self, usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:
-        from metasync_llm.answers import total_of, usage_count  # noqa: PLC0415
-        from metasync_llm.result import StreamEnd  # noqa: PLC0415
+        A stream that ends without a finish reason yields no ``StreamEnd``: the connector
+        reports the answer as cut short. An ``{"error": ...}`` event raises it.
+        """
+        reader = _ChunkReader(request_id, self.response_id_is_request_id)
+        for event in events:
+            if event.data == "[DONE]":
+                break
+            text = reader.feed(event)
+            if text:
+                yield text
+        if reader.finish is not None:
+            yield reader.end()
 
-        field = self.field
-        prompt = usage_count(field(usage, "prompt_tokens"))
-        completion = usage_count(field(usage, "completion_tokens"))
-        total = total_of(prompt, completion, field(usage, "total_tokens"))
-        return StreamEnd(prompt, completion, total, finish, request_id)
+    async def achunks(
+        self, events: AsyncIterable[SSEEvent], request_id: str | None
+    ) -> AsyncIterator[StreamItem]:
+        """:meth:`chunks` for an async stream."""
+        reader = _ChunkReader(request_id, self.response_id_is_request_id)
+        async for event in events:
+            if event.data == "[DONE]":
+                break
+            text = reader.feed(event)
+            if text:
+                yield text
+        if reader.finish is not None:
+            yield reader.end()
 
 
-class ChunkReader:
-    """Reads a streamed chat completion: each chunk's text, and the finish reason and usage."""
+class _ChunkReader:
+    """Reads the chunks of one streamed chat completion: text, finish reason and usage."""
 
-    def __init__(self, sdk: ChatCompletionsSDK, request_id: str | None) -> None:
-        self._sdk = sdk
+    def __init__(self, request_id: str | None, ids_are_request_ids: bool) -> None:
         self.request_id = request_id
+        self._ids = ids_are_request_ids and request_id is None
         self.finish: str | None = None
         self.usage: Any = None
 
-    def feed(self, chunk: Any) -> str | None:
-        """The text of one chunk (``None`` if it has none), noting its finish reason and usage."""
-        field = self._sdk.field
-        usage = field(chunk, "usage")
+    def feed(self, event: SSEEvent) -> str | None:
+        """The text of one event's chunk (``None`` if it has none); raises an error event."""
+        from metasync_llm.responses import StreamErrorEvent  # noqa: PLC0415 - loaded already
+
+        chunk = event.json()
+        if not isinstance(chunk, Mapping):
+            raise _malformed(chunk)
+        if chunk.get("error"):
+            raise StreamErrorEvent(chunk["error"])
+        usage = chunk.get("usage")
         if usage is not None:
             self.usage = usage
-        if self.request_id is None and self._sdk.response_id_is_request_id:
-            self.request_id = field(chunk, "id")
-        choices = field(chunk, "choices")
-        if not choices:
+        if self._ids and self.request_id is None:
+            self.request_id = _text(chunk.get("id"))
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
             return None
         choice = choices[0]
-        self.finish = _finish_reason(field(choice, "finish_reason")) or self.finish
-        content: str | None = field(field(choice, "delta"), "content")
-        return content
+        self.finish = _finish_reason(choice.get("finish_reason")) or self.finish
+        delta = choice.get("delta")
+        content = delta.get("content") if isinstance(delta, Mapping) else None
+        return content if isinstance(content, str) else None
 
     def end(self) -> StreamEnd:
-        """The ``StreamEnd`` of the stream read so far."""
-        return self._sdk._end(self.usage, self.finish, self.request_id)
+        return _end(self.usage, self.finish, self.request_id)
+
+
+def _end(usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:
+    from metasync_llm.answers import total_of, usage_count  # noqa: PLC0415
+    from metasync_llm.result import StreamEnd  # noqa: PLC0415
+
+    if not isinstance(usage, Mapping):
+        usage = {}
+    prompt = usage_count(usage.get("prompt_tokens"))
+    completion = usage_count(usage.get("completion_tokens"))
+    total = total_of(prompt, completion, usage.get("total_tokens"))
+    return StreamEnd(prompt, completion, total, finish, request_id)
 
 
 def chat_messages(request: Request) -> list[dict[str, str]]:
@@ -158,8 +195,17 @@ def chat_messages(request: Request) -> list[dict[str, str]]:
     return [{"role": "system", "content": (system or "") + (user or "")}]
 
 
-def _finish_reason(value: Any) -> str | None:
-    # openai sends str; azure-ai-inference an enum (or its raw str through the mapping).
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(getattr(value, "value", value))
+def _finish_reason(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _malformed(body: object) -> Exception:
+    from metasync_llm.errors import CompletionError  # noqa: PLC0415 - loaded already
+
+    return CompletionError(
+        f"the provider answered with a {type(body).__name__} where a chat completion belongs"
+    )

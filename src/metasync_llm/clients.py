@@ -7,9 +7,9 @@ import functools
 import inspect
 import time
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from metasync_llm._attempt import add_setup
 from metasync_llm.model import connect_timeout_of, timeout_of
 
 if TYPE_CHECKING:
@@ -18,24 +18,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Where the call running in this context adds the seconds spent creating clients (the
-#: first use of a client library imports it: often longer than the call itself).
-setup_seconds: ContextVar[list[float] | None] = ContextVar("metasync_llm_setup", default=None)
-
-
-def _add_setup(seconds: float) -> None:
-    holder = setup_seconds.get()
-    if holder is not None:
-        holder[0] += seconds
-
 
 def timed_setup(create: Callable[[], T]) -> T:
-    """``create()``, its duration added to the running call's setup time."""
+    """``create()``, its duration added to the running attempt's set-up time (the first use
+    of a client library imports it: often longer than the call itself)."""
     start = time.perf_counter()
     try:
         return create()
     finally:
-        _add_setup(time.perf_counter() - start)
+        add_setup(time.perf_counter() - start)
 
 
 def client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
@@ -178,7 +169,7 @@ class AsyncClientCache(Generic[T]):
         if client is None:
             start = time.perf_counter()
             made = await asyncio.to_thread(create)
-            _add_setup(time.perf_counter() - start)
+            add_setup(time.perf_counter() - start)
             client = holder.clients.setdefault(key, made)
             if client is not made:
                 await _close_client(made)

@@ -17,6 +17,7 @@
         │   └── ContentFilterError
         ├── APITimeoutError
         ├── APIConnectionError
+        │   └── IncompleteResponseError     the answer ended without its end marker
         ├── ServerError                     5xx
         ├── EmptyResponseError
         └── TruncatedResponseError          ``max_tokens`` reached
@@ -181,6 +182,15 @@ class APIConnectionError(CompletionError):
     """The endpoint could not be reached, or the connection broke."""
 
 
+class IncompleteResponseError(APIConnectionError):
+    """The response ended before the provider said the answer was complete.
+
+    The body ended cleanly, but the provider's end marker (a finish reason, Anthropic's
+    ``message_stop``) never came: the answer was cut short. ``partial_text`` holds what
+    arrived; it is retried like a lost connection, when nothing was handed out yet.
+    """
+
+
 class ServerError(CompletionError):
     """The provider failed (HTTP 5xx)."""
 
@@ -286,6 +296,18 @@ def http_error(
     overflow or a content-filter refusal from other bad requests.
     """
     cls = error_class_for(status, f"{message} {detail}")
+    return _error(cls, message, sdk, model, status, request_id, retry_after)
+
+
+def _error(
+    cls: type[CompletionError],
+    message: str,
+    sdk: str | None,
+    model: str | None,
+    status: int | None,
+    request_id: str | None,
+    retry_after: float | None,
+) -> CompletionError:
     if cls is RateLimitError:
         return RateLimitError(
             message,
@@ -298,15 +320,27 @@ def http_error(
     return cls(message, sdk=sdk, model=model, status=status, request_id=request_id)
 
 
+#: Characters of a provider's error text read to classify it, and shown in a message; the
+#: whole body stays on the error's cause. (A 50 MB error body used to be scanned whole.)
+READ_LIMIT = 64 * 1024
+SHOW_LIMIT = 2000
+
+
+def clip(text: str, limit: int = SHOW_LIMIT) -> str:
+    """``text``, cut to ``limit`` characters with a note of how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 def provider_message(body: object) -> str | None:
     """The human message in a provider's error body (``{"error": {"message": ...}}`` and kin)."""
-    if isinstance(body, str):
-        return body.strip() or None
-    if isinstance(body, Mapping):
-        for key in ("message", "error", "detail"):
-            found = provider_message(body.get(key))
-            if found:
-                return found
+    for _ in range(8):  # bodies nest the message a few levels down at most
+        if isinstance(body, str):
+            return body[:READ_LIMIT].strip() or None
+        if not isinstance(body, Mapping):
+            return None
+        body = next((body[key] for key in ("message", "error", "detail") if body.get(key)), None)
     return None
 
 
@@ -324,7 +358,7 @@ def provider_code(body: object) -> str | None:
 
 
 def provider_error(
-    status: int,
+    status: int | None,
     body: object,
     headers: Mapping[str, str] | None,
     *,
@@ -334,49 +368,39 @@ def provider_error(
     fallback: str = "",
     codes: Mapping[str, str] | None = None,
 ) -> CompletionError:
-    """The error for a provider's HTTP error reply, classified by status, then by its body.
+    """The error for a provider's error reply, classified by status, then by its body.
 
-    ``codes`` maps provider error codes (see :func:`provider_code`) to the name of the
-    class to raise, for what the status does not say (an overload reported inside a
-    stream that began with HTTP 200). Reads ``retry-after-ms`` / ``Retry-After`` from
-    ``headers`` for rate limits.
+    An error reported inside a response that began as a success (``status`` ``None`` or
+    below 400: an error event of a stream) has no status to go by: ``codes`` maps the
+    provider's error codes (see :func:`provider_code`) to the name of the class to raise
+    (an overload is a :class:`ServerError`); other codes are a :class:`CompletionError`.
+    Reads ``retry-after-ms`` / ``Retry-After`` from ``headers`` for rate limits. Only the
+    first :data:`READ_LIMIT` characters of the body are read.
     """
-    message = provider_message(body) or fallback or "no error message"
+    message = clip(provider_message(body) or fallback[:READ_LIMIT] or "no error message")
     retry_after = None
     if headers is not None:
         millis = retry_after_seconds(headers.get("retry-after-ms"))
         retry_after = (
             millis / 1000 if millis is not None else retry_after_seconds(headers.get("retry-after"))
         )
-    import json  # noqa: PLC0415 - not needed at discovery
-
-    try:
-        detail = json.dumps(body, default=str) if body is not None else ""
-    except ValueError:
-        detail = str(body)
     label = f"{sdk} model {model!r}" if model else sdk
-    text = f"{label} failed (HTTP {status}): {message}"
-    code = provider_code(body) if codes else None
-    cls = globals().get(codes.get(code, "")) if codes and code else None
-    if isinstance(cls, type) and issubclass(cls, CompletionError):
-        if cls is RateLimitError:
-            return RateLimitError(
-                text,
-                retry_after=retry_after,
-                sdk=sdk,
-                model=model,
-                status=status,
-                request_id=request_id,
-            )
-        return cls(text, sdk=sdk, model=model, status=status, request_id=request_id)
-    return http_error(
-        status,
-        text,
-        detail=detail,
-        sdk=sdk,
-        model=model,
-        request_id=request_id,
-        retry_after=retry_after,
+    code = provider_code(body)
+    if status is not None and status >= 400:
+        return http_error(
+            status,
+            f"{label} failed (HTTP {status}): {message}",
+            detail=code or "",
+            sdk=sdk,
+            model=model,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
+    found = globals().get((codes or {}).get(code or "", ""))
+    cls = found if isinstance(found, type) and issubclass(found, CompletionError) else None
+    where = f"{label} failed inside the response" + (f" ({code})" if code else "")
+    return _error(
+        cls or CompletionError, f"{where}: {message}", sdk, model, None, request_id, retry_after
     )
 
 
@@ -452,12 +476,13 @@ def error_from_exception(
     request_id = getattr(exc, "request_id", None)
     request_id = request_id if isinstance(request_id, str) else None
     status = _status_of(exc)
-    if status is not None:
+    body = _body_of(exc)
+    if status is not None or isinstance(body, Mapping):  # an HTTP error, or an error event
         headers = getattr(getattr(exc, "response", None), "headers", None)
         fallback = getattr(exc, "message", None)
         return provider_error(
             status,
-            _body_of(exc),
+            body,
             headers if isinstance(headers, Mapping) else None,
             sdk=sdk,
             model=model,
@@ -466,8 +491,8 @@ def error_from_exception(
             codes=codes,
         )
     cause = exc.__cause__ or exc.__context__
-    detail = f"{type(exc).__name__}: {exc}" + (
-        f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    detail = clip(f"{type(exc).__name__}: {exc}") + (
+        f" ({type(cause).__name__}: {clip(str(cause))})" if cause is not None else ""
     )
     chain = _chain(exc)
     if any(_is_kind(e, TimeoutError, ("Timeout",)) for e in chain):
@@ -519,6 +544,7 @@ __all__ = [
     "ContentFilterError",
     "ContextWindowExceededError",
     "EmptyResponseError",
+    "IncompleteResponseError",
     "MetasyncLLMError",
     "MissingAPIKeyError",
     "NotFoundError",

@@ -17,12 +17,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
+from metasync_llm._attempt import AttemptClock
+from metasync_llm._attempt import current as current_attempt
 from metasync_llm._call import Call, call_error, raise_mapped, repaired, result_of
-from metasync_llm.clients import setup_seconds
-from metasync_llm.errors import MetasyncLLMError, PluginError
+from metasync_llm.errors import IncompleteResponseError, MetasyncLLMError, PluginError
+from metasync_llm.model import timeout_of
 from metasync_llm.result import CompletionResult, StreamEnd
 
-_NO_END = StreamEnd()  # what a stream that never said how it ended reports
+_ENDED = object()  # what next() returns once a plugin's stream is exhausted
 
 
 class _StreamState:
@@ -41,8 +43,13 @@ class _StreamState:
         self.start = time.perf_counter()
         self.first_chunk: float | None = None
         self.result: CompletionResult | None = None
-        #: Seconds spent creating clients (see :data:`metasync_llm.clients.setup_seconds`).
-        self.setup = [0.0]
+        #: The running attempt's deadline and client set-up time (see ``_attempt``).
+        self.clock = AttemptClock(timeout_of(call.config), rolling=delivered)
+
+    def begin(self) -> None:
+        """An attempt starts, with a fresh deadline."""
+        self.attempts.begin()
+        self.clock.restart()
 
     def accept(self, item: object) -> str | None:
         """The text chunk in ``item`` (``None`` for the end marker or an empty chunk)."""
@@ -51,6 +58,7 @@ class _StreamState:
                 return None
             if self.first_chunk is None and self.delivered:
                 self.first_chunk = time.perf_counter() - self.start
+            self.clock.chunk()
             self.chunks.append(item)
             return item
         if isinstance(item, str):  # a str subclass: a plain str for the caller
@@ -67,6 +75,18 @@ class _StreamState:
             distribution=info.distribution,
         )
 
+    def check_end(self) -> None:
+        """At the end of the plugin's stream: raise if the provider never marked the end."""
+        if self.end is None:
+            settings = self.call.settings
+            raise IncompleteResponseError(
+                f"{settings.sdk} model {settings.name!r}: the response ended before the"
+                f" provider marked the answer complete ({len(self.text)} characters had"
+                " arrived)",
+                sdk=settings.sdk,
+                model=settings.name,
+            )
+
     def finish(self) -> CompletionResult:
         """The result of a stream that ended (checked like any answer)."""
         elapsed = time.perf_counter() - self.start
@@ -74,11 +94,11 @@ class _StreamState:
             self.result = result_of(
                 self.call,
                 "".join(self.chunks),
-                self.end or _NO_END,
+                self.end or StreamEnd(),
                 elapsed,
                 self.first_chunk,
                 self.attempts.count,
-                self.setup[0] or None,
+                self.clock.setup or None,
             )
         except MetasyncLLMError as exc:  # no text, or a malformed answer: final
             exc.attempts = self.attempts.count
@@ -113,14 +133,15 @@ def run(call: Call) -> CompletionResult:
     """A blocking call: the plugin's whole stream, retried while that is safe."""
     state = _StreamState(call, delivered=False)
     sdk, request = call.loaded.sdk, call.request
-    timing = setup_seconds.set(state.setup)
+    timing = current_attempt.set(state.clock)
     try:
         while True:
-            state.attempts.begin()
+            state.begin()
             items = sdk.stream(request)
             try:
                 for item in items:
                     state.accept(item)
+                state.check_end()
                 break
             except Exception as exc:
                 error, delay = state.failed(exc)
@@ -130,7 +151,7 @@ def run(call: Call) -> CompletionResult:
                 _close(items)
             time.sleep(delay)
     finally:
-        setup_seconds.reset(timing)
+        current_attempt.reset(timing)
     return repaired(call, state.finish())
 
 
@@ -140,14 +161,15 @@ async def arun(call: Call) -> CompletionResult:
 
     state = _StreamState(call, delivered=False)
     sdk, request = call.loaded.sdk, call.request
-    timing = setup_seconds.set(state.setup)
+    timing = current_attempt.set(state.clock)
     try:
         while True:
-            state.attempts.begin()
+            state.begin()
             items = sdk.astream(request)
             try:
                 async for item in items:
                     state.accept(item)
+                state.check_end()
                 break
             except Exception as exc:
                 error, delay = state.failed(exc)
@@ -157,7 +179,7 @@ async def arun(call: Call) -> CompletionResult:
                 await _aclose(items)
             await asyncio.sleep(delay)
     finally:
-        setup_seconds.reset(timing)
+        current_attempt.reset(timing)
     result = state.finish()
     if call.repair_json:  # can be slow on long answers: off the loop
         result = await asyncio.to_thread(repaired, call, result)
@@ -191,19 +213,15 @@ class CompletionStream:
     def __next__(self) -> str:
         state = self._state
         while not self._closed:
-            # Until the first chunk, the plugin may be creating its client: time it.
-            timing = setup_seconds.set(state.setup) if not state.chunks else None
+            # The plugin's readers check the attempt's deadline as bytes arrive.
+            timing = current_attempt.set(state.clock)
             try:
                 if self._items is None:
-                    state.attempts.begin()
+                    state.begin()
                     self._items = self._make()
-                item = next(self._items)
-            except StopIteration:
-                self._closed = True
-                self._items = None
-                state.finish()
-                state.result = repaired(state.call, state.final())
-                raise
+                item = next(self._items, _ENDED)
+                if item is _ENDED:
+                    state.check_end()
             except Exception as exc:
                 self._close_items()
                 error, delay = state.failed(exc)
@@ -213,8 +231,13 @@ class CompletionStream:
                 time.sleep(delay)
                 continue
             finally:
-                if timing is not None:
-                    setup_seconds.reset(timing)
+                current_attempt.reset(timing)
+            if item is _ENDED:
+                self._closed = True
+                self._items = None
+                state.finish()
+                state.result = repaired(state.call, state.final())
+                raise StopIteration
             try:
                 chunk = state.accept(item)
             except PluginError:
@@ -283,20 +306,15 @@ class AsyncCompletionStream:
 
         state = self._state
         while not self._closed:
-            # Until the first chunk, the plugin may be creating its client: time it.
-            timing = setup_seconds.set(state.setup) if not state.chunks else None
+            # The plugin's readers check the attempt's deadline as bytes arrive.
+            timing = current_attempt.set(state.clock)
             try:
                 if self._items is None:
-                    state.attempts.begin()
+                    state.begin()
                     self._items = self._make()
-                item = await self._items.__anext__()
-            except StopAsyncIteration:
-                self._closed = True
-                self._items = None
-                result = state.finish()
-                if state.call.repair_json:  # can be slow on long answers: off the loop
-                    state.result = await asyncio.to_thread(repaired, state.call, result)
-                raise
+                item = await anext(self._items, _ENDED)
+                if item is _ENDED:
+                    state.check_end()
             except asyncio.CancelledError:
                 await self.aclose()
                 raise
@@ -309,8 +327,14 @@ class AsyncCompletionStream:
                 await asyncio.sleep(delay)
                 continue
             finally:
-                if timing is not None:
-                    setup_seconds.reset(timing)
+                current_attempt.reset(timing)
+            if item is _ENDED:
+                self._closed = True
+                self._items = None
+                result = state.finish()
+                if state.call.repair_json:  # can be slow on long answers: off the loop
+                    state.result = await asyncio.to_thread(repaired, state.call, result)
+                raise StopAsyncIteration
             try:
                 chunk = state.accept(item)
             except PluginError:

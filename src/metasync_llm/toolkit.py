@@ -29,6 +29,17 @@ _SOURCES = {
         "metasync_llm.model",
     ),
     "Request": "metasync_llm.request",
+    **dict.fromkeys(
+        (
+            "StreamErrorEvent",
+            "aread_json",
+            "asse_events",
+            "is_event_stream",
+            "read_json",
+            "sse_events",
+        ),
+        "metasync_llm.responses",
+    ),
     **dict.fromkeys(("Completion", "StreamEnd"), "metasync_llm.result"),
 }
 
@@ -41,6 +52,7 @@ if TYPE_CHECKING:
     from metasync_llm.errors import sdk_errors as sdk_errors  # noqa: PLC0414
     from metasync_llm.model import *  # noqa: F403
     from metasync_llm.request import *  # noqa: F403
+    from metasync_llm.responses import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
 
 __getattr__, __dir__ = lazy_exports(globals(), _SOURCES)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from metasync_llm import BaseLLMSDK, toolkit
 
 if TYPE_CHECKING:
     from metasync_llm.request import Request
+    from metasync_llm.responses import SSEEvent
     from metasync_llm.result import StreamItem
 
 SDK = "Anthropic"
@@ -28,10 +29,18 @@ class AnthropicSDK(BaseLLMSDK):
     """SDK ``Anthropic``: ``anthropic.Anthropic`` against ``endpoint``, streaming every call.
 
     Every request streams (as the seed does), so long generations never hit the SDK's
-    time limit for non-streaming requests. The current Messages API has no temperature
-    parameter: the clamped temperature is accepted and not sent. The core pools the
-    clients (async ones per event loop); their own retries are off.
+    time limit for non-streaming requests; the core reads the raw events, strictly and
+    within the document's timeout. The current Messages API has no temperature parameter:
+    the clamped temperature is accepted and not sent. The core pools the clients (async
+    ones per event loop); their own retries are off.
     """
+
+    # Overloads and server errors can arrive as an event of a stream that began with 200.
+    error_codes: ClassVar[Mapping[str, str]] = {
+        "overloaded_error": "ServerError",
+        "api_error": "ServerError",
+        "rate_limit_error": "RateLimitError",
+    }
 
     def get_name(self) -> str:
         return SDK
@@ -51,20 +60,33 @@ class AnthropicSDK(BaseLLMSDK):
         return cls(base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout)
 
     def stream(self, request: Request) -> Iterator[StreamItem]:
-        with self.client_for(request).messages.stream(**_body(request)) as stream:
-            yield from stream.text_stream
-            message = stream.get_final_message()
-            request_id = stream.response.headers.get("request-id")
-        yield _end(message, request_id)
+        create = self.client_for(request).messages.with_streaming_response.create
+        with create(**_body(request)) as response:
+            reader = _EventReader(response.headers.get("request-id"))
+            if not toolkit.is_event_stream(response.headers):  # one message, not streamed
+                yield from reader.message(toolkit.read_json(response.iter_bytes()))
+                return
+            for event in toolkit.sse_events(response.iter_bytes()):
+                text = reader.feed(event)
+                if text:
+                    yield text
+        if reader.stopped:
+            yield reader.end()
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         client = await self.async_client_for(request)
-        async with client.messages.stream(**_body(request)) as stream:
-            async for text in stream.text_stream:
-                yield text
-            message = await stream.get_final_message()
-            request_id = stream.response.headers.get("request-id")
-        yield _end(message, request_id)
+        async with client.messages.with_streaming_response.create(**_body(request)) as response:
+            reader = _EventReader(response.headers.get("request-id"))
+            if not toolkit.is_event_stream(response.headers):  # one message, not streamed
+                for item in reader.message(await toolkit.aread_json(response.iter_bytes())):
+                    yield item
+                return
+            async for event in toolkit.asse_events(response.iter_bytes()):
+                text = reader.feed(event)
+                if text:
+                    yield text
+        if reader.stopped:
+            yield reader.end()
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -78,6 +100,7 @@ def _body(request: Request) -> dict[str, Any]:
         "model": request.config["deployment"],
         "max_tokens": request.max_tokens,
         "messages": [{"role": "user", "content": user}],
+        "stream": True,
     }
     if system:
         body["system"] = system
@@ -87,17 +110,72 @@ def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _end(message: Any, request_id: str | None) -> toolkit.StreamEnd:
-    usage = message.usage
-    # Cached prompt tokens are reported apart from input_tokens; all of them are prompt.
-    parts = [
-        toolkit.usage_count(getattr(usage, f, None))
-        for f in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    ]
-    prompt = None if parts[0] is None else sum(p for p in parts if p is not None)
-    completion = toolkit.usage_count(getattr(usage, "output_tokens", None))
-    stop: str | None = message.stop_reason
-    finish = FINISH_REASONS.get(stop, stop) if stop is not None else None
-    return toolkit.StreamEnd(
-        prompt, completion, toolkit.total_of(prompt, completion), finish, request_id
-    )
+class _EventReader:
+    """Reads a streamed message's events: text deltas, usage, the stop reason, the end."""
+
+    _USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+    def __init__(self, request_id: str | None) -> None:
+        self.request_id = request_id
+        self.usage: dict[str, Any] = {}
+        self.stop_reason: str | None = None
+        self.stopped = False  # message_stop arrived: the answer is complete
+
+    def feed(self, event: SSEEvent) -> str | None:
+        data = event.json()
+        kind = data.get("type") if isinstance(data, Mapping) else None
+        if kind == "content_block_delta":
+            delta = data.get("delta")
+            if isinstance(delta, Mapping) and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                return text if isinstance(text, str) else None
+        elif kind == "message_start":
+            message = data.get("message")
+            if isinstance(message, Mapping):
+                self._count(message.get("usage"))
+        elif kind == "message_delta":
+            delta = data.get("delta")
+            if isinstance(delta, Mapping) and isinstance(delta.get("stop_reason"), str):
+                self.stop_reason = delta["stop_reason"]
+            self._count(data.get("usage"))
+        elif kind == "message_stop":
+            self.stopped = True
+        elif kind == "error" or event.event == "error":
+            body = data.get("error", data) if isinstance(data, Mapping) else data
+            raise toolkit.StreamErrorEvent(body)
+        return None
+
+    def message(self, data: object) -> list[StreamItem]:
+        """A whole ``message`` body: its text, then its ``StreamEnd``."""
+        if not isinstance(data, Mapping) or data.get("type") != "message":
+            raise toolkit.errors.CompletionError(
+                f"Anthropic answered with something that is not a message: {str(data)[:200]}"
+            )
+        blocks = data.get("content")
+        text = "".join(
+            block["text"]
+            for block in (blocks if isinstance(blocks, list) else [])
+            if isinstance(block, Mapping)
+            and block.get("type") == "text"
+            and isinstance(block.get("text"), str)
+        )
+        self._count(data.get("usage"))
+        stop = data.get("stop_reason")
+        self.stop_reason = stop if isinstance(stop, str) else None
+        return [text, self.end()] if text else [self.end()]
+
+    def _count(self, usage: object) -> None:
+        if isinstance(usage, Mapping):  # later events repeat or update the counts
+            self.usage.update((k, v) for k, v in usage.items() if v is not None)
+
+    def end(self) -> toolkit.StreamEnd:
+        usage = self.usage
+        # Cached prompt tokens are reported apart from input_tokens; all of them are prompt.
+        parts = [toolkit.usage_count(usage.get(field)) for field in self._USAGE]
+        prompt = None if parts[0] is None else sum(p for p in parts if p is not None)
+        completion = toolkit.usage_count(usage.get("output_tokens"))
+        stop = self.stop_reason
+        finish = FINISH_REASONS.get(stop, stop) if stop is not None else None
+        return toolkit.StreamEnd(
+            prompt, completion, toolkit.total_of(prompt, completion), finish, self.request_id
+        )

@@ -16,22 +16,18 @@ if TYPE_CHECKING:
 class ChatCompletionsClientSDK(ChatCompletionsSDK):
     """SDK ``ChatCompletionsClient``: ``azure.ai.inference.ChatCompletionsClient``.
 
-    Parameters the SDK does not model (``max_completion_tokens``, ``extraBody``) go in
-    ``model_extras``, which makes the SDK send the ``extra-parameters: pass-through``
-    header. The core pools the clients (async ones, from ``azure.ai.inference.aio``, per
-    event loop); azure-core's retries are off, so one call is one request.
+    The client's pipeline sends the request (endpoint, API version, the key, no retries:
+    one call is one request) through ``send_request``; the core reads the raw body, as JSON
+    or server-sent events (the library's own event parser rejects keep-alive comments and
+    ignores error events). Parameters the API does not model (``max_completion_tokens``,
+    ``extraBody``) go with the ``extra-parameters: pass-through`` header. The core pools
+    the clients (async ones, from ``azure.ai.inference.aio``, per event loop).
     """
 
     sdk_name = "ChatCompletionsClient"
     required_fields = ("endpoint", "apiVersion", "deployment")
     # The API has no request-id header: the response's id identifies the call.
     response_id_is_request_id = True
-
-    @staticmethod
-    def field(obj: Any, name: str) -> Any:
-        # azure-core models are mappings over the raw JSON: reading that is ~25x cheaper
-        # than their attributes, which deserialize on every access.
-        return obj.get(name) if obj is not None else None
 
     def create_client(
         self, config: Mapping[str, Any], api_key: str | None, *, asynchronous: bool
@@ -52,37 +48,56 @@ class ChatCompletionsClientSDK(ChatCompletionsSDK):
         )
 
     def stream(self, request: Request) -> Iterator[StreamItem]:
-        client = self.client_for(request)
-        if not request.stream:
-            yield from self.answer(request, client.complete(**self._body(request)))
-            return
-        reader = self.chunk_reader()
-        with client.complete(stream=True, **self._body(request)) as updates:
-            for update in updates:
-                text = reader.feed(update)
-                if text:
-                    yield text
-        yield reader.end()
+        response = self.client_for(request).send_request(self._http_request(request), stream=True)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                _raise_for_status(response)
+            if toolkit.is_event_stream(response.headers):
+                yield from self.chunks(toolkit.sse_events(response.iter_bytes()), None)
+            else:  # a plain request, or a server that does not stream
+                yield from self.answer(request, toolkit.read_json(response.iter_bytes()))
+        finally:
+            response.close()
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         client = await self.async_client_for(request)
-        if not request.stream:
-            whole, end = self.answer(request, await client.complete(**self._body(request)))
-            yield whole
-            yield end
-            return
-        reader = self.chunk_reader()
-        async with await client.complete(stream=True, **self._body(request)) as updates:
-            async for update in updates:
-                text = reader.feed(update)
-                if text:
-                    yield text
-        yield reader.end()
+        response = await client.send_request(self._http_request(request), stream=True)
+        try:
+            if response.status_code >= 400:
+                await response.read()
+                _raise_for_status(response)
+            if toolkit.is_event_stream(response.headers):
+                events = toolkit.asse_events(response.iter_bytes())
+                async for item in self.achunks(events, None):
+                    yield item
+            else:
+                body = await toolkit.aread_json(response.iter_bytes())
+                for item in self.answer(request, body):
+                    yield item
+        finally:
+            await response.close()
 
-    def _body(self, request: Request) -> dict[str, Any]:
+    def _http_request(self, request: Request) -> Any:
+        from azure.core.rest import HttpRequest  # noqa: PLC0415 - imported with the client
+
         body = self.chat_body(request)
         extras = toolkit.extra_body(request.config) or {}
-        if "max_completion_tokens" in body:  # not a parameter of the SDK's complete()
+        if "max_completion_tokens" in body:  # not a parameter the API models
             extras["max_completion_tokens"] = body.pop("max_completion_tokens")
-        body["model_extras"] = extras or None
-        return body
+        if request.stream:
+            body["stream"] = True
+        headers = {"extra-parameters": "pass-through"} if extras else {}
+        return HttpRequest(
+            "POST",
+            "/chat/completions",
+            params={"api-version": request.config["apiVersion"]},
+            json={**body, **extras},  # as the SDK merges model_extras: they win
+            headers=headers,
+        )
+
+
+def _raise_for_status(response: Any) -> None:
+    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415 - imported already
+
+    raise HttpResponseError(response=response)

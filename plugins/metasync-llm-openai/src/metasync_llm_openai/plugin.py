@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 class OpenAISDK(ChatCompletionsSDK):
     """SDK ``OpenAI``: ``openai.OpenAI`` against ``endpoint`` (any OpenAI-compatible base URL).
 
+    The client sends the request (authentication, headers, errors by HTTP status); the
+    core reads the raw body, as JSON or server-sent events, strictly and within the
+    document's timeout (the library's models would coerce ``"12"`` into a token count).
     Non-streamed calls make a plain request; streams ask for usage in their last chunk.
-    The core pools the clients (async ones per event loop); their own retries are off, so
-    one call is one HTTP request.
+    The core pools the clients; their own retries are off: one call is one request.
     """
 
     sdk_name = "OpenAI"
@@ -46,40 +48,33 @@ class OpenAISDK(ChatCompletionsSDK):
         return {"base_url": config["endpoint"]}
 
     def stream(self, request: Request) -> Iterator[StreamItem]:
-        client = self.client_for(request)
-        if not request.stream:
-            response = client.chat.completions.create(**self._body(request))
-            yield from self.answer(request, response, response._request_id)
-            return
-        with client.chat.completions.create(**self._body(request, stream=True)) as chunks:
-            reader = self.chunk_reader(chunks.response.headers.get("x-request-id"))
-            for chunk in chunks:
-                text = reader.feed(chunk)
-                if text:
-                    yield text
-        yield reader.end()
+        create = self.client_for(request).chat.completions.with_streaming_response.create
+        with create(**self._body(request)) as response:
+            request_id = response.headers.get("x-request-id")
+            if toolkit.is_event_stream(response.headers):
+                events = toolkit.sse_events(response.iter_bytes())
+                yield from self.chunks(events, request_id)
+            else:  # a plain request, or a server that does not stream
+                body = toolkit.read_json(response.iter_bytes())
+                yield from self.answer(request, body, request_id)
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         client = await self.async_client_for(request)
-        if not request.stream:
-            response = await client.chat.completions.create(**self._body(request))
-            whole, end = self.answer(request, response, response._request_id)
-            yield whole
-            yield end
-            return
-        async with await client.chat.completions.create(
-            **self._body(request, stream=True)
-        ) as chunks:
-            reader = self.chunk_reader(chunks.response.headers.get("x-request-id"))
-            async for chunk in chunks:
-                text = reader.feed(chunk)
-                if text:
-                    yield text
-        yield reader.end()
+        create = client.chat.completions.with_streaming_response.create
+        async with create(**self._body(request)) as response:
+            request_id = response.headers.get("x-request-id")
+            if toolkit.is_event_stream(response.headers):
+                events = toolkit.asse_events(response.iter_bytes())
+                async for item in self.achunks(events, request_id):
+                    yield item
+            else:
+                body = await toolkit.aread_json(response.iter_bytes())
+                for item in self.answer(request, body, request_id):
+                    yield item
 
-    def _body(self, request: Request, *, stream: bool = False) -> dict[str, Any]:
+    def _body(self, request: Request) -> dict[str, Any]:
         body = self.chat_body(request)
-        if stream:
+        if request.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         extra = toolkit.extra_body(request.config)
