@@ -109,7 +109,9 @@ def test_hundreds_of_concurrent_calls_with_faults_stay_correct_and_leak_nothing(
 
         def blocking(prompt: str) -> msl.CompletionResult | BaseException:
             try:
-                return complete_with_model(model, "", prompt, api_key="sk-load", registry=registry)
+                return complete_with_model(
+                    model, "", prompt, api_key="sk-load-test", registry=registry
+                )
             except msl.CompletionError as exc:
                 return exc
 
@@ -117,7 +119,7 @@ def test_hundreds_of_concurrent_calls_with_faults_stay_correct_and_leak_nothing(
             async def one(prompt: str) -> msl.CompletionResult | BaseException:
                 try:
                     return await acomplete_with_model(
-                        model, "", prompt, api_key="sk-load", registry=registry
+                        model, "", prompt, api_key="sk-load-test", registry=registry
                     )
                 except msl.CompletionError as exc:
                     return exc

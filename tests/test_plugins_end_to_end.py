@@ -128,7 +128,7 @@ def test_the_first_call_reports_client_setup_apart_from_the_call(tmp_path: Path)
             [_cli(), "complete", "--model", str(path), "Hello"],
             capture_output=True,
             text=True,
-            env=_env(K="sk-setup"),
+            env=_env(K="sk-setup-key"),
             check=False,
         )
         assert done.returncode == 0, done.stderr
@@ -137,7 +137,7 @@ def test_the_first_call_reports_client_setup_apart_from_the_call(tmp_path: Path)
             [_cli(), "complete", "--model", str(path), "--json", "Hello"],
             capture_output=True,
             text=True,
-            env=_env(K="sk-setup"),
+            env=_env(K="sk-setup-key"),
             check=True,
         )
     result = json.loads(as_json.stdout)

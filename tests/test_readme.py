@@ -50,7 +50,7 @@ def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert server.requests, "the provider example did not reach the server"
-        assert server.requests[0].headers["authorization"] == "Bearer sk-..."
+        assert server.requests[0].headers["authorization"] == "Bearer sk-your-key"
     out = done.stdout.splitlines()
     # What the examples say they print, in their order.
     for expected in ("Hello!", "(6, 2, 8)", "Hi again", "2 0.1"):

@@ -173,10 +173,10 @@ def test_a_third_party_ships_a_plugin_end_to_end(tmp_path: Path) -> None:
             [cli, "complete", "--model", str(model), "Hello"],
             capture_output=True,
             text=True,
-            env={**env, "KEY_ACME": "sk-a"},
+            env={**env, "KEY_ACME": "sk-acme-key"},
             check=False,
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == TEXT
         assert "AcmeChat model acme" in done.stderr and "tokens 7 in / 5 out" in done.stderr
-        assert server.requests[-1].headers["authorization"] == "Bearer sk-a"
+        assert server.requests[-1].headers["authorization"] == "Bearer sk-acme-key"

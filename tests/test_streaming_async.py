@@ -148,11 +148,11 @@ def test_async_key_resolvers_sync_and_async(plugin_registry: PluginRegistry) -> 
 
     def sync_resolver(model: Mapping[str, Any]) -> str:
         threads.append(threading.current_thread().name)
-        return "sk-sync"
+        return "sk-sync-key"
 
     async def async_resolver(model: Mapping[str, Any]) -> str:
         await asyncio.sleep(0)
-        return "sk-async"
+        return "sk-async-key"
 
     async def run() -> tuple[str, str]:
         a = await acomplete_with_model(
@@ -171,7 +171,7 @@ def test_async_key_resolvers_sync_and_async(plugin_registry: PluginRegistry) -> 
 def test_defaults_give_a_complete_only_plugin_every_form(plugin_registry: PluginRegistry) -> None:
     """The Good plugin implements only the seed's `complete`; BaseLLMSDK does the rest."""
     doc = {"name": "g", "sdk": "Good", "deployment": "d"}
-    kwargs: dict[str, Any] = {"api_key": "sk-1", "registry": plugin_registry}
+    kwargs: dict[str, Any] = {"api_key": "sk-test-1234", "registry": plugin_registry}
     blocking = complete_with_model(doc, "", "hi", **kwargs)
     with stream_with_model(doc, "", "hi", **kwargs) as stream:
         assert list(stream) == [blocking.text]

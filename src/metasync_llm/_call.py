@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from metasync_llm._log import get_logger
+from metasync_llm._scrub import scrubbed
 from metasync_llm.answers import require_text, usage_count
 from metasync_llm.errors import (
     ConfigurationError,
@@ -22,6 +23,7 @@ from metasync_llm.errors import (
     PluginError,
     SDKNotFoundError,
     TruncatedResponseError,
+    clip,
     error_from_exception,
 )
 from metasync_llm.json_output import repair_json_text
@@ -382,33 +384,50 @@ def validate_sdk_config(
 
 
 def call_error(exc: Exception, call: Call) -> MetasyncLLMError:
-    """Turn whatever a plugin raised into the core hierarchy, without the key anywhere."""
-    settings, key = call.settings, call.api_key
-    scrub(exc, key)
+    """Turn whatever a plugin raised into the core hierarchy, with the key nowhere in it.
+
+    The error returned chains (``__cause__``) to a scrubbed copy of ``exc`` and its own
+    chain, never to the live exception; raise it outside the ``except`` block that caught
+    ``exc``, so that no implicit ``__context__`` links it back.
+    """
+    settings, info, key = call.settings, call.loaded.info, call.api_key
     if isinstance(exc, MetasyncLLMError):
         exc.sdk = exc.sdk or settings.sdk
         exc.model = exc.model or settings.name
         if isinstance(exc, PluginError) and exc.distribution is None:
-            exc.distribution = call.loaded.info.distribution
-            exc.message = f"{exc.message} (plugin {call.loaded.info.origin})"
-            exc.args = (exc.message,)
+            exc.distribution = info.distribution
+            exc.message = f"{exc.message} (plugin {info.origin})"
+        scrubbed(exc, (key,))
         return exc
-    # A ValueError from a plugin is a configuration problem (the seed's contract), except a
-    # body that failed to decode: openai and anthropic raise bare JSONDecodeErrors for
-    # those, azure-core a DeserializationError (a ValueError).
-    if isinstance(exc, ValueError) and not _undecodable(exc):
-        return ConfigurationError(
-            redact(
-                f"SDK {settings.sdk} rejected model {settings.name!r}: {type(exc).__name__}: {exc}",
-                (key,),
-            ),
+    try:
+        text = str(exc)
+    except Exception as broken:
+        error: MetasyncLLMError = PluginError(
+            f"SDK {settings.sdk} ({info.origin}) raised {type(exc).__name__}, whose str()"
+            f" raised {type(broken).__name__}: a plugin's exceptions must print",
             sdk=settings.sdk,
             model=settings.name,
+            distribution=info.distribution,
         )
-    error = error_from_exception(
-        exc, sdk=settings.sdk, model=settings.name, codes=call.loaded.sdk.error_codes
-    )
-    scrub(error, key)
+    else:
+        # A ValueError from a plugin is a configuration problem (the seed's contract),
+        # except a body that failed to decode: openai and anthropic raise bare
+        # JSONDecodeErrors for those, azure-core a DeserializationError (a ValueError).
+        if isinstance(exc, ValueError) and not _undecodable(exc):
+            error = ConfigurationError(
+                f"SDK {settings.sdk} rejected model {settings.name!r}:"
+                f" {type(exc).__name__}: {clip(text)}",
+                sdk=settings.sdk,
+                model=settings.name,
+            )
+        else:
+            error = error_from_exception(
+                exc, sdk=settings.sdk, model=settings.name, codes=call.loaded.sdk.error_codes
+            )
+        error.message = redact(error.message, (key,))
+        error.args = (error.message,)
+    error.__cause__ = scrubbed(exc, (key,))
+    error.__suppress_context__ = True
     return error
 
 
@@ -416,27 +435,6 @@ def _undecodable(exc: ValueError) -> bool:
     return isinstance(exc, (json.JSONDecodeError, UnicodeError)) or any(
         "Deserializ" in cls.__name__ or "Decode" in cls.__name__ for cls in type(exc).__mro__
     )
-
-
-def raise_mapped(error: MetasyncLLMError, original: BaseException) -> NoReturn:
-    """Raise ``error`` chained to ``original``, unless they are the same exception."""
-    if error is original:
-        raise error
-    raise error from original
-
-
-def scrub(exc: BaseException, key: str | None) -> None:
-    """Remove the key from an exception's message and from the exceptions it chains to."""
-    if not key:
-        return
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        current.args = tuple(redact(a, (key,)) if isinstance(a, str) else a for a in current.args)
-        if isinstance(current, MetasyncLLMError):
-            current.message = redact(current.message, (key,))
-        current = current.__cause__ or current.__context__
 
 
 _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")

@@ -22,6 +22,11 @@ def env_var_for(key_ref: str) -> str:
     return _NOT_IN_NAME.sub("_", key_ref.strip())
 
 
+#: Keys shorter than this are refused: no provider issues them, and a short key would be
+#: found (and "redacted") inside ordinary words of messages.
+MIN_KEY_LENGTH = 8
+
+
 def resolve_api_key(
     settings: ModelSettings,
     model: Mapping[str, Any],
@@ -32,8 +37,10 @@ def resolve_api_key(
 ) -> str | None:
     """Find the API key for a call: ``api_key``, else ``key_resolver(model)``, else the env var.
 
-    Returns ``None`` only when ``required`` is false and nothing was found. The error for a
-    missing key names the variable to set and never contains a key.
+    Surrounding whitespace (a secrets file's trailing newline) is stripped; a key with
+    whitespace or control characters inside, or shorter than :data:`MIN_KEY_LENGTH`, is
+    refused with a :class:`MissingAPIKeyError` that says where it came from and never
+    shows it. Returns ``None`` only when ``required`` is false and nothing was found.
     """
     where = f"model {settings.name!r} (sdk {settings.sdk})"
     if api_key is not None:
@@ -44,7 +51,7 @@ def resolve_api_key(
                 sdk=settings.sdk,
                 model=settings.name,
             )
-        return api_key
+        return _checked_key(api_key, "api_key=", settings, field="api_key")
     if key_resolver is not None:
         found = key_resolver(model)
         if found is not None and (not isinstance(found, str) or not found.strip()):
@@ -55,8 +62,10 @@ def resolve_api_key(
                 sdk=settings.sdk,
                 model=settings.name,
             )
-        if found or not required:
-            return found
+        if found:
+            return _checked_key(found, "key_resolver", settings, field="key_resolver")
+        if not required:
+            return None
         raise MissingAPIKeyError(
             f"no API key for {where}: key_resolver returned None",
             sdk=settings.sdk,
@@ -75,7 +84,7 @@ def resolve_api_key(
     var = env_var_for(settings.key)
     value = os.environ.get(var)
     if value and value.strip():
-        return value
+        return _checked_key(value, f"${var}", settings, env_var=var)
     if not required:
         return None
     raise MissingAPIKeyError(
@@ -87,9 +96,43 @@ def resolve_api_key(
     )
 
 
+def _checked_key(
+    key: str,
+    source: str,
+    settings: ModelSettings,
+    *,
+    field: str = "key",
+    env_var: str | None = None,
+) -> str:
+    """``key`` without surrounding whitespace, or an error that names ``source``, never the key."""
+    key = key.strip()
+    problem = None
+    if any(c.isspace() or not c.isprintable() for c in key):
+        problem = "holds whitespace or control characters inside it, which no HTTP header takes"
+    elif len(key) < MIN_KEY_LENGTH:
+        problem = (
+            f"is {len(key)} characters long: too short for an API key"
+            f" (at least {MIN_KEY_LENGTH}); is it the right secret?"
+        )
+    if problem is None:
+        return key
+    error = MissingAPIKeyError(
+        f"the API key from {source} for model {settings.name!r} (sdk {settings.sdk}) {problem}",
+        env_var=env_var,
+        sdk=settings.sdk,
+        model=settings.name,
+    )
+    error.fields = (field,)
+    raise error
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each secret in ``text`` with ``***``."""
+    """Replace each secret in ``text`` with ``***`` where it stands as a whole token.
+
+    A whole token: not run into letters or digits on either side, so a secret is never
+    "found" inside a longer word.
+    """
     for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, REDACTED)
+        if secret and secret in text:  # the cheap test first: error bodies can be large
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", REDACTED, text)
     return text

@@ -19,7 +19,7 @@ from typing import Any
 
 from metasync_llm._attempt import AttemptClock
 from metasync_llm._attempt import current as current_attempt
-from metasync_llm._call import Call, call_error, raise_mapped, repaired, result_of
+from metasync_llm._call import Call, call_error, repaired, result_of
 from metasync_llm.errors import IncompleteResponseError, MetasyncLLMError, PluginError
 from metasync_llm.model import timeout_of
 from metasync_llm.result import CompletionResult, StreamEnd
@@ -105,19 +105,23 @@ class _StreamState:
             raise
         return self.result
 
-    def failed(self, exc: Exception) -> tuple[MetasyncLLMError, float | None]:
-        """The core error for a failed attempt, with the text received so far, and the wait
-        before the next attempt (``None``: the error is final)."""
+    def wait_or_raise(self, exc: Exception) -> float:
+        """After a failed attempt: the seconds to wait before the next, or raise the error.
+
+        The error carries the text received so far (``partial_text``). A stream that has
+        handed chunks to its caller is not retried; a blocking call starts afresh.
+        """
         error = call_error(exc, self.call)
         error.partial_text = "".join(self.chunks)
         if self.delivered and (self.chunks or self.end is not None):
             error.attempts = self.attempts.count
-            return error, None
+            raise error
         delay = self.attempts.after_failure(error)
-        if delay is not None:  # the next attempt starts afresh
-            self.chunks.clear()
-            self.end = None
-        return error, delay
+        if delay is None:
+            raise error
+        self.chunks.clear()
+        self.end = None
+        return delay
 
     @property
     def text(self) -> str:
@@ -138,18 +142,18 @@ def run(call: Call) -> CompletionResult:
         while True:
             state.begin()
             items = sdk.stream(request)
+            failure: Exception | None = None
             try:
                 for item in items:
                     state.accept(item)
                 state.check_end()
-                break
             except Exception as exc:
-                error, delay = state.failed(exc)
-                if delay is None:
-                    raise_mapped(error, exc)
+                failure = exc
             finally:
                 _close(items)
-            time.sleep(delay)
+            if failure is None:
+                break
+            time.sleep(state.wait_or_raise(failure))
     finally:
         current_attempt.reset(timing)
     return repaired(call, state.finish())
@@ -166,18 +170,18 @@ async def arun(call: Call) -> CompletionResult:
         while True:
             state.begin()
             items = sdk.astream(request)
+            failure: Exception | None = None
             try:
                 async for item in items:
                     state.accept(item)
                 state.check_end()
-                break
             except Exception as exc:
-                error, delay = state.failed(exc)
-                if delay is None:
-                    raise_mapped(error, exc)
+                failure = exc
             finally:
                 await _aclose(items)
-            await asyncio.sleep(delay)
+            if failure is None:
+                break
+            await asyncio.sleep(state.wait_or_raise(failure))
     finally:
         current_attempt.reset(timing)
     result = state.finish()
@@ -215,6 +219,7 @@ class CompletionStream:
         while not self._closed:
             # The plugin's readers check the attempt's deadline as bytes arrive.
             timing = current_attempt.set(state.clock)
+            failure: Exception | None = None
             try:
                 if self._items is None:
                     state.begin()
@@ -223,15 +228,18 @@ class CompletionStream:
                 if item is _ENDED:
                     state.check_end()
             except Exception as exc:
-                self._close_items()
-                error, delay = state.failed(exc)
-                if delay is None:
-                    self._closed = True
-                    raise_mapped(error, exc)
-                time.sleep(delay)
-                continue
+                failure = exc
             finally:
                 current_attempt.reset(timing)
+            if failure is not None:
+                self._close_items()
+                try:
+                    delay = state.wait_or_raise(failure)
+                except MetasyncLLMError:  # final
+                    self._closed = True
+                    raise
+                time.sleep(delay)
+                continue
             if item is _ENDED:
                 self._closed = True
                 self._items = None
@@ -308,6 +316,7 @@ class AsyncCompletionStream:
         while not self._closed:
             # The plugin's readers check the attempt's deadline as bytes arrive.
             timing = current_attempt.set(state.clock)
+            failure: Exception | None = None
             try:
                 if self._items is None:
                     state.begin()
@@ -319,15 +328,18 @@ class AsyncCompletionStream:
                 await self.aclose()
                 raise
             except Exception as exc:
-                await self._close_items()
-                error, delay = state.failed(exc)
-                if delay is None:
-                    self._closed = True
-                    raise_mapped(error, exc)
-                await asyncio.sleep(delay)
-                continue
+                failure = exc
             finally:
                 current_attempt.reset(timing)
+            if failure is not None:
+                await self._close_items()
+                try:
+                    delay = state.wait_or_raise(failure)
+                except MetasyncLLMError:  # final
+                    self._closed = True
+                    raise
+                await asyncio.sleep(delay)
+                continue
             if item is _ENDED:
                 self._closed = True
                 self._items = None
