@@ -246,7 +246,9 @@ def result_of(
     if not _well_formed(text, end):
         _reject(text, end, call)
     settings = call.settings
-    prompt, completion, total = end.prompt_tokens, end.completion_tokens, end.total_tokens
+    # Counts above any plausible call (10**30 from a provider) are unknown, as absent ones.
+    prompt, completion = usage_count(end.prompt_tokens), usage_count(end.completion_tokens)
+    total = usage_count(end.total_tokens)
     if total is None and prompt is not None and completion is not None:
         total = prompt + completion
     finish = end.finish_reason
@@ -323,7 +325,9 @@ def text_argument(name: str, value: object, settings: ModelSettings) -> str:
 
 
 def temperature_argument(value: object, settings: ModelSettings) -> float:
-    if not is_number(value) or value < 0:
+    """The temperature asked for (clamped later): a finite number; below 0 only when the
+    document's ``minTemperature`` will clamp it up, as the seed did."""
+    if not is_number(value) or (value < 0 and settings.min_temperature is None):
         raise ConfigurationError(
             f"temperature must be a finite number >= 0, got {value!r}",
             fields=("temperature",),
@@ -441,7 +445,8 @@ _COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _count(value: object) -> bool:
-    return value is None or usage_count(value) is not None
+    # The contract: None or a non-negative int (an implausibly large one reads as None).
+    return value is None or (type(value) is int and value >= 0)
 
 
 def _reason(value: object) -> bool:
@@ -485,9 +490,18 @@ def _reject(text: str, end: StreamEnd, call: Call) -> NoReturn:
 
 
 def cost_of(rates: CostRates | None, prompt: int | None, completion: int | None) -> Cost | None:
+    """The cost of a call's counts; a part built from an unknown count is ``None``."""
     if rates is None:
         return None
-    inp = round(prompt / rates.tokens * rates.input, 12) if prompt is not None else None
-    out = round(completion / rates.tokens * rates.output, 12) if completion is not None else None
-    total = round(inp + out, 12) if inp is not None and out is not None else None
+    inp = _price(prompt, rates.input, rates.tokens)
+    out = _price(completion, rates.output, rates.tokens)
+    total = _finite(inp + out) if inp is not None and out is not None else None
     return Cost(currency=rates.currency, input=inp, output=out, total=total)
+
+
+def _price(count: int | None, rate: float, per: float) -> float | None:
+    return _finite(count / per * rate) if count is not None else None
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 12) if is_number(value) else None

@@ -16,10 +16,17 @@ from metasync_llm.errors import (
 )
 from metasync_llm.result import Completion, StreamEnd
 
+#: More tokens than any call uses: a count above it is a provider's error, not a count.
+PLAUSIBLE_TOKENS = 10**12
+
 
 def usage_count(value: object) -> int | None:
-    """A provider's token count as an int, or ``None`` when absent or impossible (negative)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    """A provider's token count, or ``None`` when it is absent or not a plausible count.
+
+    Only a JSON integer from 0 to :data:`PLAUSIBLE_TOKENS` is a count: not ``"12"``, not
+    ``true``, not ``-2147483648`` (a specification's placeholder), not ``10**30``.
+    """
+    if type(value) is not int or not 0 <= value <= PLAUSIBLE_TOKENS:
         return None
     return value
 

@@ -58,6 +58,8 @@ def load_documents(path: str) -> list[Any]:
             f"model file {path!r} is not valid JSON: {exc.msg} at line {exc.lineno}"
             f" column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise UsageError(f"model file {path!r} is nested too deeply to be a model") from None
     if isinstance(data, list):
         if not data:
             raise UsageError(f"model file {path!r} holds an empty list: no model documents")

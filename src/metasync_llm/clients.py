@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from metasync_llm._attempt import add_setup
-from metasync_llm.model import connect_timeout_of, timeout_of
+from metasync_llm.model import connect_timeout_of, endpoint_of, timeout_of
 
 if TYPE_CHECKING:
     import asyncio
@@ -35,7 +35,7 @@ def client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...
     The key appears only as a digest (:func:`key_fingerprint`).
     """
     return (
-        config["endpoint"],
+        endpoint_of(config),
         config.get("apiVersion"),
         key_fingerprint(api_key),
         timeout_of(config),

@@ -21,7 +21,7 @@ from metasync_llm._call import (
     with_key,
 )
 from metasync_llm._call import prepare_model as _prepare_model
-from metasync_llm.keys import KeyResolver
+from metasync_llm.keys import KeyResolver, no_key_field
 from metasync_llm.model import ModelSettings
 from metasync_llm.registry import PluginRegistry, SDKRegistry
 from metasync_llm.result import CompletionResult
@@ -56,15 +56,20 @@ def prepare_model(model: Model, *, registry: PluginRegistry | None = None) -> Pr
 
 
 def validate_model(
-    model: Mapping[str, Any], *, registry: PluginRegistry | None = None
+    model: Mapping[str, Any], *, registry: PluginRegistry | None = None, require_key: bool = True
 ) -> ModelSettings:
     """Check a model document as :func:`complete_with_model` would, without calling anything.
 
-    Checks the common fields, that the SDK is installed and loads, and the SDK's own
-    ``validate_config``. Raises :class:`ConfigurationError` (or :class:`PluginError` for a
-    plugin that breaks the contract); returns the parsed common fields.
+    Checks the common fields, that the SDK is installed and loads, the SDK's own
+    ``validate_config``, and (unless ``require_key`` is false: keys passed per call) that
+    a document for an SDK that needs a key names one in ``key``. Raises
+    :class:`ConfigurationError` (or :class:`PluginError` for a plugin that breaks the
+    contract); returns the parsed common fields.
     """
-    return _prepare_model(model, registry).settings
+    prepared = _prepare_model(model, registry)
+    if require_key and prepared.loaded.sdk.requires_api_key and prepared.settings.key is None:
+        raise no_key_field(prepared.settings)
+    return prepared.settings
 
 
 def complete_with_model(

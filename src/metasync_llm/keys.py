@@ -74,13 +74,7 @@ def resolve_api_key(
     if settings.key is None:
         if not required:
             return None
-        raise MissingAPIKeyError(
-            f"{where} has no 'key' field: set 'key' to the name of the environment variable"
-            ' that holds the API key (for example "KEY-GPTEST" reads $KEY_GPTEST),'
-            " or pass api_key= / key_resolver=",
-            sdk=settings.sdk,
-            model=settings.name,
-        )
+        raise no_key_field(settings)
     var = env_var_for(settings.key)
     value = os.environ.get(var)
     if value and value.strip():
@@ -91,6 +85,17 @@ def resolve_api_key(
         f"no API key for {where}: set the environment variable {var}"
         f" (named by the document's key {settings.key!r})",
         env_var=var,
+        sdk=settings.sdk,
+        model=settings.name,
+    )
+
+
+def no_key_field(settings: ModelSettings) -> MissingAPIKeyError:
+    """The error for a document without ``key`` whose SDK needs one."""
+    return MissingAPIKeyError(
+        f"model {settings.name!r} (sdk {settings.sdk}) has no 'key' field: set 'key' to the"
+        ' name of the environment variable that holds the API key (for example "KEY-GPTEST"'
+        " reads $KEY_GPTEST), or pass api_key= / key_resolver=",
         sdk=settings.sdk,
         model=settings.name,
     )

@@ -23,6 +23,13 @@ MESSAGE_FORMATS = ("combined", "separate")
 DEFAULT_TIMEOUT = 600.0
 #: Seconds to wait for a connection when the document has no ``connectTimeout``.
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: The longest ``timeout``/``connectTimeout`` a document may ask for: a day.
+MAX_TIMEOUT = 86400.0
+#: How deep a document may nest (``_metadata`` included): JSON a service stores is shallow,
+#: and deeper values break copying and encoding (RecursionError at ~1000 levels).
+MAX_DEPTH = 32
+#: The longest endpoint URL.
+MAX_URL_LENGTH = 2048
 #: Keys of a document's ``retry`` block, and the :class:`RetryPolicy` field each sets.
 RETRY_FIELDS = {
     "attempts": "attempts",
@@ -107,6 +114,9 @@ def parse_model(model: object) -> ModelSettings:
             fields=("model",),
         )
     problems: Problems = []
+    deep = too_deep(model)
+    if deep is not None:
+        problems.append((deep, f"'{deep}' is nested more than {MAX_DEPTH} levels deep"))
 
     def text_field(field: str, *, required: bool) -> str | None:
         value = model.get(field)
@@ -122,8 +132,8 @@ def parse_model(model: object) -> ModelSettings:
         value = model.get(field)
         if value is None:
             return None
-        if not is_number(value):
-            problems.append((field, f"'{field}' must be a finite number, got {value!r}"))
+        if not is_number(value) or value < 0:
+            problems.append((field, f"'{field}' must be a finite number >= 0, got {value!r}"))
             return None
         return float(value)
 
@@ -147,6 +157,23 @@ def parse_model(model: object) -> ModelSettings:
         raise _invalid(f"model {name!r}" if name else "model document", problems, sdk, name)
     assert name is not None and sdk is not None
     return ModelSettings(name, sdk, key, lo, hi, max_token, cost, retry)
+
+
+def too_deep(document: Mapping[str, Any]) -> str | None:
+    """The top-level field of ``document`` nested more than :data:`MAX_DEPTH` deep, if any.
+
+    Walks without recursion, so any depth is measured safely.
+    """
+    for field, value in document.items():
+        todo: list[tuple[object, int]] = [(value, 1)]
+        while todo:
+            item, depth = todo.pop()
+            if isinstance(item, Mapping | list | tuple):
+                if depth > MAX_DEPTH:
+                    return str(field)
+                children = item.values() if isinstance(item, Mapping) else item
+                todo.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _positive_int(value: object) -> bool:
@@ -262,16 +289,35 @@ def check_config(
         if value is not None and not isinstance(value, bool):
             problems.append((flag, f"'{flag}' must be true or false, got {value!r}"))
     extra = config.get("extraBody")
-    if extra is not None and not isinstance(extra, Mapping):
-        problems.append(("extraBody", f"'extraBody' must be an object, got {extra!r}"))
+    if extra is not None:
+        problem = _json_object_problem(extra, "extraBody")
+        if problem:
+            problems.append(("extraBody", problem))
     for field in ("timeout", "connectTimeout"):
         value = config.get(field)
-        if value is not None and not (is_number(value) and value > 0):
-            problems.append((field, f"'{field}' must be seconds > 0, got {value!r}"))
+        if value is not None and not (is_number(value) and 0 < value <= MAX_TIMEOUT):
+            problems.append(
+                (field, f"'{field}' must be seconds > 0 and at most {MAX_TIMEOUT:g}, got {value!r}")
+            )
     if problems:
         name = config.get("name")
         label = f"{sdk} model {name!r}" if isinstance(name, str) else f"{sdk} model document"
         raise _invalid(label, problems, sdk, name)
+
+
+def _json_object_problem(value: object, field: str) -> str | None:
+    """What keeps ``value`` from being sent as a JSON object, if anything."""
+    if not isinstance(value, Mapping):
+        return f"'{field}' must be an object, got {value!r}"
+    if too_deep({field: value}):
+        return f"'{field}' is nested more than {MAX_DEPTH} levels deep"
+    import json  # noqa: PLC0415 - only for documents with this field
+
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"'{field}' must hold JSON values only (no NaN or Infinity): {exc}"
+    return None
 
 
 # -- readers of the plugin fields ----------------------------------------------------------
@@ -316,28 +362,62 @@ def endpoint_problem(endpoint: object, field: str = "endpoint") -> str | None:
     """Say what is wrong with an endpoint URL, or return ``None`` when it is acceptable.
 
     ``https://`` is required for remote hosts; plain ``http://`` only for loopback hosts.
+    Anything that HTTP clients could read differently is refused: backslashes, whitespace
+    and control characters, user information (``user:pass@``), a port that is not a
+    number from 1 to 65535, a fragment, more than :data:`MAX_URL_LENGTH` characters.
     """
     if not isinstance(endpoint, str) or not endpoint.strip():
         return f"'{field}' is missing"
-    return _url_problem(endpoint, field)
+    if len(endpoint) > MAX_URL_LENGTH:
+        return f"'{field}' is {len(endpoint)} characters long; at most {MAX_URL_LENGTH}"
+    return _parsed(endpoint, field)[1]
+
+
+def endpoint_of(config: Mapping[str, Any], field: str = "endpoint") -> str:
+    """The document's endpoint, normalized (scheme and host lower case): the URL to give
+    the client library, checked by :func:`endpoint_problem` as its ``validate_config`` did.
+    """
+    url, problem = _parsed(config[field], field)
+    if problem is not None:  # validate_config lets no such document through
+        raise ConfigurationError(problem, fields=(field,))
+    return url
 
 
 # Checked on every call of a document that is not prepared: parsing a URL costs ~5 us,
 # a cache hit ~0.2 us.
 @functools.lru_cache(maxsize=256)
-def _url_problem(endpoint: str, field: str) -> str | None:
-    from urllib.parse import urlsplit  # noqa: PLC0415 - it imports ipaddress: not at discovery
+def _parsed(endpoint: str, field: str) -> tuple[str, str | None]:
+    """``(normalized URL, problem)``: the problem is ``None`` when the URL is acceptable."""
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415 - not at discovery
 
+    shown = repr(endpoint) if len(endpoint) <= 200 else repr(endpoint[:200] + "...")
+    if "\\" in endpoint or any(c.isspace() or not c.isprintable() for c in endpoint):
+        return endpoint, (
+            f"'{field}' holds a backslash, whitespace or a control character, which HTTP"
+            f" clients read differently: {shown}"
+        )
     try:
         parts = urlsplit(endpoint)
-        host = parts.hostname
-    except ValueError:
-        return f"'{field}' is not a valid URL: {endpoint!r}"
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        return endpoint, f"'{field}' is not a valid URL ({exc}): {shown}"
     if parts.scheme not in ("http", "https") or not host:
-        return f"'{field}' must be an https:// URL, got {endpoint!r}"
+        return endpoint, f"'{field}' must be an https:// URL, got {shown}"
+    if "@" in parts.netloc:
+        return endpoint, (
+            f"'{field}' must not hold user information (user:password@): the key goes in"
+            f" 'key', got {shown}"
+        )
+    if port == 0 or parts.netloc.endswith(":"):
+        return endpoint, f"'{field}' has no valid port (1 to 65535): {shown}"
+    if parts.fragment or endpoint.endswith("#"):
+        return endpoint, f"'{field}' must not have a fragment (#...): {shown}"
     if parts.scheme == "http" and not is_loopback_host(host):
-        return (
+        return endpoint, (
             f"'{field}' must use https:// for a remote host ({host}); plain http:// is allowed"
             " only for loopback hosts (localhost, 127.0.0.1, ::1)"
         )
-    return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), None

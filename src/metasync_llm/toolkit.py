@@ -21,6 +21,7 @@ _SOURCES = {
         (
             "check_config",
             "connect_timeout_of",
+            "endpoint_of",
             "extra_body",
             "is_number",
             "require_fields",

@@ -57,7 +57,9 @@ class AnthropicSDK(BaseLLMSDK):
         timeout = anthropic.Timeout(
             toolkit.timeout_of(config), connect=toolkit.connect_timeout_of(config)
         )
-        return cls(base_url=config["endpoint"], api_key=api_key, max_retries=0, timeout=timeout)
+        return cls(
+            base_url=toolkit.endpoint_of(config), api_key=api_key, max_retries=0, timeout=timeout
+        )
 
     def stream(self, request: Request) -> Iterator[StreamItem]:
         create = self.client_for(request).messages.with_streaming_response.create

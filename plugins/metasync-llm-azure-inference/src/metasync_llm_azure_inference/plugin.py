@@ -39,7 +39,7 @@ class ChatCompletionsClientSDK(ChatCompletionsSDK):
         else:
             from azure.ai.inference import ChatCompletionsClient  # type: ignore[assignment] # noqa: PLC0415
         return ChatCompletionsClient(
-            endpoint=config["endpoint"],
+            endpoint=toolkit.endpoint_of(config),
             credential=AzureKeyCredential(api_key or ""),
             api_version=config["apiVersion"],
             retry_total=0,

@@ -7,6 +7,8 @@ from typing import Any
 
 from metasync_llm_openai import OpenAISDK
 
+from metasync_llm import toolkit
+
 
 class AzureOpenAISDK(OpenAISDK):
     """SDK ``AzureOpenAI``: ``openai.AzureOpenAI`` for an Azure OpenAI resource.
@@ -22,4 +24,4 @@ class AzureOpenAISDK(OpenAISDK):
         return openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
 
     def client_options(self, config: Mapping[str, Any]) -> dict[str, Any]:
-        return {"azure_endpoint": config["endpoint"], "api_version": config["apiVersion"]}
+        return {"azure_endpoint": toolkit.endpoint_of(config), "api_version": config["apiVersion"]}

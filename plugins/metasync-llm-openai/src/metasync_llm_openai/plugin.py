@@ -45,7 +45,7 @@ class OpenAISDK(ChatCompletionsSDK):
 
     def client_options(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Where the client connects: ``base_url`` from the document's ``endpoint``."""
-        return {"base_url": config["endpoint"]}
+        return {"base_url": toolkit.endpoint_of(config)}
 
     def stream(self, request: Request) -> Iterator[StreamItem]:
         create = self.client_for(request).chat.completions.with_streaming_response.create
