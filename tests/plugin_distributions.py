@@ -99,6 +99,47 @@ raise ProviderRateLimit(f"slow down, key {api_key} is over its quota")
 #: Answers whatever the document's "answer" list says: to test the connector's checks.
 SCRIPTED_BODY = "return Completion(*config['answer'])"
 
+#: Raises, as the document's "raise" says, exceptions that carry the key in every way a
+#: careless plugin or SDK can: to prove none of it reaches an error, a log or a traceback.
+RAISER_BODY = """\
+kind = config["raise"]
+class Upstream(Exception):
+    status_code = 500
+class Unprintable(Exception):
+    def __str__(self):
+        return str(1 / 0)
+class Echoing(Exception):
+    def __str__(self):
+        return f"custom text with {api_key}"
+if kind == "bytes":
+    raise Upstream(api_key.encode(), "more")
+if kind == "dict":
+    raise Upstream({"headers": {"Authorization": f"Bearer {api_key}"}})
+if kind == "list":
+    raise Upstream([api_key, 1])
+if kind == "str":
+    raise Echoing()
+if kind == "notes":
+    error = Upstream("see the notes")
+    error.add_note(f"request sent with {api_key}")
+    raise error
+if kind == "group":
+    raise ExceptionGroup("several", [Upstream(f"one {api_key}"), ValueError(api_key)])
+if kind == "cause":
+    try:
+        raise KeyError(api_key)
+    except KeyError as inner:
+        raise Upstream("wrapped") from inner
+if kind == "context":
+    try:
+        raise KeyError(api_key)
+    except KeyError:
+        raise Upstream("while handling")
+if kind == "unprintable":
+    raise Unprintable()
+raise AssertionError(kind)
+"""
+
 DISTS = [
     Dist(
         "msl-good",
@@ -175,6 +216,12 @@ DISTS = [
         {"Raises": "msl_raises:SDK"},
     ),
     Dist(
+        "msl-raiser",
+        "msl_raiser",
+        sdk_module("SDK", "Raiser", RAISER_BODY),
+        {"Raiser": "msl_raiser:SDK"},
+    ),
+    Dist(
         "msl-scripted",
         "msl_scripted",
         sdk_module("SDK", "Scripted", SCRIPTED_BODY, requires_key=False),
@@ -192,7 +239,7 @@ BROKEN = {
     "Abstract": "missing-hooks",
     "BadSig": "signature-mismatch",
 }
-LOADABLE = ["Good", "Malformed", "Raises", "Scripted"]
+LOADABLE = ["Good", "Malformed", "Raiser", "Raises", "Scripted"]
 
 
 def write_project(root: Path, dist: Dist) -> Path:

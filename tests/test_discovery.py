@@ -70,7 +70,7 @@ def test_get_sdk_of_broken_plugin_explains(plugin_registry: PluginRegistry, name
     assert isinstance(err, ValueError)
     assert err.available == tuple(sorted(LOADABLE))
     assert err.load_error
-    assert "Available SDKs: Good, Malformed, Raises" in str(err)
+    assert "Available SDKs: Good, Malformed, Raiser, Raises, Scripted" in str(err)
     assert "failed to load" in str(err)
 
 

@@ -2,7 +2,9 @@
 
 For every fault the tests show the error raised (no retry), the retry taken (with retries),
 the attempts counted, that no partial text is lost, and that a canary API key that the
-fault bodies echo back appears nowhere: not in messages, reprs, causes or log records.
+fault bodies echo back appears nowhere: not in messages, reprs, any link of the chain
+(``vars()`` included), ``traceback.format_exception``, or the DEBUG records of any
+logger (the client libraries', httpx and httpcore included).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import socket
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -57,6 +60,25 @@ def _anthropic_error(status: int, message: str, headers: dict[str, str]) -> Repl
 SMALL_USAGE = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
 
 
+def _openai_cut_short() -> Reply:
+    return Reply.sse(wires.chat_chunks(["cut "], finish=None, usage=None))
+
+
+def _openai_error_event() -> Reply:
+    events: list[object] = wires.chat_chunks([], finish=None, usage=None)
+    events.append({"error": {"message": f"server error for key {KEY}", "type": "server_error"}})
+    return Reply.sse(events, done=False)
+
+
+def _anthropic_cut_short() -> Reply:
+    return Reply.sse(wires.anthropic_events(["cut "], stop=None), done=False, named=True)
+
+
+def _anthropic_error_event() -> Reply:
+    error = wires.anthropic_error(f"Overloaded, key {KEY}", kind="overloaded_error")
+    return Reply.sse([error], done=False, named=True)
+
+
 @dataclass(frozen=True)
 class Wire:
     """One provider's wire format, as the fault server speaks it."""
@@ -68,6 +90,10 @@ class Wire:
     stream: Callable[..., Reply]
     error: Callable[[int, str, dict[str, str]], Reply]
     empty: Callable[[], Reply]
+    #: A stream that ends cleanly without the provider's end marker.
+    cut_short: Callable[[], Reply]
+    #: An error reported inside a stream that began with 200, echoing the key.
+    error_event: Callable[[], Reply]
 
 
 WIRES = {
@@ -79,6 +105,8 @@ WIRES = {
         _openai_stream,
         _openai_error,
         _openai_empty,
+        _openai_cut_short,
+        _openai_error_event,
     ),
     "AzureOpenAI": Wire(
         "metasync_llm_azure_openai",
@@ -88,6 +116,8 @@ WIRES = {
         _openai_stream,
         _openai_error,
         _openai_empty,
+        _openai_cut_short,
+        _openai_error_event,
     ),
     "Anthropic": Wire(
         "metasync_llm_anthropic",
@@ -97,6 +127,8 @@ WIRES = {
         _anthropic_events,
         _anthropic_error,
         lambda: _anthropic_events([]),
+        _anthropic_cut_short,
+        _anthropic_error_event,
     ),
     "ChatCompletionsClient": Wire(
         "metasync_llm_azure_inference",
@@ -106,6 +138,8 @@ WIRES = {
         _openai_stream,
         _openai_error,
         _openai_empty,
+        _openai_cut_short,
+        _openai_error_event,
     ),
 }
 
@@ -153,6 +187,18 @@ FAULTS: dict[str, tuple[Callable[[Wire], Reply], type[msl.MetasyncLLMError], boo
         msl.ContextWindowExceededError,
         False,
     ),
+    "ends without its end marker": (lambda w: w.cut_short(), msl.IncompleteResponseError, True),
+    "error event inside the stream": (lambda w: w.error_event(), msl.ServerError, True),
+    "trickle past the timeout": (
+        lambda w: Reply.trickle(b'{"id": "slow", "choices": []}', every=0.1),
+        msl.APITimeoutError,
+        True,
+    ),
+    "huge error body echoing the key": (
+        lambda w: w.error(400, "invalid " + "x" * 2_000_000 + f" {KEY}", {}),
+        msl.BadRequestError,
+        False,
+    ),
 }
 
 FAST_RETRY = {"attempts": 3, "initialDelay": 0.01, "maxDelay": 0.02}
@@ -183,16 +229,20 @@ _REGISTRIES: dict[str, PluginRegistry] = {}
 
 
 def _assert_no_key(err: BaseException, caplog: pytest.LogCaptureFixture) -> None:
-    seen: list[BaseException] = []
-    current: BaseException | None = err
-    while current is not None and current not in seen:
-        seen.append(current)
-        for text in (str(current), repr(current)):
+    assert KEY not in "".join(traceback.format_exception(err)), "key leaked in a traceback"
+    todo: list[BaseException] = [err]
+    seen: set[int] = set()
+    while todo:  # every link, by __cause__ and by __context__
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for text in (str(current), repr(current), repr(vars(current)), repr(current.args)):
             assert KEY not in text, f"key leaked in {type(current).__name__}"
-        current = current.__cause__ or current.__context__
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
     assert KEY not in str(getattr(err, "partial_text", "") or "")
     for record in caplog.records:
-        assert KEY not in record.getMessage()
+        assert KEY not in record.getMessage(), f"key leaked in a log record of {record.name}"
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -213,8 +263,8 @@ def test_fault_without_retry_raises_the_right_error(
     err = info.value
     assert not isinstance(err, ValueError), "a provider fault is never a configuration error"
     assert (err.sdk, err.model, err.attempts) == (sdk, f"{sdk}-faults", 1)
-    if fault != "empty choice list":  # the others wrap the SDK's own exception
-        assert err.__cause__ is not None
+    if fault not in ("empty choice list", "ends without its end marker"):
+        assert err.__cause__ is not None  # the others wrap (a scrubbed copy of) what was raised
     if fault == "429 with Retry-After":
         assert isinstance(err, msl.RateLimitError) and err.retry_after == 0
     if fault in ("500", "502", "503", "401"):

@@ -104,6 +104,21 @@ class Reply:
             cut_after=cut_after,
         )
 
+    @classmethod
+    def trickle(
+        cls,
+        body: bytes,
+        *,
+        every: float,
+        size: int = 1,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """``body`` sent ``size`` bytes at a time, ``every`` seconds: a server that never stalls
+        long enough for a read timeout, yet takes ``len(body) / size * every`` seconds."""
+        chunks = tuple(body[i : i + size] for i in range(0, len(body), size))
+        return cls(200, b"", {"Content-Type": content_type, **(headers or {})}, chunks, every)
+
 
 Responder = Callable[[RecordedRequest], Reply]
 
