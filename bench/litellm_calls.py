@@ -14,7 +14,7 @@ import openai
 
 url, n = sys.argv[1], int(sys.argv[2])
 msgs = [{"role": "system", "content": "Be brief.Hello"}]
-raw = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+raw = openai.OpenAI(base_url=url + "/v1", api_key="sk-bench-key", max_retries=0)
 
 
 def lite() -> object:
@@ -22,7 +22,7 @@ def lite() -> object:
         model="openai/m",
         messages=msgs,
         api_base=url + "/v1",
-        api_key="k",
+        api_key="sk-bench-key",
         temperature=1.0,
         max_tokens=4096,
         num_retries=0,

@@ -202,12 +202,12 @@ def bench_cold_start(env: dict[str, str], n: int) -> list[dict[str, Any]]:
 
 FIRST_CALL_RAW = {
     "OpenAI": (
-        "import openai; c = openai.OpenAI(base_url='{url}/v1', api_key='k', "
+        "import openai; c = openai.OpenAI(base_url='{url}/v1', api_key='sk-bench-key', "
         "max_retries=0); c.chat.completions.create(model='m', messages=[{{'role': "
         "'system', 'content': 'hi'}}], max_tokens=16)"
     ),
     "Anthropic": (
-        "import anthropic; c = anthropic.Anthropic(base_url='{url}', api_key='k', "
+        "import anthropic; c = anthropic.Anthropic(base_url='{url}', api_key='sk-bench-key', "
         "max_retries=0)\nwith c.messages.stream(model='claude-opus-5', max_tokens=16,"
         " messages=[{{'role': 'user', 'content': 'hi'}}]) as s: s.get_final_message()"
     ),
@@ -220,7 +220,7 @@ def bench_first_call(url: str, env: dict[str, str], n: int) -> list[dict[str, An
     for sdk, raw in FIRST_CALL_RAW.items():
         ours = (
             "import metasync_llm as m; m.complete_with_model("
-            f"{docs[sdk]!r}, '', 'hi', max_tokens=16, api_key='k')"
+            f"{docs[sdk]!r}, '', 'hi', max_tokens=16, api_key='sk-bench-key')"
         )
         base, mine = process_times((raw.format(url=url), ours), n, env)
         rows.append(
@@ -430,7 +430,7 @@ def bench_memory(url: str, env: dict[str, str], n: int) -> list[dict[str, Any]]:
     doc = documents(url)["OpenAI"]
     ours = (
         "import resource, metasync_llm as m; m.complete_with_model("
-        f"{doc!r}, '', 'hi', max_tokens=16, api_key='k');"
+        f"{doc!r}, '', 'hi', max_tokens=16, api_key='sk-bench-key');"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     base: list[float] = []
