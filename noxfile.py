@@ -61,7 +61,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the sources of the core and of every plugin."""
     _supported(session)
-    session.install("mypy>=1.10", "pytest>=8", ".", *PLUGINS)
+    session.install("mypy>=1.10", "pytest>=8", "types-jsonschema", ".[schema]", *PLUGINS)
     sources = ["src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", "--strict", *sources)
 

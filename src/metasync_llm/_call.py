@@ -10,9 +10,9 @@ import inspect
 import json
 import logging
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from metasync_llm._log import get_logger
 from metasync_llm._scrub import scrubbed
@@ -21,6 +21,7 @@ from metasync_llm.errors import (
     ConfigurationError,
     MetasyncLLMError,
     PluginError,
+    SchemaValidationError,
     SDKNotFoundError,
     TruncatedResponseError,
     clip,
@@ -30,9 +31,12 @@ from metasync_llm.json_output import repair_json_text
 from metasync_llm.keys import KeyResolver, redact, resolve_api_key
 from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
 from metasync_llm.registry import Discovery, LoadedSDK, PluginRegistry, SDKRegistry
-from metasync_llm.request import Request
+from metasync_llm.request import Message, Request
 from metasync_llm.result import CompletionResult, Cost, StreamEnd
 from metasync_llm.retry import Attempts, RetryPolicy
+
+if TYPE_CHECKING:
+    from metasync_llm.schema import Schema
 
 logger = get_logger("metasync_llm.connector")
 
@@ -101,10 +105,14 @@ class Call:
         "config",
         "loaded",
         "max_tokens",
+        "messages",
+        "native_schema",
         "repair_json",
         "request",
         "retry",
+        "schema",
         "settings",
+        "stop",
         "system_prompt",
         "temperature",
         "user_content",
@@ -123,6 +131,10 @@ class Call:
         max_tokens: int,
         repair_json: bool,
         retry: RetryPolicy,
+        messages: tuple[Message, ...] = (),
+        schema: Schema | None = None,
+        native_schema: bool = False,
+        stop: tuple[str, ...] = (),
     ) -> None:
         self.config = config
         self.settings = settings
@@ -133,6 +145,10 @@ class Call:
         self.max_tokens = max_tokens
         self.repair_json = repair_json
         self.retry = retry
+        self.messages = messages
+        self.schema = schema
+        self.native_schema = native_schema
+        self.stop = stop
 
     @property
     def api_key(self) -> str | None:
@@ -157,10 +173,16 @@ def prepare(
     repair_json: bool,
     registry: PluginRegistry | None,
     retry: RetryPolicy | None = None,
+    *,
+    messages: object = None,
+    schema: object = None,
+    stop: object = None,
 ) -> Call:
     """Check the document (unless prepared) and the arguments, find the plugin, clamp.
 
-    ``retry`` overrides the document's ``retry`` block for this call.
+    ``retry`` overrides the document's ``retry`` block for this call. A conversation
+    (``messages``), stop sequences and a schema are checked against what the plugin
+    declares it honours (``BaseLLMSDK.features``).
     """
     if isinstance(model, PreparedModel):
         model = prepare_model(model, registry)
@@ -180,6 +202,48 @@ def prepare(
             sdk=settings.sdk,
             model=settings.name,
         )
+    sdk = loaded.sdk
+    turns: tuple[Message, ...] = ()
+    if messages is not None:
+        if user:
+            raise ConfigurationError(
+                "pass the conversation either as messages= or as user_content, not both",
+                fields=("messages", "user_content"),
+                sdk=settings.sdk,
+                model=settings.name,
+            )
+        system, turns = conversation(messages, system, settings)
+        if len(turns) == 1 and turns[0].role == "user":  # one turn: every plugin takes it
+            user, turns = turns[0].content, ()
+        elif "messages" not in sdk.features:
+            raise ConfigurationError(
+                f"SDK {settings.sdk} ({loaded.info.origin}) answers one user turn; it does not"
+                f" declare conversations (a conversation of {len(turns)} turns was given)",
+                fields=("messages",),
+                sdk=settings.sdk,
+                model=settings.name,
+            )
+    stops = stop_argument(stop, sdk.max_stop, settings)
+    if stops and "stop" not in sdk.features:
+        raise ConfigurationError(
+            f"SDK {settings.sdk} ({loaded.info.origin}) does not declare stop sequences",
+            fields=("stop",),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
+    checked_schema = None
+    native = False
+    if schema is not None:
+        from metasync_llm.schema import instruction, prepare_schema  # noqa: PLC0415
+
+        checked_schema = prepare_schema(schema)
+        native = settings.native_schema and "schema" in sdk.features
+        if not native:  # the model is told instead, and its answer validated all the same
+            system = (
+                f"{system}\n\n{instruction(checked_schema)}"
+                if system
+                else instruction(checked_schema)
+            )
     return Call(
         config,
         settings,
@@ -190,6 +254,10 @@ def prepare(
         limit,
         bool(repair_json),
         retry or settings.retry,
+        turns,
+        checked_schema,
+        native,
+        stops,
     )
 
 
@@ -204,7 +272,13 @@ def with_key(
         key_resolver=key_resolver,
         required=call.loaded.sdk.requires_api_key,
     )
-    call.request = Request(
+    call.request = _request(call, key, stream)
+    return call
+
+
+def _request(call: Call, key: str | None, stream: bool) -> Request:
+    schema = call.schema.json if call.schema is not None and call.native_schema else None
+    return Request(
         call.config,
         call.system_prompt,
         call.user_content,
@@ -212,8 +286,10 @@ def with_key(
         call.max_tokens,
         key,
         stream,
+        call.messages,
+        schema,
+        call.stop,
     )
-    return call
 
 
 async def awith_key(
@@ -228,6 +304,101 @@ async def awith_key(
     if inspect.isawaitable(found):
         found = await found
     return with_key(call, None, lambda _model: found, stream=stream)
+
+
+def conversation(
+    messages: object, system: str, settings: ModelSettings
+) -> tuple[str, tuple[Message, ...]]:
+    """``(system prompt, turns)`` of a caller's ``messages``: OpenAI-style dicts (or
+    :class:`Message`) with ``role`` ``"user"``/``"assistant"`` and text ``content``; a
+    leading ``"system"`` message is the system prompt when ``system_prompt`` is empty."""
+
+    def invalid(why: str) -> ConfigurationError:
+        return ConfigurationError(
+            f"messages {why}", fields=("messages",), sdk=settings.sdk, model=settings.name
+        )
+
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
+        raise invalid(
+            f"must be a list of {{'role', 'content'}} objects, got {type(messages).__name__}"
+        )
+    turns: list[Message] = []
+    for index, item in enumerate(messages):
+        role = (
+            item.role
+            if isinstance(item, Message)
+            else item.get("role")
+            if isinstance(item, Mapping)
+            else None
+        )
+        content = (
+            item.content
+            if isinstance(item, Message)
+            else item.get("content")
+            if isinstance(item, Mapping)
+            else None
+        )
+        if role == "system" and index == 0 and isinstance(content, str):
+            if system:
+                raise invalid("hold a system message and system_prompt is given too: pick one")
+            system = content
+            continue
+        if role not in ("user", "assistant"):
+            raise invalid(f"[{index}] has role {role!r}: it must be 'user' or 'assistant'")
+        if not isinstance(content, str):
+            raise invalid(f"[{index}] content must be a string, got {type(content).__name__}")
+        turns.append(Message(role, content))
+    if not turns:
+        raise invalid("must hold at least one user or assistant turn")
+    return system, tuple(turns)
+
+
+def stop_argument(value: object, limit: int | None, settings: ModelSettings) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    stops = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(stops, Sequence)
+        or not stops
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise ConfigurationError(
+            f"stop must be a non-empty string or a list of them, got {value!r}",
+            fields=("stop",),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
+    most = limit if limit is not None else 16
+    if len(stops) > most:
+        raise ConfigurationError(
+            f"stop has {len(stops)} sequences; SDK {settings.sdk} takes at most {most}",
+            fields=("stop",),
+            sdk=settings.sdk,
+            model=settings.name,
+        )
+    return tuple(stops)
+
+
+def reasked(call: Call, error: SchemaValidationError) -> Call:
+    """``call`` again, with the invalid answer and what was wrong with it as two more turns."""
+    from metasync_llm.schema import feedback  # noqa: PLC0415
+
+    answer = error.result.raw_text if error.result is not None else ""
+    again = copy.copy(call)
+    if "messages" in call.loaded.sdk.features:
+        again.messages = (
+            *call.request.turns(),
+            Message("assistant", answer),
+            Message("user", feedback(error.errors)),
+        )
+        again.user_content = ""
+    else:  # a plugin of one turn: the turn says it all
+        again.user_content = (
+            f"{call.user_content}\n\nYour previous answer was:\n{answer}\n\n"
+            f"{feedback(error.errors)}"
+        )
+    again.request = _request(again, call.api_key, call.request.stream)
+    return again
 
 
 def result_of(
@@ -289,20 +460,89 @@ def result_of(
     return result
 
 
+def finished(call: Call, result: CompletionResult) -> CompletionResult:
+    """The result as the caller asked for it: validated against ``schema=`` (with its
+    ``data``), or with ``repair_json`` applied.
+
+    An answer cut at ``max_tokens`` is never mended into something that looks complete: it
+    raises :class:`TruncatedResponseError`. An answer the schema refuses raises
+    :class:`SchemaValidationError` (the connector re-asks, as ``schemaRetries`` says).
+    """
+    if call.schema is None:
+        return repaired(call, result)
+    if result.truncated:
+        raise _truncated(call, result, "its JSON is incomplete and was not repaired")
+    from dataclasses import replace  # noqa: PLC0415 - loaded already
+
+    from metasync_llm.schema import check  # noqa: PLC0415 - loaded already
+
+    checked = check(call.schema, result.text)
+    if checked.errors:
+        raise SchemaValidationError(
+            f"{call.settings.sdk} model {call.settings.name!r}: the answer is not valid against"
+            f" the schema {call.schema.name!r}: " + "; ".join(checked.errors),
+            result=result,
+            errors=checked.errors,
+            sdk=call.settings.sdk,
+            model=call.settings.name,
+        )
+    return replace(result, text=checked.text, json_repaired=checked.repaired, data=checked.data)
+
+
+def combined(spent: CompletionResult | None, result: CompletionResult) -> CompletionResult:
+    """``result`` with the usage, cost and time of earlier asks (``spent``) added in."""
+    if spent is None:
+        return result
+    from dataclasses import replace  # noqa: PLC0415 - loaded already
+
+    def plus(a: int | None, b: int | None) -> int | None:
+        return a + b if a is not None and b is not None else None
+
+    cost = result.cost
+    if cost is not None and spent.cost is not None:
+        cost = Cost(
+            cost.currency,
+            *(
+                plus_float(x, y)
+                for x, y in zip(
+                    (cost.input, cost.output, cost.total),
+                    (spent.cost.input, spent.cost.output, spent.cost.total),
+                    strict=True,
+                )
+            ),
+        )
+    return replace(
+        result,
+        prompt_tokens=plus(result.prompt_tokens, spent.prompt_tokens),
+        completion_tokens=plus(result.completion_tokens, spent.completion_tokens),
+        total_tokens=plus(result.total_tokens, spent.total_tokens),
+        cost=cost,
+        elapsed=result.elapsed + spent.elapsed,
+        attempts=result.attempts + spent.attempts,
+    )
+
+
+def plus_float(a: float | None, b: float | None) -> float | None:
+    return round(a + b, 12) if a is not None and b is not None else None
+
+
+def _truncated(call: Call, result: CompletionResult, what: str) -> TruncatedResponseError:
+    return TruncatedResponseError(
+        f"{call.settings.sdk} model {call.settings.name!r} stopped at"
+        f" max_tokens={call.max_tokens}; {what} (the partial answer is in .result; raise"
+        " max_tokens or shorten the request)",
+        result=result,
+        sdk=call.settings.sdk,
+        model=call.settings.name,
+    )
+
+
 def repaired(call: Call, result: CompletionResult) -> CompletionResult:
     """Apply ``repair_json``: mend JSON-shaped text, refuse to mend a truncated answer."""
     if not call.repair_json:
         return result
     if result.truncated:
-        raise TruncatedResponseError(
-            f"{call.settings.sdk} model {call.settings.name!r} stopped at"
-            f" max_tokens={call.max_tokens}; the JSON answer is incomplete and was not"
-            " repaired (the partial answer is in .result; raise max_tokens or shorten the"
-            " request)",
-            result=result,
-            sdk=call.settings.sdk,
-            model=call.settings.name,
-        )
+        raise _truncated(call, result, "the JSON answer is incomplete and was not repaired")
     text, changed = repair_json_text(result.text)
     if not changed:
         return result

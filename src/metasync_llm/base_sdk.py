@@ -44,6 +44,15 @@ class BaseLLMSDK(abc.ABC):
     #: in an error body's ``type`` or ``code``, to the name of a :mod:`metasync_llm.errors`
     #: class (e.g. ``{"overloaded_error": "ServerError"}``).
     error_codes: ClassVar[Mapping[str, str]] = {}
+    #: The request features the plugin honours, of ``"messages"`` (conversations sent as
+    #: turns), ``"schema"`` (the provider enforces ``request.schema``) and ``"stop"`` (stop
+    #: sequences). The connector refuses a conversation or stop sequences to a plugin that
+    #: does not declare them (never flattening a conversation into one prompt), and puts a
+    #: schema it cannot enforce into the system prompt instead (validating the answer
+    #: either way).
+    features: ClassVar[frozenset[str]] = frozenset()
+    #: The most stop sequences the provider takes (``None``: no limit of its own).
+    max_stop: ClassVar[int | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -110,14 +119,24 @@ class BaseLLMSDK(abc.ABC):
         from metasync_llm.answers import seed_answer  # noqa: PLC0415 - loaded on first call
         from metasync_llm.result import StreamEnd  # noqa: PLC0415
 
+        turns = request.turns()
+        if len(turns) > 1 or (turns and turns[0].role != "user"):
+            from metasync_llm.errors import ConfigurationError  # noqa: PLC0415
+
+            raise ConfigurationError(
+                f"SDK {self.get_name()} answers one user turn (the seed's complete), not a"
+                f" conversation of {len(turns)} turns",
+                fields=("messages",),
+                sdk=self.get_name(),
+            )
         answer = seed_answer(
             self.complete(
-                request.config,
-                request.system_prompt,
-                request.user_content,
-                request.temperature,
-                request.max_tokens,
-                request.api_key,
+                config=request.config,
+                system_prompt=request.system_prompt,
+                user_content=turns[0].content if turns else "",
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                api_key=request.api_key,
             ),
             sdk=self.get_name(),
         )

@@ -12,10 +12,14 @@ Streams yield the answer in word-sized chunks (``chunkDelay`` seconds apart; no 
 default) and end with the usage; ``cutAfter`` breaks a stream after that many chunks
 with :class:`~metasync_llm.APIConnectionError`, to rehearse a connection lost mid-way.
 
-``deployment: "echo"`` answers with the user content itself; any other deployment answers
-with a JSON object describing the request. Token counts are the number of words and
-punctuation marks of the prompt and of the answer; an answer longer than ``max_tokens``
-is cut there and reported with finish reason ``"length"``.
+``deployment: "echo"`` answers with the user content itself (in a conversation, the last
+user turn); any other deployment answers with a JSON object describing the request, and
+a call with a schema with a deterministic instance of it. ``reply`` may be a list: the
+n-th ask (after n assistant turns, as a re-ask after an invalid answer) gets the n-th.
+Token counts are the number of words and punctuation marks of the prompt (every turn)
+and of the answer; an answer longer than ``max_tokens`` is cut there and reported with
+finish reason ``"length"``, one that reaches a stop sequence ends before it
+(``"stop_sequence"``).
 """
 
 from __future__ import annotations
@@ -126,6 +130,7 @@ class BuiltinTestSDK(BaseLLMSDK):
     """SDK ``test``: no network, no key, deterministic answers and rehearsable failures."""
 
     requires_api_key = False
+    features = frozenset({"messages", "schema", "stop"})
 
     def get_name(self) -> str:
         return "test"
@@ -148,9 +153,15 @@ class BuiltinTestSDK(BaseLLMSDK):
                     f"'test.error' must be one of {', '.join(SIMULATED_ERRORS)}, got {error!r}",
                 )
             )
-        for field in ("reply", "finishReason"):
-            if options.get(field) is not None and not isinstance(options[field], str):
-                problems.append((f"test.{field}", f"'test.{field}' must be a string"))
+        reply = options.get("reply")
+        if reply is not None and not (
+            isinstance(reply, str)
+            or (isinstance(reply, list) and reply and all(isinstance(r, str) for r in reply))
+        ):
+            problems.append(("test.reply", "'test.reply' must be a string or a list of them"))
+        finish = options.get("finishReason")
+        if finish is not None and not isinstance(finish, str):
+            problems.append(("test.finishReason", "'test.finishReason' must be a string"))
         if options.get("omitUsage") is not None and not isinstance(options["omitUsage"], bool):
             problems.append(("test.omitUsage", "'test.omitUsage' must be true or false"))
         cut_after = options.get("cutAfter")
@@ -208,16 +219,25 @@ def _answer(request: Request) -> Completion:
     error = options.get("error")
     if error is not None:
         raise simulated_error(error, model, options)
+    turns = request.turns()
     reply = options.get("reply")
+    if isinstance(reply, list):  # one reply per ask: the n-th after n assistant turns
+        asked = sum(turn.role == "assistant" for turn in turns)
+        reply = reply[min(asked, len(reply) - 1)]
     if reply is None:
         reply = _default_reply(request)
     finish_reason = options.get("finishReason", "stop")
     cut = _cut(reply, request.max_tokens)
     if cut is not None:
         reply, finish_reason = cut, "length"
+    for stop in request.stop:  # the answer ends where a stop sequence would begin
+        if stop in reply:
+            reply, finish_reason = reply[: reply.index(stop)], "stop_sequence"
     if options.get("omitUsage"):
         return toolkit.Completion(reply, None, None, None, finish_reason, "test-request")
-    prompt_tokens = count_tokens(request.system_prompt) + count_tokens(request.user_content)
+    prompt_tokens = count_tokens(request.system_prompt) + sum(
+        count_tokens(turn.content) for turn in turns
+    )
     completion_tokens = count_tokens(reply)
     return toolkit.Completion(
         reply,
@@ -230,18 +250,24 @@ def _answer(request: Request) -> Completion:
 
 
 def _default_reply(request: Request) -> str:
-    if request.config.get("deployment") == "echo":
-        return request.user_content
     import json  # noqa: PLC0415 - not needed at discovery
 
-    return json.dumps(
-        {
-            "sdk": "test",
-            "deployment": request.config.get("deployment"),
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-            "system_prompt": request.system_prompt,
-            "user_content": request.user_content,
-        },
-        ensure_ascii=False,
-    )
+    if request.schema is not None:  # a deterministic instance of the schema
+        from metasync_llm.schema import example  # noqa: PLC0415
+
+        return json.dumps(example(request.schema), ensure_ascii=False)
+    if request.config.get("deployment") == "echo":  # the last user turn
+        return next((t.content for t in reversed(request.turns()) if t.role == "user"), "")
+    described: dict[str, Any] = {
+        "sdk": "test",
+        "deployment": request.config.get("deployment"),
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "system_prompt": request.system_prompt,
+        "user_content": request.user_content,
+    }
+    if request.messages:
+        described["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+    if request.stop:
+        described["stop"] = list(request.stop)
+    return json.dumps(described, ensure_ascii=False)

@@ -46,6 +46,8 @@ class ChatCompletionsSDK(BaseLLMSDK):
         "server_error": "ServerError",
         "rate_limit_exceeded": "RateLimitError",
     }
+    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
+    max_stop: ClassVar[int | None] = 4
 
     def get_name(self) -> str:
         return self.sdk_name
@@ -58,10 +60,12 @@ class ChatCompletionsSDK(BaseLLMSDK):
     # -- the request ---------------------------------------------------------------------
 
     def chat_body(self, request: Request) -> dict[str, Any]:
-        """``model``, ``messages``, and the sampling options under the names the document asks for.
+        """``model``, ``messages``, the sampling options, the schema and the stop sequences.
 
         ``temperature`` is left out with ``omitTemperature``; the token limit is sent as
-        ``max_completion_tokens`` with ``maxCompletionToken``, else as ``max_tokens``.
+        ``max_completion_tokens`` with ``maxCompletionToken``, else as ``max_tokens``. A
+        schema goes as a ``json_schema`` ``response_format``, ``strict`` when the schema
+        allows it.
         """
         config = request.config
         body: dict[str, Any] = {"model": config["deployment"], "messages": chat_messages(request)}
@@ -69,6 +73,19 @@ class ChatCompletionsSDK(BaseLLMSDK):
             body["temperature"] = request.temperature
         limit = "max_completion_tokens" if config.get("maxCompletionToken") else "max_tokens"
         body[limit] = request.max_tokens
+        if request.schema is not None:
+            from metasync_llm.schema import schema_name, strict_ready  # noqa: PLC0415
+
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema_name(request.schema),
+                    "schema": dict(request.schema),
+                    "strict": strict_ready(request.schema),
+                },
+            }
+        if request.stop:
+            body["stop"] = list(request.stop)
         return body
 
     # -- the answer ----------------------------------------------------------------------
@@ -179,12 +196,16 @@ def _end(usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:
 
 
 def chat_messages(request: Request) -> list[dict[str, str]]:
-    """The ``messages`` list for the document's ``messageFormat``.
+    """The ``messages`` list: a conversation's turns after the system prompt; a one-turn
+    call's as the document's ``messageFormat`` says.
 
     ``"combined"`` (the default, the seed's way: one system message holding the system
     prompt followed by the user content) or ``"separate"`` (a system and a user message).
     """
     system, user = request.system_prompt, request.user_content
+    if request.messages:  # a conversation: messageFormat is about one-turn prompts
+        turns = [{"role": m.role, "content": m.content} for m in request.messages]
+        return [{"role": "system", "content": system}, *turns] if system else turns
     if request.config.get("messageFormat") == "separate":
         messages = []
         if system:

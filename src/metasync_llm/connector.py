@@ -8,7 +8,7 @@ a model document (a dict) or a :class:`PreparedModel` from :func:`prepare_model`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -24,9 +24,15 @@ from metasync_llm._call import prepare_model as _prepare_model
 from metasync_llm.keys import KeyResolver, no_key_field
 from metasync_llm.model import ModelSettings
 from metasync_llm.registry import PluginRegistry, SDKRegistry
+from metasync_llm.request import Message
 from metasync_llm.result import CompletionResult
 from metasync_llm.retry import RetryPolicy
-from metasync_llm.streaming import AsyncCompletionStream, CompletionStream, arun, run
+from metasync_llm.streaming import (
+    AsyncCompletionStream,
+    CompletionStream,
+    arun_asking,
+    run_asking,
+)
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -84,6 +90,9 @@ def complete_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
+    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    schema: Mapping[str, Any] | type | None = None,
+    stop: str | Sequence[str] | None = None,
 ) -> CompletionResult:
     """Run a completion through the SDK plugin the model document names.
 
@@ -101,11 +110,29 @@ def complete_with_model(
     Rate limits, server errors, timeouts and connection failures are retried with
     exponential backoff and jitter, honouring ``Retry-After``, as the document's ``retry``
     block (or ``retry``) says; ``result.attempts`` and ``error.attempts`` count the tries.
+
+    ``messages`` sends a conversation instead of ``user_content``: OpenAI-style
+    ``{"role": "user" | "assistant", "content": ...}`` turns, in order, with
+    ``system_prompt`` as the system turn. ``schema`` (a JSON Schema, or a pydantic model
+    class) asks for JSON valid against it: the provider enforces it where it can, the
+    answer is validated (``result.data`` holds the value), re-asked once with the errors
+    when it does not fit (``schemaRetries``), and otherwise raises
+    :class:`SchemaValidationError`. ``stop`` ends the answer at any of the given sequences.
     """
     call = prepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
+        model,
+        system_prompt,
+        user_content,
+        temperature,
+        max_tokens,
+        repair_json,
+        registry,
+        retry,
+        messages=messages,
+        schema=schema,
+        stop=stop,
     )
-    return run(with_key(call, api_key, key_resolver, stream=False))
+    return run_asking(with_key(call, api_key, key_resolver, stream=False))
 
 
 async def acomplete_with_model(
@@ -120,6 +147,9 @@ async def acomplete_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
+    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    schema: Mapping[str, Any] | type | None = None,
+    stop: str | Sequence[str] | None = None,
 ) -> CompletionResult:
     """The asyncio form of :func:`complete_with_model`, with the same arguments and result.
 
@@ -128,9 +158,19 @@ async def acomplete_with_model(
     and the plugin's ``astream`` is awaited.
     """
     call = await _aprepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
+        model,
+        system_prompt,
+        user_content,
+        temperature,
+        max_tokens,
+        repair_json,
+        registry,
+        retry,
+        messages=messages,
+        schema=schema,
+        stop=stop,
     )
-    return await arun(await awith_key(call, api_key, key_resolver, stream=False))
+    return await arun_asking(await awith_key(call, api_key, key_resolver, stream=False))
 
 
 def stream_with_model(
@@ -145,6 +185,9 @@ def stream_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
+    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    schema: Mapping[str, Any] | type | None = None,
+    stop: str | Sequence[str] | None = None,
 ) -> CompletionStream:
     """Stream a completion: iterate the returned stream for text chunks, then read ``.result``.
 
@@ -157,9 +200,22 @@ def stream_with_model(
             for chunk in stream:
                 print(chunk, end="")
         print(stream.result.usage)
+
+    With ``schema``, the chunks are the JSON as it comes, and ``stream.result.data`` is
+    validated at the end (a stream is not re-asked: its text was handed out).
     """
     call = prepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
+        model,
+        system_prompt,
+        user_content,
+        temperature,
+        max_tokens,
+        repair_json,
+        registry,
+        retry,
+        messages=messages,
+        schema=schema,
+        stop=stop,
     )
     return CompletionStream(with_key(call, api_key, key_resolver, stream=True))
 
@@ -176,6 +232,9 @@ def astream_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
+    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    schema: Mapping[str, Any] | type | None = None,
+    stop: str | Sequence[str] | None = None,
 ) -> AsyncStreamContext:
     """The asyncio form of :func:`stream_with_model`, used as an async context manager::
 
@@ -187,38 +246,24 @@ def astream_with_model(
     Configuration errors are raised on entering the ``async with`` block (or when the
     result is awaited: ``stream = await astream_with_model(...)`` works too).
     """
-    return AsyncStreamContext(
-        lambda: _astream(
+
+    async def opened() -> AsyncCompletionStream:
+        call = await _aprepare(
             model,
             system_prompt,
             user_content,
             temperature,
             max_tokens,
-            api_key,
-            key_resolver,
             repair_json,
             registry,
             retry,
+            messages=messages,
+            schema=schema,
+            stop=stop,
         )
-    )
+        return AsyncCompletionStream(await awith_key(call, api_key, key_resolver, stream=True))
 
-
-async def _astream(
-    model: Model,
-    system_prompt: object,
-    user_content: object,
-    temperature: object,
-    max_tokens: object,
-    api_key: str | None,
-    key_resolver: KeyResolver | None,
-    repair_json: bool,
-    registry: PluginRegistry | None,
-    retry: RetryPolicy | None,
-) -> AsyncCompletionStream:
-    call = await _aprepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
-    )
-    return AsyncCompletionStream(await awith_key(call, api_key, key_resolver, stream=True))
+    return AsyncStreamContext(opened)
 
 
 class AsyncStreamContext:
@@ -266,6 +311,7 @@ async def _aprepare(
     repair_json: bool,
     registry: PluginRegistry | None,
     retry: RetryPolicy | None,
+    **features: Any,
 ) -> Call:
     import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
 
@@ -273,5 +319,13 @@ async def _aprepare(
     if not registry.discovered:
         await asyncio.to_thread(registry.discovery)  # imports plugins: not on the loop
     return prepare(
-        model, system_prompt, user_content, temperature, max_tokens, repair_json, registry, retry
+        model,
+        system_prompt,
+        user_content,
+        temperature,
+        max_tokens,
+        repair_json,
+        registry,
+        retry,
+        **features,
     )

@@ -20,6 +20,7 @@
         │   └── IncompleteResponseError     the answer ended without its end marker
         ├── ServerError                     5xx
         ├── EmptyResponseError
+        ├── SchemaValidationError           the answer does not fit ``schema=``
         └── TruncatedResponseError          ``max_tokens`` reached
 """
 
@@ -197,6 +198,27 @@ class ServerError(CompletionError):
 
 class EmptyResponseError(CompletionError):
     """The provider answered without any text."""
+
+
+class SchemaValidationError(CompletionError):
+    """The answer is not valid against the schema the caller asked for, even after re-asking.
+
+    ``result`` holds the last answer (``data`` ``None``), ``errors`` what the validation
+    found (JSON paths and messages).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        result: CompletionResult | None = None,
+        errors: Sequence[str] = (),
+        sdk: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, sdk=sdk, model=model)
+        self.result = result
+        self.errors = tuple(errors)
 
 
 class TruncatedResponseError(CompletionError):
@@ -552,6 +574,7 @@ __all__ = [
     "PluginError",
     "RateLimitError",
     "SDKNotFoundError",
+    "SchemaValidationError",
     "ServerError",
     "TruncatedResponseError",
     "error_class_for",

@@ -64,6 +64,11 @@ class ModelSettings:
     max_token: int | None
     cost: CostRates | None
     retry: RetryPolicy
+    #: ``schemaRetries``: re-asks after an answer that does not fit ``schema=`` (default 1).
+    schema_retries: int = 1
+    #: ``nativeSchema``: ask the provider to enforce ``schema=`` itself (default true);
+    #: false for models that reject it: the schema then goes in the system prompt.
+    native_schema: bool = True
 
     def clamp_temperature(self, temperature: float) -> float:
         """Clamp ``temperature`` to ``minTemperature``/``maxTemperature``."""
@@ -152,11 +157,26 @@ def parse_model(model: object) -> ModelSettings:
         max_token = None
     cost = _parse_cost(model.get("cost"), problems)
     retry = _parse_retry(model.get("retry"), problems)
+    schema_retries = model.get("schemaRetries", 1)
+    if type(schema_retries) is not int or not 0 <= schema_retries <= 5:
+        problems.append(
+            (
+                "schemaRetries",
+                f"'schemaRetries' must be an integer from 0 to 5, got {schema_retries!r}",
+            )
+        )
+    native_schema = model.get("nativeSchema", True)
+    if not isinstance(native_schema, bool):
+        problems.append(
+            ("nativeSchema", f"'nativeSchema' must be true or false, got {native_schema!r}")
+        )
 
     if problems:
         raise _invalid(f"model {name!r}" if name else "model document", problems, sdk, name)
     assert name is not None and sdk is not None
-    return ModelSettings(name, sdk, key, lo, hi, max_token, cost, retry)
+    return ModelSettings(
+        name, sdk, key, lo, hi, max_token, cost, retry, schema_retries, native_schema
+    )
 
 
 def too_deep(document: Mapping[str, Any]) -> str | None:

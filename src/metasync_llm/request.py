@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation: ``role`` is ``"user"`` or ``"assistant"``."""
+
+    role: Role
+    content: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +25,14 @@ class Request:
     its limits and ``max_tokens`` capped by its ``maxToken``; ``api_key`` is resolved
     (``None`` only for SDKs that need no key). ``stream`` says whether the caller reads the
     answer as it arrives: when it is false, a plugin may make a non-streamed call and yield
-    the whole text as one chunk. New request parameters are added here, with defaults, so
+    the whole text as one chunk.
+
+    A one-turn call has ``user_content``; a conversation has ``messages`` (user and
+    assistant turns, in order) and no ``user_content``: :meth:`turns` gives both alike.
+    ``schema`` is a JSON Schema the provider should enforce natively (the connector
+    validates every answer against it either way), ``stop`` the stop sequences. A plugin
+    declares in ``BaseLLMSDK.features`` which of these it honours; the connector sends
+    the others only to plugins that do. New parameters are added here, with defaults, so
     plugins that ignore them need no change.
     """
 
@@ -26,9 +43,18 @@ class Request:
     max_tokens: int
     api_key: str | None = field(default=None, repr=False)  # never in a repr
     stream: bool = True
+    messages: tuple[Message, ...] = ()
+    schema: Mapping[str, Any] | None = None
+    stop: tuple[str, ...] = ()
 
     @property
     def model_name(self) -> str | None:
         """The document's ``name``, for messages."""
         name = self.config.get("name")
         return name if isinstance(name, str) else None
+
+    def turns(self) -> tuple[Message, ...]:
+        """The conversation's turns: ``messages``, or the one user turn of ``user_content``."""
+        if self.messages:
+            return self.messages
+        return (Message("user", self.user_content),) if self.user_content else ()

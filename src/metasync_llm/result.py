@@ -111,6 +111,9 @@ class CompletionResult(_Unpacks):
     #: Seconds of ``elapsed`` spent creating the provider's client, on its first use
     #: (importing the client library); ``None`` when the call reused a client.
     setup: float | None = None
+    #: With ``schema=``: the answer's value, validated (a model instance for a pydantic
+    #: model); ``None`` otherwise.
+    data: Any = None
 
     @property
     def usage(self) -> Usage:

@@ -19,8 +19,13 @@ from typing import Any
 
 from metasync_llm._attempt import AttemptClock
 from metasync_llm._attempt import current as current_attempt
-from metasync_llm._call import Call, call_error, repaired, result_of
-from metasync_llm.errors import IncompleteResponseError, MetasyncLLMError, PluginError
+from metasync_llm._call import Call, call_error, combined, finished, reasked, result_of
+from metasync_llm.errors import (
+    IncompleteResponseError,
+    MetasyncLLMError,
+    PluginError,
+    SchemaValidationError,
+)
 from metasync_llm.model import timeout_of
 from metasync_llm.result import CompletionResult, StreamEnd
 
@@ -156,7 +161,7 @@ def run(call: Call) -> CompletionResult:
             time.sleep(state.wait_or_raise(failure))
     finally:
         current_attempt.reset(timing)
-    return repaired(call, state.finish())
+    return finished(call, state.finish())
 
 
 async def arun(call: Call) -> CompletionResult:
@@ -185,9 +190,36 @@ async def arun(call: Call) -> CompletionResult:
     finally:
         current_attempt.reset(timing)
     result = state.finish()
-    if call.repair_json:  # can be slow on long answers: off the loop
-        result = await asyncio.to_thread(repaired, call, result)
+    if call.repair_json or call.schema is not None:  # can be slow on long answers: off the loop
+        result = await asyncio.to_thread(finished, call, result)
     return result
+
+
+def run_asking(call: Call) -> CompletionResult:
+    """:func:`run`, re-asking after an answer that does not fit the schema (``schemaRetries``).
+
+    The result's usage, cost, time and attempts count every ask.
+    """
+    spent = None
+    for _ in range(call.settings.schema_retries):
+        try:
+            return combined(spent, run(call))
+        except SchemaValidationError as exc:
+            spent = combined(spent, exc.result) if exc.result is not None else spent
+            call = reasked(call, exc)
+    return combined(spent, run(call))
+
+
+async def arun_asking(call: Call) -> CompletionResult:
+    """The asyncio form of :func:`run_asking`."""
+    spent = None
+    for _ in range(call.settings.schema_retries):
+        try:
+            return combined(spent, await arun(call))
+        except SchemaValidationError as exc:
+            spent = combined(spent, exc.result) if exc.result is not None else spent
+            call = reasked(call, exc)
+    return combined(spent, await arun(call))
 
 
 def _close(items: object) -> None:
@@ -244,7 +276,7 @@ class CompletionStream:
                 self._closed = True
                 self._items = None
                 state.finish()
-                state.result = repaired(state.call, state.final())
+                state.result = finished(state.call, state.final())
                 raise StopIteration
             try:
                 chunk = state.accept(item)
@@ -344,8 +376,8 @@ class AsyncCompletionStream:
                 self._closed = True
                 self._items = None
                 result = state.finish()
-                if state.call.repair_json:  # can be slow on long answers: off the loop
-                    state.result = await asyncio.to_thread(repaired, state.call, result)
+                if state.call.repair_json or state.call.schema is not None:  # off the loop
+                    state.result = await asyncio.to_thread(finished, state.call, result)
                 raise StopAsyncIteration
             try:
                 chunk = state.accept(item)

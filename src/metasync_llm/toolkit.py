@@ -29,7 +29,7 @@ _SOURCES = {
         ),
         "metasync_llm.model",
     ),
-    "Request": "metasync_llm.request",
+    **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
     **dict.fromkeys(
         (
             "StreamErrorEvent",

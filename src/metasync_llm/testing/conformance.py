@@ -89,6 +89,7 @@ class SDKConformance:
     api_key: ClassVar[str] = CANARY_KEY
     #: Top-level modules that importing the plugin must not import.
     heavy_modules: ClassVar[tuple[str, ...]] = HEAVY_MODULES
+    _server: LoopbackServer | None = None
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -106,7 +107,11 @@ class SDKConformance:
         responder: Callable[[RecordedRequest], Reply] = type(self).replies
         with LoopbackServer(default=responder) as server:
             doc["endpoint"] = server.url
-            yield doc
+            self._server = server
+            try:
+                yield doc
+            finally:
+                self._server = None
 
     def call(self, doc: Mapping[str, Any], **kwargs: Any) -> CompletionResult:
         return complete_with_model(
@@ -225,6 +230,58 @@ class SDKConformance:
             assert isinstance(exc, MetasyncLLMError) and exc.sdk == self.sdk_name
         else:
             raise AssertionError("a call to an unreachable endpoint succeeded")
+
+    def _feature(self, name: str) -> None:
+        features = self.registry().get_sdk(self.sdk_name).features
+        if name not in features:
+            import pytest  # noqa: PLC0415 - the suite runs under pytest; importing it does not
+
+            pytest.skip(f"{self.sdk_name} does not declare the {name!r} feature")
+
+    def test_a_conversation_goes_as_turns_in_order(self) -> None:
+        self._feature("messages")
+        turns = [
+            {"role": "user", "content": "first question 1111"},
+            {"role": "assistant", "content": "first answer 2222"},
+            {"role": "user", "content": "second question 3333"},
+        ]
+        with self.document() as doc:
+            result = complete_with_model(
+                doc,
+                "You are a test.",
+                messages=turns,
+                api_key=self.api_key,
+                registry=self.registry(),
+            )
+            sent = self._sent()
+        self._check_result(result)
+        if sent is not None:
+            places = [sent.find(turn["content"]) for turn in turns]
+            assert all(p >= 0 for p in places) and places == sorted(places), (
+                "the request does not carry the turns in order"
+            )
+
+    def test_a_schema_is_enforced_and_the_answer_validated(self) -> None:
+        self._feature("schema")
+        schema = {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"],
+            "additionalProperties": False,
+        }
+        with self.document() as doc:
+            result = self.call(doc, schema=schema)
+        assert isinstance(result.data, dict) and isinstance(result.data.get("answer"), str)
+        assert json.loads(result.text) == result.data
+
+    def test_stop_sequences_are_accepted(self) -> None:
+        self._feature("stop")
+        with self.document() as doc:
+            self._check_result(self.call(doc, stop=["\n\nUser:"]))
+
+    def _sent(self) -> str | None:
+        server = self._server
+        return server.requests[-1].body.decode("utf-8", "replace") if server else None
 
     def test_importing_the_plugin_imports_no_heavy_library(self) -> None:
         module = self._entry_point().value.split(":")[0]

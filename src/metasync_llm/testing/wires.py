@@ -193,11 +193,27 @@ def _wants_stream(request: RecordedRequest) -> bool:
     return isinstance(body, dict) and body.get("stream") is True
 
 
+def _answer(schema: object) -> str:
+    """:data:`TEXT`, or an instance of the JSON Schema a request asks for."""
+    if not isinstance(schema, dict):
+        return TEXT
+    from metasync_llm.schema import example  # noqa: PLC0415 - for requests with a schema
+
+    return json.dumps(example(schema))
+
+
 def openai_chat(request: RecordedRequest) -> Reply:
-    """OpenAI-style ``/chat/completions`` (OpenAI, Azure OpenAI, compatible servers)."""
+    """OpenAI-style ``/chat/completions`` (OpenAI, Azure OpenAI, compatible servers).
+
+    A request with a ``json_schema`` response format gets an instance of the schema.
+    """
+    body = request.json()
+    response_format = body.get("response_format") if isinstance(body, dict) else None
+    schema = (response_format or {}).get("json_schema", {}).get("schema")
+    text = _answer(schema)
     if not _wants_stream(request):
-        return Reply.json(chat_completion())
-    return Reply.sse(chat_chunks())
+        return Reply.json(chat_completion(text))
+    return Reply.sse(chat_chunks([text] if schema else WORDS))
 
 
 def azure_inference_chat(request: RecordedRequest) -> Reply:
@@ -206,7 +222,14 @@ def azure_inference_chat(request: RecordedRequest) -> Reply:
 
 
 def anthropic_messages(request: RecordedRequest) -> Reply:
-    """Anthropic ``/v1/messages``, JSON or named server-sent events."""
+    """Anthropic ``/v1/messages``, JSON or named server-sent events.
+
+    A request with an ``output_config`` JSON format gets an instance of its schema.
+    """
+    body = request.json()
+    output = body.get("output_config") if isinstance(body, dict) else None
+    schema = ((output or {}).get("format") or {}).get("schema")
+    text = _answer(schema)
     if not _wants_stream(request):
-        return Reply.json(anthropic_message())
-    return Reply.sse(anthropic_events(), done=False, named=True)
+        return Reply.json(anthropic_message(text))
+    return Reply.sse(anthropic_events([text] if schema else WORDS), done=False, named=True)

@@ -17,7 +17,7 @@ SDK = "Anthropic"
 #: Anthropic's stop reasons in the vocabulary of the other SDKs.
 FINISH_REASONS = {
     "end_turn": "stop",
-    "stop_sequence": "stop",
+    "stop_sequence": "stop_sequence",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "refusal": "content_filter",
@@ -35,6 +35,7 @@ class AnthropicSDK(BaseLLMSDK):
     ones per event loop); their own retries are off.
     """
 
+    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
     # Overloads and server errors can arrive as an event of a stream that began with 200.
     error_codes: ClassVar[Mapping[str, str]] = {
         "overloaded_error": "ServerError",
@@ -92,20 +93,31 @@ class AnthropicSDK(BaseLLMSDK):
 
 
 def _body(request: Request) -> dict[str, Any]:
-    # The system prompt goes in its own parameter (the seed's way). With no user content
-    # the system prompt is sent as the user message instead: the API rejects a
-    # conversation without a non-empty user turn.
-    system, user = request.system_prompt, request.user_content
-    if not user:
-        system, user = "", system
+    """The Messages API request: the system prompt in its own parameter, the turns with
+    consecutive turns of one role merged (the API wants them alternating); a schema as the
+    output format, stop sequences as ``stop_sequences``."""
+    system = request.system_prompt
+    turns = [(m.role, m.content) for m in request.turns()]
+    if not turns:  # the API rejects a conversation without a user turn: the system prompt
+        system, turns = "", [("user", system)]  # goes as the user turn (the seed's way)
+    messages: list[dict[str, str]] = []
+    for role, content in turns:
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"] += "\n\n" + content
+        else:
+            messages.append({"role": role, "content": content})
     body: dict[str, Any] = {
         "model": request.config["deployment"],
         "max_tokens": request.max_tokens,
-        "messages": [{"role": "user", "content": user}],
+        "messages": messages,
         "stream": True,
     }
     if system:
         body["system"] = system
+    if request.schema is not None:
+        body["output_config"] = {"format": {"type": "json_schema", "schema": dict(request.schema)}}
+    if request.stop:
+        body["stop_sequences"] = list(request.stop)
     extra = toolkit.extra_body(request.config)
     if extra:
         body["extra_body"] = extra
