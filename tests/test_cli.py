@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,106 @@ def test_a_provider_sdk_that_is_not_installed_names_its_distribution(tmp_path: P
     with pytest.raises(SDKNotFoundError) as info:
         registry.get_sdk("Anthropic")
     assert "pip install metasync-llm-anthropic" in str(info.value)
+
+
+def test_complete_with_a_schema_prints_the_validated_json(tmp_path: Path) -> None:
+    schema = write(
+        tmp_path,
+        {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        "schema.json",
+    )
+    code, out, _ = run("complete", "--schema", schema, "a number")
+    assert code == 0 and json.loads(out) == {"n": 0}
+    code, out, _ = run("complete", "--schema", schema, "--json", "a number")
+    assert json.loads(out)["data"] == {"n": 0}
+    bad = write(
+        tmp_path,
+        {
+            "name": "b",
+            "sdk": "test",
+            "deployment": "x",
+            "schemaRetries": 0,
+            "test": {"reply": "no"},
+        },
+        "bad.json",
+    )
+    code, out, err = run("complete", "--model", bad, "--schema", schema, "q")
+    assert code == 1 and "not valid against the schema" in err
+    code, _, err = run("complete", "--schema", str(tmp_path / "none.json"), "q")
+    assert code == 2 and "schema file" in err and "does not exist" in err
+
+
+def test_complete_with_a_conversation_and_stop_sequences(tmp_path: Path) -> None:
+    turns = write(
+        tmp_path,
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+        "turns.json",
+    )
+    echo = write(tmp_path, CATALOG[0])
+    code, out, err = run("complete", "--model", echo, "--messages", turns, "and now? STOP no")
+    assert (code, out) == (0, "and now? STOP no\n")
+    assert "tokens 7 in" in err  # every turn counts
+    code, out, _ = run("complete", "--model", echo, "--stop", "STOP", "and now? STOP no")
+    assert out == "and now? \n"
+    not_a_list = write(tmp_path, {"role": "user"}, "one.json")
+    assert run("complete", "--messages", not_a_list, "x")[0] == 2
+
+
+def test_chat_with_piped_input_answers_each_line_as_a_turn(tmp_path: Path) -> None:
+    model = write(tmp_path, CATALOG[0])
+    code, out, err = run("chat", "--model", model, stdin="first line\n\nsecond line\n")
+    assert code == 0
+    assert out == "first line\nsecond line\n"
+    assert err.count("tokens") == 2 and "tokens 6 in" in err  # the second turn sees the first
+    failing = write(tmp_path, CATALOG[2])
+    code, out, err = run("chat", "--model", failing, stdin="one\ntwo\n")
+    assert code == 1 and err.count("simulated rate limit") == 2
+    code, _, err = run(
+        "chat", "--model", write(tmp_path, {"name": "x", "sdk": "test"}), stdin="hi\n"
+    )
+    assert code == 2 and "deployment" in err
+
+
+def test_chat_at_a_terminal_ctrl_c_stops_only_the_current_answer(tmp_path: Path) -> None:
+    """A real terminal (a pty): the prompt, a streamed answer cut by Ctrl-C, another turn."""
+    import pty
+    import select
+
+    slow = {"name": "slow", "sdk": "test", "deployment": "echo", "test": {"chunkDelay": 0.3}}
+    model = write(tmp_path, slow)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the chat on the terminal
+        env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+        os.execve(
+            sys.executable, [sys.executable, "-m", "metasync_llm", "chat", "--model", model], env
+        )
+    seen = b""
+
+    def read_until(marker: bytes, timeout: float = 20) -> None:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while marker not in seen:
+            ready, _, _ = select.select([fd], [], [], max(0, end - time.monotonic()))
+            assert ready, f"no {marker!r} in {seen!r}"
+            try:
+                seen += os.read(fd, 1024)
+            except OSError as exc:  # the child ended: the terminal is gone
+                raise AssertionError(f"no {marker!r} in {seen!r}") from exc
+
+    try:
+        read_until(b"> ")
+        os.write(fd, b"alpha beta gamma delta epsilon zeta eta theta\n")
+        read_until(b"theta\r\nalpha beta ")  # the terminal's echo, then the answer begins
+        os.write(fd, b"\x03")  # Ctrl-C
+        read_until(b"[answer stopped")
+        read_until(b"> ")
+        os.write(fd, b"again\n")
+        read_until(b"again\r\n")
+        read_until(b"tokens 1 in")  # the stopped turn is not in the conversation
+        os.write(fd, b"exit\n")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.WEXITSTATUS(status) == 0, seen
+    answer = seen.split(b"theta\r\n", 1)[1].split(b"[answer stopped", 1)[0]
+    assert answer.startswith(b"alpha beta ") and b"theta" not in answer

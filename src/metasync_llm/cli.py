@@ -45,21 +45,7 @@ class UsageError(Exception):
 
 def load_documents(path: str) -> list[Any]:
     """The model documents in a JSON file: one object, or a list of them (a catalog)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM is fine
-    except FileNotFoundError:
-        raise UsageError(f"model file {path!r} does not exist") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read model file {path!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"model file {path!r} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"model file {path!r} is not valid JSON: {exc.msg} at line {exc.lineno}"
-            f" column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise UsageError(f"model file {path!r} is nested too deeply to be a model") from None
+    data = load_json(path, "model")
     if isinstance(data, list):
         if not data:
             raise UsageError(f"model file {path!r} holds an empty list: no model documents")
@@ -224,7 +210,9 @@ class _Progress:
             self._stream.flush()
 
 
-def _summary(result: CompletionResult) -> str:
+def summary(result: CompletionResult) -> str:
+    """One line of what a call took: time (client setup apart), tokens, cost, notes."""
+
     def n(value: int | None) -> str:
         return "?" if value is None else str(value)
 
@@ -251,27 +239,66 @@ def _summary(result: CompletionResult) -> str:
     return " · ".join(parts)
 
 
-def _cmd_complete(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+def _model(args: argparse.Namespace) -> Mapping[str, Any]:
+    """The model ``--model``/``--name`` pick, or the built-in ``test`` model."""
     if args.model is None:
         if args.name is not None:
             raise UsageError("--name selects a model from --model FILE; give --model too")
-        model: Mapping[str, Any] = BUILTIN_TEST_MODEL
-    else:
-        model = select_model(load_documents(args.model), args.name, args.model)
-    prompt = _read_prompt(args, stdin)
+        return BUILTIN_TEST_MODEL
+    return select_model(load_documents(args.model), args.name, args.model)
+
+
+def load_json(path: str, what: str) -> Any:
+    """The JSON value in a file; a :class:`UsageError` that says what is wrong with it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8-sig"))  # a BOM is fine
+    except FileNotFoundError:
+        raise UsageError(f"{what} file {path!r} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} file {path!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} file {path!r} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{what} file {path!r} is not valid JSON: {exc.msg} at line {exc.lineno}"
+            f" column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise UsageError(f"{what} file {path!r} is nested too deeply to read") from None
+
+
+def _call_options(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
+    """The connector's arguments from ``complete``'s options (prompt, conversation, schema)."""
+    options: dict[str, Any] = {
+        "system_prompt": args.system,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "repair_json": args.repair_json,
+        "stop": args.stop or None,
+    }
+    if args.schema is not None:
+        options["schema"] = load_json(args.schema, "schema")
+    if args.messages is None:
+        options["user_content"] = _read_prompt(args, stdin)
+        return options
+    turns = load_json(args.messages, "messages")
+    if not isinstance(turns, list):
+        raise UsageError(f"messages file {args.messages!r} must hold a list of turns")
+    if args.prompt is not None:  # the next user turn, after the conversation so far
+        turns = [*turns, {"role": "user", "content": _read_prompt(args, stdin)}]
+    options["messages"] = turns
+    return options
+
+
+def _cmd_complete(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    model = _model(args)
+    options = _call_options(args, stdin)
     if args.stream:
-        return _stream(args, model, prompt, out, err)
+        return _stream(args, model, options, out, err)
     with _Progress(err, args.progress):
-        result = complete_with_model(
-            model,
-            args.system,
-            prompt,
-            temperature=args.temperature,
-            max_tokens=args.max_tokens,
-            repair_json=args.repair_json,
-        )
+        result = complete_with_model(model, **options)
     if args.json:
-        json.dump(result.to_dict(), out, ensure_ascii=False)
+        json.dump(_jsonable(result), out, ensure_ascii=False)
         out.write("\n")
     else:
         out.write(result.text)
@@ -279,22 +306,26 @@ def _cmd_complete(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Tex
             out.write("\n")
         out.flush()
         if not args.quiet:
-            err.write(_summary(result) + "\n")
+            err.write(summary(result) + "\n")
     return EXIT_OK
 
 
+def _jsonable(result: CompletionResult) -> dict[str, Any]:
+    data = result.to_dict()
+    if result.data is not None and not isinstance(result.data, dict | list | str | int | float):
+        data["data"] = json.loads(result.text)  # a model instance: its JSON
+    return data
+
+
 def _stream(
-    args: argparse.Namespace, model: Mapping[str, Any], prompt: str, out: TextIO, err: TextIO
+    args: argparse.Namespace,
+    model: Mapping[str, Any],
+    options: dict[str, Any],
+    out: TextIO,
+    err: TextIO,
 ) -> int:
     """Print chunks as they arrive (``--json``: one JSON line per chunk, then the result)."""
-    with stream_with_model(
-        model,
-        args.system,
-        prompt,
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        repair_json=args.repair_json,
-    ) as stream:
+    with stream_with_model(model, **options) as stream:
         for chunk in stream:
             out.write(
                 json.dumps({"chunk": chunk}, ensure_ascii=False) + "\n" if args.json else chunk
@@ -302,14 +333,14 @@ def _stream(
             out.flush()
     result = stream.result
     if args.json:
-        json.dump({"result": result.to_dict()}, out, ensure_ascii=False)
+        json.dump({"result": _jsonable(result)}, out, ensure_ascii=False)
         out.write("\n")
         return EXIT_OK
     if not result.text.endswith("\n"):
         out.write("\n")
     out.flush()
     if not args.quiet:
-        err.write(_summary(result) + "\n")
+        err.write(summary(result) + "\n")
     return EXIT_OK
 
 
@@ -407,6 +438,34 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument(
         "--progress", action="store_true", help="show elapsed time on stderr while waiting"
     )
+    complete.add_argument(
+        "--messages",
+        metavar="FILE",
+        help="JSON file with a conversation (a list of {role, content} turns); PROMPT, if"
+        " given, is the next user turn",
+    )
+    complete.add_argument(
+        "--schema",
+        metavar="FILE",
+        help="JSON Schema file: the answer must be JSON valid against it (printed validated)",
+    )
+    complete.add_argument(
+        "--stop", action="append", metavar="SEQ", help="stop sequence (repeat for several)"
+    )
+
+    chat = sub.add_parser(
+        "chat",
+        help="an interactive conversation (piped input: one turn per line)",
+        description="Talk to a model turn by turn: answers stream to stdout, usage and cost"
+        " per turn go to stderr. Type exit (or Ctrl-D) to leave; Ctrl-C stops the current"
+        " answer only. With piped input, each line is a user turn.",
+    )
+    chat.add_argument("-m", "--model", metavar="FILE", help="JSON file with a model or catalog")
+    chat.add_argument("-n", "--name", help="the model to use from a catalog file")
+    chat.add_argument("-s", "--system", default="", help="system prompt")
+    chat.add_argument("-t", "--temperature", type=float, default=1.0, help="temperature")
+    chat.add_argument("--max-tokens", type=int, default=None, help="maximum tokens per answer")
+    chat.add_argument("-q", "--quiet", action="store_true", help="no summary per turn")
     return parser
 
 
@@ -427,6 +486,10 @@ def main(
             return _cmd_validate(args, out)
         if args.command == "new-sdk":
             return _cmd_new_sdk(args, out)
+        if args.command == "chat":
+            from metasync_llm.chat import run_chat  # noqa: PLC0415 - this command only
+
+            return run_chat(_model(args), args, out, err, inp)
         return _cmd_complete(args, out, err, inp)
     except KeyboardInterrupt:
         err.write("metasync-llm: interrupted\n")

@@ -1,0 +1,97 @@
+"""``metasync-llm chat``: a conversation at the terminal, one turn at a time.
+
+At a terminal: a prompt on stderr, the answer streamed to stdout, its usage and cost on
+stderr; ``exit`` (or Ctrl-D) leaves, Ctrl-C stops the answer being written and keeps
+the conversation (without that turn). With piped input, each line is a user turn and no
+prompt is shown. A turn that fails is reported and left out of the conversation.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from metasync_llm.cli import EXIT_FAILED, EXIT_OK, summary
+from metasync_llm.connector import prepare_model, stream_with_model
+from metasync_llm.errors import ConfigurationError, MetasyncLLMError
+
+QUIT = frozenset({"exit", "quit", ":q"})
+
+
+def run_chat(
+    model: Mapping[str, Any], args: argparse.Namespace, out: TextIO, err: TextIO, inp: TextIO
+) -> int:
+    """Hold the conversation; returns the exit code (1 if a piped turn failed)."""
+    interactive = inp.isatty()
+    prepared = prepare_model(model)  # a bad document stops here, before any turn
+    turns: list[dict[str, str]] = []
+    failed = False
+    if interactive:
+        err.write(f"chat with {prepared.name} ({prepared.sdk}); exit or Ctrl-D to leave\n")
+    while True:
+        line = _read_turn(inp, err, interactive)
+        if line is None:
+            break
+        if not line.strip():
+            continue
+        if line.strip() in QUIT and interactive:
+            break
+        answer = _answer(prepared, args, [*turns, {"role": "user", "content": line}], out, err)
+        if answer is None:
+            failed = True
+            continue
+        turns += [{"role": "user", "content": line}, {"role": "assistant", "content": answer}]
+    if interactive:
+        err.write("\n")
+    return EXIT_FAILED if failed and not interactive else EXIT_OK
+
+
+def _read_turn(inp: TextIO, err: TextIO, interactive: bool) -> str | None:
+    """The next user turn, or ``None`` at the end of input (Ctrl-D)."""
+    while True:
+        if interactive:
+            err.write("> ")
+            err.flush()
+        try:
+            line = inp.readline()
+        except KeyboardInterrupt:  # at the prompt, Ctrl-C clears the line
+            err.write("\n")
+            continue
+        return line.rstrip("\n") if line else None
+
+
+def _answer(
+    model: Any, args: argparse.Namespace, turns: list[dict[str, str]], out: TextIO, err: TextIO
+) -> str | None:
+    """Stream one answer; its text, or ``None`` when it failed or was interrupted."""
+    stream = stream_with_model(
+        model,
+        args.system,
+        messages=turns,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+    )
+    try:
+        with stream:
+            for chunk in stream:
+                out.write(chunk)
+                out.flush()
+    except KeyboardInterrupt:  # stop this answer, keep the conversation
+        out.write("\n")
+        err.write("[answer stopped; this turn is left out]\n")
+        return None
+    except ConfigurationError:
+        raise  # the same for every turn: stop the session
+    except MetasyncLLMError as exc:
+        if stream.text:
+            out.write("\n")
+        err.write(f"metasync-llm: error: {exc}\n")
+        return None
+    result = stream.result
+    if not result.text.endswith("\n"):
+        out.write("\n")
+    out.flush()
+    if not args.quiet:
+        err.write(summary(result) + "\n")
+    return result.text
