@@ -53,7 +53,15 @@ def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
         assert server.requests[0].headers["authorization"] == "Bearer sk-your-key"
     out = done.stdout.splitlines()
     # What the examples say they print, in their order.
-    for expected in ("Hello!", "(6, 2, 8)", "Hi again", "2 0.1"):
+    for expected in (
+        "Hello!",
+        "(6, 2, 8)",
+        "Hi again",
+        "Another one?",
+        "name='example' hex='example'",
+        "one two",
+        "2 0.1",
+    ):
         assert expected in out, (expected, out)
     assert TEXT not in done.stdout  # the provider answer is not printed by the example
     assert done.stderr == ""
