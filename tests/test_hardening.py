@@ -41,13 +41,17 @@ EXTRA = {
     "AzureOpenAI": {"apiVersion": "2024-10-21"},
     "Anthropic": {},
     "ChatCompletionsClient": {"apiVersion": "2025-04-01"},
+    "Gemini": {},
 }
 MODULES = {
     "OpenAI": "metasync_llm_openai",
     "AzureOpenAI": "metasync_llm_azure_openai",
     "Anthropic": "metasync_llm_anthropic",
     "ChatCompletionsClient": "metasync_llm_azure_inference",
+    "Gemini": "metasync_llm_gemini",
 }
+#: SDKs whose blocking calls are plain JSON requests, never answered with a stream.
+BLOCKING_JSON = {"Gemini"}
 _REGISTRIES: dict[str, PluginRegistry] = {}
 
 
@@ -81,15 +85,41 @@ def anthropic_stream(words: list[str], *, stop: str | None = "end_turn") -> Repl
     return Reply.sse(wires.anthropic_events(words, stop=stop), done=False, named=True)
 
 
+def gemini_stream(words: list[str], *, finish: str | None = "STOP") -> Reply:
+    return Reply.sse(wires.gemini_chunks(words, finish=finish, usage=None), done=False)
+
+
 def cut_short(sdk: str, words: list[str]) -> Reply:
     """A stream whose body ends cleanly but without the provider's end marker."""
     if sdk == "Anthropic":
         return anthropic_stream(words, stop=None)
+    if sdk == "Gemini":
+        return gemini_stream(words, finish=None)
     return chat_stream(words, finish=None, done=sdk != "ChatCompletionsClient")
 
 
 def complete_stream(sdk: str, words: list[str]) -> Reply:
+    if sdk == "Gemini":
+        return gemini_stream(words)
     return anthropic_stream(words) if sdk == "Anthropic" else chat_stream(words)
+
+
+def answer(sdk: str, text: str) -> Reply:
+    """A whole answer to a blocking call."""
+    if sdk == "Gemini":
+        return Reply.json(wires.gemini_response(text))
+    if sdk == "Anthropic":
+        return complete_stream(sdk, [text])
+    return Reply.json(wires.chat_completion(text))
+
+
+def error_body(sdk: str, message: str, kind: str) -> dict[str, Any]:
+    """The provider's error body; ``kind`` is Anthropic's error type."""
+    if sdk == "Anthropic":
+        return wires.anthropic_error(message, kind=kind)
+    if sdk == "Gemini":
+        return wires.gemini_error(400, message, "INVALID_ARGUMENT")
+    return wires.chat_error(message, code=kind)
 
 
 def links(error: BaseException) -> Iterator[BaseException]:
@@ -136,6 +166,8 @@ def test_1_a_stream_without_its_end_marker_is_an_error_with_the_partial_text(
             received.append(chunk)
     assert isinstance(info.value, msl.APIConnectionError)
     assert info.value.partial_text == "half an " == "".join(received)
+    if sdk in BLOCKING_JSON:
+        return  # a JSON body is whole or cut (a connection error): it has no end marker
     with pytest.raises(msl.IncompleteResponseError) as blocking:
         complete_with_model(model, "", "hi", api_key=KEY, registry=reg)
     assert blocking.value.partial_text == "half an "
@@ -147,9 +179,10 @@ def test_1_a_cut_short_answer_is_retried_when_nothing_was_handed_out(
 ) -> None:
     reg = registry(sdk)
     model = doc(sdk, loopback.url, retry={"attempts": 2, "initialDelay": 0.01})
-    loopback.add(cut_short(sdk, ["lost "]), complete_stream(sdk, ["whole ", "answer"]))
-    result = complete_with_model(model, "", "hi", api_key=KEY, registry=reg)
-    assert (result.text, result.attempts) == ("whole answer", 2)
+    if sdk not in BLOCKING_JSON:
+        loopback.add(cut_short(sdk, ["lost "]), complete_stream(sdk, ["whole ", "answer"]))
+        result = complete_with_model(model, "", "hi", api_key=KEY, registry=reg)
+        assert (result.text, result.attempts) == ("whole answer", 2)
 
     loopback.add(cut_short(sdk, ["seen "]), complete_stream(sdk, ["never"]))
 
@@ -266,7 +299,14 @@ def test_4_impossible_counts_are_unknown_and_costs_stay_numbers(
     sdk: str, counts: dict[str, Any], loopback: LoopbackServer
 ) -> None:
     reg = registry(sdk)
-    if sdk == "Anthropic":
+    if sdk == "Gemini":
+        usage = {
+            "promptTokenCount": counts["prompt_tokens"],
+            "candidatesTokenCount": counts["completion_tokens"],
+            "totalTokenCount": counts["total_tokens"],
+        }
+        loopback.add(Reply.json(wires.gemini_response("ok", usage=usage)))
+    elif sdk == "Anthropic":
         events = wires.anthropic_events(["ok"])
         events[0]["message"]["usage"]["input_tokens"] = counts["prompt_tokens"]
         events[-2]["usage"]["output_tokens"] = counts["completion_tokens"]
@@ -397,11 +437,7 @@ def test_7_an_echoed_key_is_nowhere_in_the_chain(
     reg = registry(sdk)
     caplog.set_level(logging.DEBUG)
     message = f"Incorrect API key provided: {KEY}"
-    body = (
-        wires.anthropic_error(message, kind="authentication_error")
-        if sdk == "Anthropic"
-        else wires.chat_error(message, code="invalid_api_key")
-    )
+    body = error_body(sdk, message, "authentication_error")
     loopback.add(Reply.json(body, status=401))
     with pytest.raises(msl.AuthenticationError) as info:
         complete_with_model(doc(sdk, loopback.url), "", "hi", api_key=KEY, registry=reg)
@@ -503,11 +539,7 @@ def test_10_an_endpoint_clients_could_read_differently_is_refused(sdk: str, endp
 @pytest.mark.parametrize("sdk", sorted(MODULES))
 def test_10_the_normalized_endpoint_reaches_the_client(sdk: str, loopback: LoopbackServer) -> None:
     reg = registry(sdk)
-    loopback.add(
-        complete_stream(sdk, ["ok"])
-        if sdk == "Anthropic"
-        else Reply.json(wires.chat_completion("ok"))
-    )
+    loopback.add(answer(sdk, "ok"))
     model = doc(sdk, loopback.url.replace("http://127.0.0.1", "HTTP://LocalHost"))
     assert complete_with_model(model, "", "hi", api_key=KEY, registry=reg).text == "ok"
 
@@ -566,6 +598,12 @@ def test_11_the_validate_command_refuses_them_too(tmp_path: Path) -> None:
 
 
 def _trickled(sdk: str, *, stream: bool) -> Reply:
+    if sdk == "Gemini":
+        if stream:  # google-genai's stream reader takes an SSE comment for a JSON chunk
+            body = wires.sse_bytes(wires.gemini_chunks(["never", "ends"]), done=False)
+            return Reply.trickle(body, every=0.05, size=2, content_type="text/event-stream")
+        body = json.dumps(wires.gemini_response("slow")).encode()
+        return Reply.trickle(body, every=0.05, size=2)
     if sdk == "Anthropic":
         body = wires.sse_bytes(wires.anthropic_events(["never", "ends"]), named=True, done=False)
         return Reply.trickle(body, every=0.05, size=2, content_type="text/event-stream")
@@ -588,7 +626,8 @@ def test_12_a_trickling_server_cannot_hold_a_call_past_its_timeout(
 ) -> None:
     reg = registry(sdk)
     streamed = form.endswith("stream")
-    loopback.add(_trickled(sdk, stream=streamed) if not streamed else _keep_alive(200, 0.05))
+    keep_alive = streamed and sdk != "Gemini"
+    loopback.add(_keep_alive(200, 0.05) if keep_alive else _trickled(sdk, stream=streamed))
     model = doc(sdk, loopback.url, timeout=0.6)
     call = _forms(model, reg)[form]
     started = time.monotonic()
@@ -612,6 +651,25 @@ def test_12_a_stream_that_keeps_producing_text_may_last_longer(
     with stream_with_model(model, "", "hi", api_key=KEY, registry=reg) as stream:
         assert "".join(stream) == "".join(words)
     assert time.monotonic() - started > 0.6, "the stream outlived one timeout, chunk by chunk"
+
+
+def test_12_creating_a_client_does_not_count_against_the_timeout() -> None:
+    """A process's first call imports the client library (Gemini's: ~0.5 s): the timeout
+    bounds the server's answer, so the deadline moves by the set-up time."""
+    from metasync_llm._attempt import AttemptClock, check_deadline, current
+    from metasync_llm.clients import timed_setup
+
+    clock = AttemptClock(0.2, rolling=False)
+    token = current.set(clock)
+    try:
+        timed_setup(lambda: time.sleep(0.3))
+        check_deadline()  # 0.3 s after the start: the answer's 0.2 s have not begun
+        assert clock.setup >= 0.3
+        time.sleep(0.25)
+        with pytest.raises(TimeoutError):
+            check_deadline()
+    finally:
+        current.reset(token)
 
 
 def _forms(model: dict[str, Any], reg: PluginRegistry) -> dict[str, Callable[[], Any]]:
@@ -638,11 +696,7 @@ def test_13_a_huge_error_body_gives_a_readable_message_without_stalling_the_loop
 ) -> None:
     reg = registry(sdk)
     huge = "context_length_exceeded " + "x" * 5_000_000 + f" {KEY}"
-    body = (
-        wires.anthropic_error(huge, kind="invalid_request_error")
-        if sdk == "Anthropic"
-        else wires.chat_error(huge)
-    )
+    body = error_body(sdk, huge, "invalid_request_error")
     loopback.add(Reply.json(body, status=400))
 
     async def run() -> tuple[msl.CompletionError, float]:

@@ -63,7 +63,12 @@ def check_deadline() -> None:
 
 
 def add_setup(seconds: float) -> None:
-    """Count ``seconds`` spent creating a client towards the current attempt's set-up time."""
+    """Count ``seconds`` spent creating a client towards the current attempt's set-up time.
+
+    The deadline moves by as much: ``timeout`` bounds the server's answer, not the import
+    of a client library on a process's first call.
+    """
     clock = current.get()
     if clock is not None:
         clock.setup += seconds
+        clock.deadline += seconds

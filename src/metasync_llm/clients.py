@@ -32,10 +32,11 @@ def timed_setup(create: Callable[[], T]) -> T:
 def client_key(config: Mapping[str, Any], api_key: str | None) -> tuple[Any, ...]:
     """What makes two calls share a client: endpoint, API version, key and timeouts.
 
-    The key appears only as a digest (:func:`key_fingerprint`).
+    The key appears only as a digest (:func:`key_fingerprint`). A document without an
+    ``endpoint`` (a plugin with a default one) has ``None`` in its place.
     """
     return (
-        endpoint_of(config),
+        endpoint_of(config) if "endpoint" in config else None,
         config.get("apiVersion"),
         key_fingerprint(api_key),
         timeout_of(config),

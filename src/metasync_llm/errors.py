@@ -240,6 +240,7 @@ class TruncatedResponseError(CompletionError):
 _CONTEXT_WINDOW = (
     r"(?i)context[_ ]length|context[_ ]window|maximum context|too many tokens|prompt is too long"
     r"|request too large|tokens_limit_reached|string_above_max_length"
+    r"|exceeds the maximum number of tokens"  # Gemini's
 )
 _CONTENT_FILTER = (
     r"(?i)content[_ ]filter|content management policy|responsibleaipolicyviolation|content_policy"
@@ -367,12 +368,13 @@ def provider_message(body: object) -> str | None:
 
 
 def provider_code(body: object) -> str | None:
-    """The provider's error code in an error body (``error.type``/``error.code``, or top level)."""
+    """The provider's error code in an error body: ``error.type``, ``error.code`` or
+    ``error.status`` (Google's canonical code, e.g. ``RESOURCE_EXHAUSTED``), or top level."""
     if not isinstance(body, Mapping):
         return None
     inner = body.get("error")
     for holder in (inner, body) if isinstance(inner, Mapping) else (body,):
-        for key in ("type", "code"):
+        for key in ("type", "code", "status"):
             value = holder.get(key)
             if isinstance(value, str) and value and value != "error":
                 return value
@@ -437,6 +439,9 @@ def _status_of(exc: BaseException) -> int | None:
 
 def _body_of(exc: BaseException) -> object:
     body = getattr(exc, "body", None)
+    if body is None:  # google-genai's APIError keeps the error body as ``details``
+        details = getattr(exc, "details", None)
+        body = details if isinstance(details, Mapping) else None
     if body is None:  # azure-core's HttpResponseError carries an OData error object
         error = getattr(exc, "error", None)
         if error is not None and (getattr(error, "message", None) or getattr(error, "code", None)):
@@ -487,11 +492,11 @@ def error_from_exception(
     """The core error for an exception an SDK raised, found by duck typing.
 
     An HTTP status (``status_code``/``status``, also on ``response``) classifies it with the
-    provider's body (``body``, or azure-core's ``error``), ``response.headers`` (for
-    ``Retry-After``) and ``request_id``. Otherwise timeout and connection exceptions
-    (builtin, or classes named ``*Timeout*``, ``*Connection*``, azure-core's
-    ``ServiceRequestError``/``ServiceResponseError``, and transport errors such as a
-    ``RemoteProtocolError`` for a body cut mid-way) map to :class:`APITimeoutError` and
+    provider's body (``body``, azure-core's ``error``, google-genai's ``details``),
+    ``response.headers`` (for ``Retry-After``) and ``request_id``. Otherwise timeout and
+    connection exceptions (builtin, or classes named ``*Timeout*``, ``*Connection*``,
+    azure-core's ``ServiceRequestError``/``ServiceResponseError``, and transport errors such
+    as a ``RemoteProtocolError`` for a body cut mid-way) map to :class:`APITimeoutError` and
     :class:`APIConnectionError`; anything else to :class:`CompletionError`.
     """
     label = f"{sdk} model {model!r}" if model else sdk

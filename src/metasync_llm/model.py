@@ -277,28 +277,30 @@ def check_config(
     sdk: str,
     required: tuple[str, ...] = (),
     urls: tuple[str, ...] = ("endpoint",),
+    problems: Iterable[tuple[str, str]] = (),
 ) -> None:
     """Validate a plugin's fields; raise one :class:`ConfigurationError` naming every problem.
 
     ``required`` fields must be non-empty strings; ``urls`` must be ``https://`` URLs (plain
     ``http://`` only on a loopback host); the chat options ``messageFormat``,
     ``omitTemperature``, ``maxCompletionToken``, ``timeout``, ``connectTimeout`` and
-    ``extraBody`` are checked when present.
+    ``extraBody`` are checked when present. ``problems`` are ``(field, message)`` pairs the
+    plugin found itself, reported with the others.
     """
-    problems: Problems = []
+    found: Problems = []
     for field in required:
         value = config.get(field)
         if not isinstance(value, str) or not value.strip():
             how = "is missing" if value is None else f"must be a non-empty string, got {value!r}"
-            problems.append((field, f"'{field}' {how}"))
+            found.append((field, f"'{field}' {how}"))
     for field in urls:
-        if field in config and field not in (f for f, _ in problems):
+        if field in config and field not in (f for f, _ in found):
             problem = endpoint_problem(config.get(field), field)
             if problem:
-                problems.append((field, problem))
+                found.append((field, problem))
     fmt = config.get("messageFormat")
     if fmt is not None and fmt not in MESSAGE_FORMATS:
-        problems.append(
+        found.append(
             (
                 "messageFormat",
                 f"'messageFormat' must be one of {', '.join(MESSAGE_FORMATS)}, got {fmt!r}",
@@ -307,22 +309,23 @@ def check_config(
     for flag in ("omitTemperature", "maxCompletionToken"):
         value = config.get(flag)
         if value is not None and not isinstance(value, bool):
-            problems.append((flag, f"'{flag}' must be true or false, got {value!r}"))
+            found.append((flag, f"'{flag}' must be true or false, got {value!r}"))
     extra = config.get("extraBody")
     if extra is not None:
         problem = _json_object_problem(extra, "extraBody")
         if problem:
-            problems.append(("extraBody", problem))
+            found.append(("extraBody", problem))
     for field in ("timeout", "connectTimeout"):
         value = config.get(field)
         if value is not None and not (is_number(value) and 0 < value <= MAX_TIMEOUT):
-            problems.append(
+            found.append(
                 (field, f"'{field}' must be seconds > 0 and at most {MAX_TIMEOUT:g}, got {value!r}")
             )
-    if problems:
+    found.extend(problems)
+    if found:
         name = config.get("name")
         label = f"{sdk} model {name!r}" if isinstance(name, str) else f"{sdk} model document"
-        raise _invalid(label, problems, sdk, name)
+        raise _invalid(label, found, sdk, name)
 
 
 def _json_object_problem(value: object, field: str) -> str | None:

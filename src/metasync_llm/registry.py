@@ -41,6 +41,7 @@ KNOWN_DISTRIBUTIONS = {
     "AzureOpenAI": "metasync-llm-azure-openai",
     "Anthropic": "metasync-llm-anthropic",
     "ChatCompletionsClient": "metasync-llm-azure-inference",
+    "Gemini": "metasync-llm-gemini",
 }
 
 # Reasons a plugin is not available, as recorded in PluginLoadFailure.kind.

@@ -14,6 +14,7 @@ from metasync_llm._lazy import lazy_exports
 
 # name -> the module that defines it ("errors" is that module itself); each name once.
 _SOURCES = {
+    "check_deadline": "metasync_llm._attempt",
     **dict.fromkeys(("require_text", "total_of", "usage_count"), "metasync_llm.answers"),
     **dict.fromkeys(("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm.clients"),
     **dict.fromkeys(("errors", "sdk_errors"), "metasync_llm.errors"),
@@ -36,6 +37,7 @@ _SOURCES = {
             "aread_json",
             "asse_events",
             "is_event_stream",
+            "loads",
             "read_json",
             "sse_events",
         ),
@@ -48,6 +50,7 @@ __all__ = [*_SOURCES]  # noqa: PLE0604 - the table is the one list of names
 
 if TYPE_CHECKING:
     from metasync_llm import errors as errors  # noqa: PLC0414 - an explicit re-export
+    from metasync_llm._attempt import check_deadline as check_deadline  # noqa: PLC0414
     from metasync_llm.answers import *  # noqa: F403
     from metasync_llm.clients import *  # noqa: F403
     from metasync_llm.errors import sdk_errors as sdk_errors  # noqa: PLC0414

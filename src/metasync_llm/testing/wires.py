@@ -170,6 +170,62 @@ def _anthropic_usage(usage: dict[str, int]) -> dict[str, int]:
     return {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}
 
 
+# -- Gemini generateContent ----------------------------------------------------------------
+
+GEMINI_USAGE = {"promptTokenCount": 7, "candidatesTokenCount": 5, "totalTokenCount": 12}
+
+
+def gemini_response(
+    text: str | None = TEXT,
+    *,
+    finish: str | None = "STOP",
+    usage: dict[str, int] | None = GEMINI_USAGE,
+    response_id: str = "resp-loopback",
+    block: str | None = None,
+) -> dict[str, Any]:
+    """A ``GenerateContentResponse`` (also one chunk of a stream).
+
+    ``text=None`` sends a candidate without parts, ``finish=None`` one that has not
+    finished; ``block`` a prompt blocked for that reason (no candidates).
+    """
+    body: dict[str, Any] = {"modelVersion": "loopback", "responseId": response_id}
+    if block is not None:
+        body["promptFeedback"] = {"blockReason": block}
+    else:
+        candidate: dict[str, Any] = {"index": 0, "content": {"role": "model", "parts": []}}
+        if text is not None:
+            candidate["content"]["parts"] = [{"text": text}]
+        if finish is not None:
+            candidate["finishReason"] = finish
+        body["candidates"] = [candidate]
+    if usage is not None:
+        body["usageMetadata"] = usage
+    return body
+
+
+def gemini_chunks(
+    words: Iterable[str] = WORDS,
+    *,
+    finish: str | None = "STOP",
+    usage: dict[str, int] | None = GEMINI_USAGE,
+) -> list[dict[str, Any]]:
+    """A stream's chunks: one per word, the last with the finish reason and the usage
+    (``finish=None``: a stream cut short)."""
+    words = list(words) or [""]
+    chunks = [gemini_response(w, finish=None, usage=None) for w in words]
+    last = chunks[-1]
+    if finish is not None:
+        last["candidates"][0]["finishReason"] = finish
+    if usage is not None:
+        last["usageMetadata"] = usage
+    return chunks
+
+
+def gemini_error(code: int, message: str, status: str) -> dict[str, Any]:
+    """Google's error body (``status`` is the canonical code, e.g. ``RESOURCE_EXHAUSTED``)."""
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
 # -- server-sent events ------------------------------------------------------------------
 
 
@@ -233,3 +289,17 @@ def anthropic_messages(request: RecordedRequest) -> Reply:
     if not _wants_stream(request):
         return Reply.json(anthropic_message(text))
     return Reply.sse(anthropic_events([text] if schema else WORDS), done=False, named=True)
+
+
+def gemini_generate(request: RecordedRequest) -> Reply:
+    """Gemini ``models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``.
+
+    A request with a ``responseJsonSchema`` gets an instance of the schema.
+    """
+    body = request.json()
+    config = body.get("generationConfig") if isinstance(body, dict) else None
+    schema = (config or {}).get("responseJsonSchema")
+    text = _answer(schema)
+    if ":streamGenerateContent" not in request.path:
+        return Reply.json(gemini_response(text))
+    return Reply.sse(gemini_chunks([text] if schema else WORDS), done=False)
