@@ -19,6 +19,7 @@ PEER_URL_VARS = {
     "azure-openai": "PEERS_AZURE_OPENAI_ENDPOINT",
     "anthropic": "PEERS_ANTHROPIC_BASE_URL",
     "azure-ai-inference": "PEERS_AZURE_AI_INFERENCE_ENDPOINT",
+    "gemini": "PEERS_GEMINI_BASE_URL",
 }
 
 

@@ -1,0 +1,286 @@
+"""The ``Gemini`` SDK plugin: Google's Gemini API through the ``google-genai`` library."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import aclosing, closing, contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from metasync_llm import BaseLLMSDK, toolkit
+
+if TYPE_CHECKING:
+    from metasync_llm.request import Request
+    from metasync_llm.result import StreamItem
+
+SDK = "Gemini"
+DEFAULT_ENDPOINT = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1beta"
+
+#: Gemini's finish reasons in the vocabulary of the other SDKs (others: lower case).
+FINISH_REASONS: dict[str, str | None] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    # A long answer paused for a continuation request: the plugin makes no more requests.
+    "CONTINUATION": "length",
+    "FINISH_REASON_UNSPECIFIED": None,
+}
+#: Finish reasons that stop an answer for its content: a ContentFilterError naming them.
+FILTERED = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+_VERSION = r"v\d+(?:alpha|beta)?\d*"
+_VERTEX_FIELDS = ("vertexai", "project", "location")
+
+
+class GeminiSDK(BaseLLMSDK):
+    """SDK ``Gemini``: ``google.genai.Client`` on the Gemini API (an API key; no Vertex AI).
+
+    The client sends the request (the key in ``x-goog-api-key``, errors by HTTP status as
+    ``ClientError``/``ServerError``); tenacity retries, automatic function calling and
+    automatic continuation are off, so one call is one request. A blocking call reads the
+    raw JSON body strictly (``should_return_http_response``); a stream
+    (``streamGenerateContent`` with server-sent events) reads the chunks google-genai
+    parses. The httpx2 transport applies the document's timeouts and the core's deadline
+    at every chunk. The core pools the clients (async ones, ``Client.aio``, per event loop).
+    """
+
+    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
+    max_stop: ClassVar[int | None] = 5
+    # An error sent inside a stream that began with 200 carries Google's canonical status.
+    error_codes: ClassVar[Mapping[str, str]] = {
+        "INTERNAL": "ServerError",
+        "UNAVAILABLE": "ServerError",
+        "RESOURCE_EXHAUSTED": "RateLimitError",
+    }
+
+    def get_name(self) -> str:
+        return SDK
+
+    def validate_config(self, config: Mapping[str, Any]) -> None:
+        toolkit.check_config(config, sdk=SDK, required=("deployment",), problems=_problems(config))
+
+    def create_client(
+        self, config: Mapping[str, Any], api_key: str | None, *, asynchronous: bool
+    ) -> Any:
+        from google import genai  # noqa: PLC0415 - the client library loads on first use only
+
+        from metasync_llm_gemini._transport import client_args  # noqa: PLC0415
+
+        sync_args, async_args = client_args(config)
+        options = genai.types.HttpOptions(
+            base_url=toolkit.endpoint_of(config) if "endpoint" in config else DEFAULT_ENDPOINT,
+            api_version=config.get("apiVersion", DEFAULT_API_VERSION),
+            # Milliseconds; google-genai also sends it to the server as X-Server-Timeout.
+            timeout=max(1, round(toolkit.timeout_of(config) * 1000)),
+            retry_options=genai.types.HttpRetryOptions(attempts=1),
+            client_args=sync_args,
+            async_client_args=async_args,
+        )
+        client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
+        return client.aio if asynchronous else client
+
+    def stream(self, request: Request) -> Iterator[StreamItem]:
+        models, reader = self.client_for(request).models, _Reader(request)
+        if not request.stream:  # one plain request: the whole answer, read from its body
+            response = models.generate_content(**_arguments(request))
+            yield from reader.whole(toolkit.loads(response.sdk_http_response.body or ""))
+            return
+        with (
+            _parsed(request),
+            closing(models.generate_content_stream(**_arguments(request))) as chunks,
+        ):
+            for chunk in chunks:
+                text = reader.feed(_wire(chunk))
+                if text:
+                    yield text
+        if reader.finished:
+            yield reader.end()
+
+    async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
+        models, reader = (await self.async_client_for(request)).models, _Reader(request)
+        if not request.stream:
+            response = await models.generate_content(**_arguments(request))
+            for item in reader.whole(toolkit.loads(response.sdk_http_response.body or "")):
+                yield item
+            return
+        with _parsed(request):
+            chunks = await models.generate_content_stream(**_arguments(request))
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    text = reader.feed(_wire(chunk))
+                    if text:
+                        yield text
+        if reader.finished:
+            yield reader.end()
+
+
+def _problems(config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    version = config.get("apiVersion")
+    if version is not None and not (isinstance(version, str) and re.fullmatch(_VERSION, version)):
+        yield "apiVersion", f"'apiVersion' must be a version such as 'v1beta', got {version!r}"
+    endpoint = config.get("endpoint")
+    if isinstance(endpoint, str) and re.search(rf"/{_VERSION}/?$", endpoint):
+        yield (
+            "endpoint",
+            f"'endpoint' ends with an API version ({endpoint!r}): give the base URL (e.g."
+            f" {DEFAULT_ENDPOINT}) and the version in 'apiVersion'",
+        )
+    for field in _VERTEX_FIELDS:
+        if field in config:
+            yield (
+                field,
+                f"'{field}' is for Vertex AI, which the Gemini plugin does not support: use"
+                " the Gemini API with an API key",
+            )
+
+
+def _arguments(request: Request) -> dict[str, Any]:
+    """``generate_content``'s arguments: the model, the turns and the generation config."""
+    system = request.system_prompt
+    turns: list[tuple[str, str]] = [(m.role, m.content) for m in request.turns()]
+    if not turns:  # the API wants a user turn: the system prompt goes as one (the seed's way)
+        system, turns = "", [("user", system)]
+    config: dict[str, Any] = {
+        "max_output_tokens": request.max_tokens,
+        "automatic_function_calling": {"disable": True},
+        "automatic_continuation": False,
+    }
+    if not request.stream:
+        config["should_return_http_response"] = True  # the raw body, read strictly here
+    if not request.config.get("omitTemperature"):
+        config["temperature"] = request.temperature
+    if system:
+        config["system_instruction"] = system
+    if request.stop:
+        config["stop_sequences"] = list(request.stop)
+    if request.schema is not None:
+        config["response_mime_type"] = "application/json"
+        config["response_json_schema"] = dict(request.schema)
+    extra = toolkit.extra_body(request.config)
+    if extra:
+        config["http_options"] = {"extra_body": extra}
+    return {"model": request.config["deployment"], "contents": _contents(turns), "config": config}
+
+
+def _contents(turns: list[tuple[str, str]]) -> str | list[dict[str, Any]]:
+    """The turns with Gemini's roles; turns of one role in a row make one turn of parts."""
+    if len(turns) == 1 and turns[0][0] == "user":
+        # The same one user turn: google-genai checks a string in ~18 us, a list of dicts
+        # in ~51 us (measured here); one-turn prompts are the common case.
+        return turns[0][1]
+    contents: list[dict[str, Any]] = []
+    for role, text in turns:
+        gemini_role = "model" if role == "assistant" else "user"
+        if contents and contents[-1]["role"] == gemini_role:
+            contents[-1]["parts"].append({"text": text})
+        else:
+            contents.append({"role": gemini_role, "parts": [{"text": text}]})
+    return contents
+
+
+def _wire(chunk: Any) -> Any:
+    """A chunk google-genai parsed, back in the API's JSON shape (~2 us)."""
+    return chunk.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@contextmanager
+def _parsed(request: Request) -> Iterator[None]:
+    """A chunk google-genai could not parse (a count of 1.5) is the provider's error, not
+    a bad document (the library raises ``ValueError`` subclasses for both)."""
+    import pydantic  # noqa: PLC0415
+    from google.genai.errors import UnknownApiResponseError  # noqa: PLC0415
+
+    try:
+        yield
+    except (pydantic.ValidationError, UnknownApiResponseError) as exc:
+        raise toolkit.errors.CompletionError(
+            f"{SDK} model {request.model_name!r} sent a chunk google-genai could not read:"
+            f" {type(exc).__name__}: {toolkit.errors.clip(str(exc), 500)}",
+            sdk=SDK,
+            model=request.model_name,
+        ) from exc
+
+
+class _Reader:
+    """Reads one answer, a whole body or a stream's chunks: text, usage, finish, blocks."""
+
+    def __init__(self, request: Request) -> None:
+        self.model = request.model_name
+        self.request_id: str | None = None
+        self.usage: Mapping[str, Any] = {}
+        self.reason: str | None = None
+        self.finished = False  # a candidate said why it stopped: the answer is complete
+
+    def whole(self, body: object) -> list[StreamItem]:
+        """A whole answer (not streamed): its text, then its ``StreamEnd``."""
+        if not isinstance(body, Mapping):
+            raise toolkit.errors.CompletionError(
+                f"{SDK} answered with something that is not a GenerateContentResponse:"
+                f" {str(body)[:200]}"
+            )
+        text = self.feed(body)
+        return [text, self.end()] if text else [self.end()]
+
+    def feed(self, data: Mapping[str, Any]) -> str:
+        """One response or chunk: its text (thoughts and non-text parts left out)."""
+        if isinstance(data.get("responseId"), str):
+            self.request_id = data["responseId"]
+        usage = data.get("usageMetadata")
+        if isinstance(usage, Mapping):  # each chunk repeats the running counts
+            self.usage = usage
+        feedback = data.get("promptFeedback")
+        blocked = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
+        if isinstance(blocked, str) and blocked != "BLOCK_REASON_UNSPECIFIED":
+            message = feedback.get("blockReasonMessage")  # type: ignore[union-attr]
+            why = f": {message}" if isinstance(message, str) and message else ""
+            raise self._filtered(f"the prompt was blocked ({blocked}){why}")
+        candidates = data.get("candidates")
+        candidate = candidates[0] if isinstance(candidates, list) and candidates else None
+        if not isinstance(candidate, Mapping):
+            return ""
+        if isinstance(candidate.get("finishReason"), str):
+            self.reason, self.finished = candidate["finishReason"], True
+        content = candidate.get("content")
+        parts = content.get("parts") if isinstance(content, Mapping) else None
+        return "".join(
+            part["text"]
+            for part in (parts if isinstance(parts, list) else ())
+            if isinstance(part, Mapping)
+            and isinstance(part.get("text"), str)
+            and part.get("thought") is not True
+        )
+
+    def end(self) -> toolkit.StreamEnd:
+        """The answer's usage and finish reason; an answer stopped for its content raises."""
+        reason = self.reason
+        if reason in FILTERED:
+            raise self._filtered(f"the answer was stopped for its content ({reason})")
+        usage = self.usage
+        prompt = toolkit.usage_count(usage.get("promptTokenCount"))
+        # Google bills thinking tokens as output tokens: they count as completion tokens.
+        fields = ["candidatesTokenCount"]
+        if "thoughtsTokenCount" in usage:
+            fields.append("thoughtsTokenCount")
+        counts = [toolkit.usage_count(usage.get(field)) for field in fields]
+        completion = None if None in counts else sum(c for c in counts if c is not None)
+        total = toolkit.total_of(prompt, completion, usage.get("totalTokenCount"))
+        finish = FINISH_REASONS.get(reason, reason.lower()) if reason is not None else None
+        return toolkit.StreamEnd(prompt, completion, total, finish, self.request_id)
+
+    def _filtered(self, why: str) -> Exception:
+        return toolkit.errors.ContentFilterError(
+            f"{SDK} model {self.model!r}: {why}",
+            sdk=SDK,
+            model=self.model,
+            request_id=self.request_id,
+        )
