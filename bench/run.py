@@ -25,7 +25,7 @@ from typing import Any
 
 HERE = Path(__file__).parent
 KEY = "sk-bench"
-SDKS = ["OpenAI", "AzureOpenAI", "Anthropic", "ChatCompletionsClient"]
+SDKS = ["OpenAI", "AzureOpenAI", "Anthropic", "ChatCompletionsClient", "Gemini"]
 
 
 def free_port() -> int:
@@ -77,7 +77,46 @@ def documents(url: str) -> dict[str, dict[str, Any]]:
             "apiVersion": "2024-05-01-preview",
             **common,
         },
+        "Gemini": {
+            "name": "b",
+            "sdk": "Gemini",
+            "endpoint": url,
+            "deployment": "gemini-2.5-flash",
+            **common,
+        },
     }
+
+
+def gemini_client(url: str, *, asynchronous: bool = False, httpx2: bool = False) -> Any:
+    """A raw google-genai client for the stub: one request per call, as the plugin makes.
+
+    Its async side runs on aiohttp when aiohttp is installed (google-genai's choice),
+    unless ``httpx2``: the HTTP stack the plugin uses.
+    """
+    from google import genai
+
+    stack = None
+    if httpx2:
+        import httpx2 as h
+
+        stack = {"transport": h.AsyncHTTPTransport()}
+    options = genai.types.HttpOptions(
+        base_url=url,
+        retry_options=genai.types.HttpRetryOptions(attempts=1),
+        async_client_args=stack,
+    )
+    client = genai.Client(api_key=KEY, vertexai=False, http_options=options)
+    return client.aio if asynchronous else client
+
+
+#: The raw google-genai call's config: what the plugin sends (AFC and continuation off).
+GEMINI_CONFIG = {
+    "system_instruction": "Be brief.",
+    "temperature": 1.0,
+    "max_output_tokens": 4096,
+    "automatic_function_calling": {"disable": True},
+    "automatic_continuation": False,
+}
 
 
 def raw_clients(url: str) -> dict[str, Callable[[], Any]]:
@@ -99,6 +138,7 @@ def raw_clients(url: str) -> dict[str, Callable[[], Any]]:
         retry_total=0,
     )
     msgs = [{"role": "system", "content": "Be brief.Hello"}]
+    gem = gemini_client(url)
 
     def ant_call() -> Any:
         with ant.messages.stream(
@@ -119,6 +159,9 @@ def raw_clients(url: str) -> dict[str, Callable[[], Any]]:
         "Anthropic": ant_call,
         "ChatCompletionsClient": lambda: aai.complete(
             messages=msgs, model="m", temperature=1.0, max_tokens=4096
+        ),
+        "Gemini": lambda: gem.models.generate_content(
+            model="gemini-2.5-flash", contents="Hello", config=GEMINI_CONFIG
         ),
     }
 
@@ -184,14 +227,14 @@ def bench_cold_start(env: dict[str, str], n: int) -> list[dict[str, Any]]:
     check = (
         "import sys, metasync_llm; names = metasync_llm.SDKRegistry.list_sdks();"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic',"
-        " 'azure', 'httpx', 'httpx2')];"
+        " 'azure', 'google', 'httpx', 'httpx2')];"
         "assert not heavy, heavy; assert len(names) >= 5, names"
     )
     subprocess.run([sys.executable, "-c", check], check=True, env=env)  # correctness first
     base, ours = process_times(("import pluggy", check), n, env)
     return [
         row(
-            "cold start: import + list SDKs (4 plugins installed)",
+            "cold start: import + list SDKs (5 plugins installed)",
             summary(ours),
             summary(base),
             "<= 1.20x, no provider SDK imported",
@@ -210,6 +253,13 @@ FIRST_CALL_RAW = {
         "import anthropic; c = anthropic.Anthropic(base_url='{url}', api_key='sk-bench-key', "
         "max_retries=0)\nwith c.messages.stream(model='claude-opus-5', max_tokens=16,"
         " messages=[{{'role': 'user', 'content': 'hi'}}]) as s: s.get_final_message()"
+    ),
+    "Gemini": (
+        "from google import genai; c = genai.Client(api_key='sk-bench-key', vertexai=False,"
+        " http_options=genai.types.HttpOptions(base_url='{url}',"
+        " retry_options=genai.types.HttpRetryOptions(attempts=1)));"
+        " c.models.generate_content(model='gemini-2.5-flash', contents='hi',"
+        " config={{'max_output_tokens': 16, 'automatic_function_calling': {{'disable': True}}}})"
     ),
 }
 
@@ -296,14 +346,25 @@ def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
             ) as s:
                 return await s.get_final_message()
 
+        gem = gemini_client(url, asynchronous=True)
+        gem_httpx2 = gemini_client(url, asynchronous=True, httpx2=True)
         raws = {
             "OpenAI": lambda: oai.chat.completions.create(
                 model="m", messages=msgs, temperature=1.0, max_tokens=4096
             ),
             "Anthropic": ant_raw,
+            "Gemini": lambda: gem.models.generate_content(
+                model="gemini-2.5-flash", contents="Hello", config=GEMINI_CONFIG
+            ),
+            "Gemini, vs google-genai on httpx2 (the plugin's stack)": (
+                lambda: gem_httpx2.models.generate_content(
+                    model="gemini-2.5-flash", contents="Hello", config=GEMINI_CONFIG
+                )
+            ),
         }
         rows = []
-        for sdk, raw in raws.items():
+        for label, raw in raws.items():
+            sdk = label.split(",")[0]
             prepared = m.prepare_model(docs[sdk])
 
             def ours(doc: Any = prepared) -> Any:
@@ -320,7 +381,7 @@ def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
             base_s = {"median": statistics.median(base), "p99": min(base), "n": rounds}
             rows.append(
                 row(
-                    f"async throughput (calls/s), concurrency 64: {sdk}",
+                    f"async throughput (calls/s), concurrency 64: {label}",
                     ours_s,
                     base_s,
                     ">= 0.95x",
@@ -329,6 +390,8 @@ def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
             )
         await oai.close()
         await ant.close()
+        await gem.aclose()
+        await gem_httpx2.aclose()
         return rows
 
     return asyncio.run(measure())
@@ -376,7 +439,16 @@ def bench_stream(url: str, n: int) -> list[dict[str, Any]]:
             yield from s.text_stream
             s.get_final_message()  # the usage, as the plugin reads it
 
-    raws = {"OpenAI": oai_raw, "Anthropic": ant_raw}
+    gem = gemini_client(url)
+
+    def gem_raw() -> Any:
+        for chunk in gem.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="Hello", config=GEMINI_CONFIG
+        ):
+            if chunk.text:
+                yield chunk.text
+
+    raws = {"OpenAI": oai_raw, "Anthropic": ant_raw, "Gemini": gem_raw}
     rows = []
     for sdk, raw in raws.items():
         prepared = m.prepare_model(docs[sdk])

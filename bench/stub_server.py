@@ -1,7 +1,8 @@
-"""A fast loopback stub of the four provider APIs, for benchmarks (run in its own process).
+"""A fast loopback stub of the five provider APIs, for benchmarks (run in its own process).
 
-Answers OpenAI / Azure OpenAI / Azure AI Inference chat completions and Anthropic messages
-with fixed valid bodies (SSE streams when the request asks for ``"stream": true``), built
+Answers OpenAI / Azure OpenAI / Azure AI Inference chat completions, Anthropic messages and
+Gemini generateContent with fixed valid bodies (SSE streams when the request asks for
+``"stream": true``, or for Gemini ``:streamGenerateContent``), built
 by ``metasync_llm.testing.wires``, over HTTP/1.1 keep-alive, so only client-side cost
 remains to be measured.
 
@@ -19,6 +20,7 @@ from metasync_llm.testing import wires
 TEXT = ["Hello", ", ", "world", "! ", "This is a fixed answer."]
 USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
 ANTHROPIC = {"input_tokens": 12, "output_tokens": 9}
+GEMINI = {"promptTokenCount": 12, "candidatesTokenCount": 9, "totalTokenCount": 21}
 
 BODIES = {
     ("chat", False): (
@@ -39,6 +41,14 @@ BODIES = {
             wires.anthropic_events(TEXT, input_tokens=12, output_tokens=9), named=True, done=False
         ),
     ),
+    ("gemini", False): (
+        b"application/json",
+        json.dumps(wires.gemini_response("".join(TEXT), usage=GEMINI)).encode(),
+    ),
+    ("gemini", True): (
+        b"text/event-stream",
+        wires.sse_bytes(wires.gemini_chunks(TEXT, usage=GEMINI), done=False),
+    ),
 }
 
 
@@ -55,6 +65,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             body = await reader.readexactly(length) if length else b""
             stream = b'"stream": true' in body or b'"stream":true' in body
             kind = "messages" if b"/messages" in path else "chat"
+            if b":generateContent" in path or b":streamGenerateContent" in path:
+                kind, stream = "gemini", b":streamGenerateContent" in path
             content_type, payload = BODIES[(kind, stream)]
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: "

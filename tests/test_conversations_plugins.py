@@ -29,6 +29,7 @@ SDKS = {
         "azure-ai-inference",
         {"apiVersion": "2025-04-01"},
     ),
+    "Gemini": ("metasync_llm_gemini", "gemini", {}),
 }
 TURNS = [
     {"role": "user", "content": "Name a colour."},
@@ -70,7 +71,22 @@ def doc(sdk: str, endpoint: str, **extra: Any) -> dict[str, Any]:
 def answer(sdk: str, text: str) -> Reply:
     if sdk == "Anthropic":
         return Reply.sse(wires.anthropic_events([text]), done=False, named=True)
+    if sdk == "Gemini":
+        return Reply.json(wires.gemini_response(text))
     return Reply.json(wires.chat_completion(text))
+
+
+def sent_turns(sdk: str, body: dict[str, Any]) -> list[dict[str, str]]:
+    """The conversation a request carries, as ``{"role", "content"}`` turns."""
+    if sdk != "Gemini":
+        return list(body["messages"])
+    return [
+        {
+            "role": "assistant" if turn["role"] == "model" else "user",
+            "content": "".join(part["text"] for part in turn["parts"]),
+        }
+        for turn in body["contents"]
+    ]
 
 
 @pytest.mark.parametrize("sdk", sorted(SDKS))
@@ -91,6 +107,11 @@ def test_the_turns_go_in_order_with_the_providers_roles(sdk: str, loopback: Loop
     if sdk == "Anthropic":
         assert body["system"] == "Answer in one word." and body["messages"] == turns
         assert body["stop_sequences"] == ["\n"]
+    elif sdk == "Gemini":
+        assert body["systemInstruction"]["parts"] == [{"text": "Answer in one word."}]
+        assert sent_turns(sdk, body) == turns
+        assert body["contents"][1]["role"] == "model"
+        assert body["generationConfig"]["stopSequences"] == ["\n"]
     else:
         assert body["messages"] == [{"role": "system", "content": "Answer in one word."}, *turns]
         assert body["stop"] == ["\n"]
@@ -129,6 +150,10 @@ def test_a_schema_goes_natively_and_a_valid_answer_lands_in_data(
     body = loopback.requests[0].json()
     if sdk == "Anthropic":
         assert body["output_config"] == {"format": {"type": "json_schema", "schema": SCHEMA}}
+    elif sdk == "Gemini":
+        config = body["generationConfig"]
+        assert config["responseMimeType"] == "application/json"
+        assert config["responseJsonSchema"] == SCHEMA
     else:
         assert body["response_format"] == {
             "type": "json_schema",
@@ -144,7 +169,7 @@ def test_an_invalid_answer_is_re_asked_once_then_raises(sdk: str, loopback: Loop
         doc(sdk, loopback.url), "", "A colour?", schema=SCHEMA, api_key=KEY, registry=reg
     )
     assert result.data == {"colour": "blue"} and result.attempts == 2
-    again = loopback.requests[1].json()["messages"]
+    again = sent_turns(sdk, loopback.requests[1].json())
     assert again[-2] == {"role": "assistant", "content": '{"color": "red"}'}
     assert again[-1]["role"] == "user" and "'colour' is a required property" in again[-1]["content"]
 
@@ -228,7 +253,7 @@ def test_the_spec_server_accepts_a_three_turn_conversation(
         assert "".join(stream) == stream.text
 
 
-@pytest.mark.parametrize("sdk", ["OpenAI", "Anthropic", "ChatCompletionsClient"])
+@pytest.mark.parametrize("sdk", ["OpenAI", "Anthropic", "ChatCompletionsClient", "Gemini"])
 def test_the_spec_server_accepts_a_schema_request(sdk: str, peer: Callable[[str], str]) -> None:
     """Accepted means no 422: the spec's placeholder answer does not fit the schema."""
     reg = registry(sdk)

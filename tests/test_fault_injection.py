@@ -24,7 +24,7 @@ import pytest
 
 import metasync_llm as msl
 from metasync_llm import PluginRegistry, complete_with_model, stream_with_model
-from metasync_llm.testing import LoopbackServer, Reply, wires
+from metasync_llm.testing import LoopbackServer, RecordedRequest, Reply, Responder, wires
 
 KEY = "sk-canary-FAULT-5a8c1f0e9d"
 
@@ -79,6 +79,30 @@ def _anthropic_error_event() -> Reply:
     return Reply.sse([error], done=False, named=True)
 
 
+def _gemini_stream(words: list[str], cut_after: int | None = None) -> Reply:
+    return Reply.sse(wires.gemini_chunks(words, usage=None), done=False, cut_after=cut_after)
+
+
+def _gemini_error(status: int, message: str, headers: dict[str, str]) -> Reply:
+    body = wires.gemini_error(status, message, "UNAVAILABLE" if status >= 500 else "ERROR")
+    return Reply.json(body, status=status, headers=headers)
+
+
+def _gemini_ok(text: str) -> Responder:
+    def reply(request: RecordedRequest) -> Reply:
+        if ":streamGenerateContent" in request.path:
+            return _gemini_stream([text])
+        return Reply.json(wires.gemini_response(text, usage=None))
+
+    return reply
+
+
+def _gemini_error_event() -> Reply:
+    events: list[object] = [wires.gemini_response("", finish=None, usage=None)]
+    events.append(wires.gemini_error(500, f"Internal error, key {KEY}", "INTERNAL"))
+    return Reply.sse(events, done=False)
+
+
 @dataclass(frozen=True)
 class Wire:
     """One provider's wire format, as the fault server speaks it."""
@@ -86,7 +110,7 @@ class Wire:
     module: str
     doc: dict[str, Any]
     path: str
-    ok: Callable[[str], Reply]
+    ok: Callable[[str], Reply | Responder]
     stream: Callable[..., Reply]
     error: Callable[[int, str, dict[str, str]], Reply]
     empty: Callable[[], Reply]
@@ -94,6 +118,9 @@ class Wire:
     cut_short: Callable[[], Reply]
     #: An error reported inside a stream that began with 200, echoing the key.
     error_event: Callable[[], Reply]
+    #: Whether a blocking call reads a stream (else a plain JSON request: the two faults
+    #: only a stream can have are then tried through a stream, before its first text).
+    streams_blocking_calls: bool = True
 
 
 WIRES = {
@@ -129,6 +156,18 @@ WIRES = {
         lambda: _anthropic_events([]),
         _anthropic_cut_short,
         _anthropic_error_event,
+    ),
+    "Gemini": Wire(
+        "metasync_llm_gemini",
+        {"deployment": "gemini-2.5-flash"},
+        "",
+        _gemini_ok,
+        _gemini_stream,
+        _gemini_error,
+        lambda: Reply.json({**wires.gemini_response(), "candidates": []}),
+        lambda: Reply.sse(wires.gemini_chunks([""], finish=None, usage=None), done=False),
+        _gemini_error_event,
+        streams_blocking_calls=False,
     ),
     "ChatCompletionsClient": Wire(
         "metasync_llm_azure_inference",
@@ -202,6 +241,14 @@ FAULTS: dict[str, tuple[Callable[[Wire], Reply], type[msl.MetasyncLLMError], boo
 }
 
 FAST_RETRY = {"attempts": 3, "initialDelay": 0.01, "maxDelay": 0.02}
+STREAM_FAULTS = frozenset({"ends without its end marker", "error event inside the stream"})
+
+
+def _call(sdk: str, fault: str, model: dict[str, Any], registry: PluginRegistry) -> Any:
+    """The blocking call a fault is tried with (see ``Wire.streams_blocking_calls``)."""
+    if fault in STREAM_FAULTS and not WIRES[sdk].streams_blocking_calls:
+        return stream_with_model(model, "", "hi", api_key=KEY, registry=registry).until_done()
+    return complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
 
 
 def _doc(sdk: str, server: LoopbackServer, retry: dict[str, Any]) -> dict[str, Any]:
@@ -256,9 +303,7 @@ def test_fault_without_retry_raises_the_right_error(
     with LoopbackServer() as server:
         server.add(make(WIRES[sdk]))
         with pytest.raises(expected) as info:
-            complete_with_model(
-                _doc(sdk, server, {"attempts": 1}), "", "hi", api_key=KEY, registry=registry
-            )
+            _call(sdk, fault, _doc(sdk, server, {"attempts": 1}), registry)
         assert len(server.requests) == 1
     err = info.value
     assert not isinstance(err, ValueError), "a provider fault is never a configuration error"
@@ -285,12 +330,12 @@ def test_fault_then_success_is_retried_only_when_safe(
         server.add(make(wire), wire.ok("recovered"))
         model = _doc(sdk, server, FAST_RETRY)
         if retried:
-            result = complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+            result = _call(sdk, fault, model, registry)
             assert (result.text, result.attempts) == ("recovered", 2)
             assert len(server.requests) == 2
         else:
             with pytest.raises(expected) as info:
-                complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+                _call(sdk, fault, model, registry)
             assert info.value.attempts == 1 and len(server.requests) == 1
             _assert_no_key(info.value, caplog)
     for record in caplog.records:

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,34 +27,63 @@ CALLS_PER_KIND = 150  # per round, for threads and for asyncio each
 ROUNDS = 4  # the first warms pools and allocator arenas; leaks show from the second on
 
 
-def _ok(text: str) -> Reply:
+def _chat_prompt(body: Any) -> str:
+    return str(body["messages"][0]["content"])
+
+
+def _chat_ok(text: str) -> Reply:
     usage = {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}
     return Reply.json(wires.chat_completion(text, usage=usage))
+
+
+def _chat_error(status: int, message: str, headers: dict[str, str]) -> Reply:
+    return Reply.json({"error": {"message": message}}, status, headers)
+
+
+def _gemini_prompt(body: Any) -> str:
+    return str(body["contents"][0]["parts"][0]["text"])
+
+
+def _gemini_ok(text: str) -> Reply:
+    usage = {"promptTokenCount": 2, "candidatesTokenCount": 1, "totalTokenCount": 3}
+    return Reply.json(wires.gemini_response(text, usage=usage))
+
+
+def _gemini_error(status: int, message: str, headers: dict[str, str]) -> Reply:
+    return Reply.json(wires.gemini_error(status, message, "ERROR"), status, headers)
+
+
+#: SDK -> (plugin module, the prompt of a request body, an answer, an error reply)
+WIRES: dict[str, tuple[str, Callable[[Any], str], Callable[[str], Reply], Any]] = {
+    "OpenAI": ("metasync_llm_openai", _chat_prompt, _chat_ok, _chat_error),
+    "Gemini": ("metasync_llm_gemini", _gemini_prompt, _gemini_ok, _gemini_error),
+}
 
 
 class FaultyServer:
     """Answers by the prompt: ``kind:id``. Some kinds fail once, some always."""
 
-    def __init__(self) -> None:
+    def __init__(self, sdk: str) -> None:
+        _, self.prompt_of, self.ok, self.error = WIRES[sdk]
         self.seen: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.server = LoopbackServer(default=self.respond)
 
     def respond(self, request: RecordedRequest) -> Reply:
-        prompt = request.json()["messages"][0]["content"]
+        prompt = self.prompt_of(request.json())
         kind = prompt.split(":")[0]
         with self.lock:
             self.seen[prompt] += 1
             first = self.seen[prompt] == 1
         if kind == "throttled" and first:
-            return Reply.json({"error": {"message": "slow down"}}, 429, {"retry-after": "0"})
+            return self.error(429, "slow down", {"retry-after": "0"})
         if kind == "reset" and first:
             return Reply(drop=True)
         if kind == "broken":
-            return Reply.json({"error": {"message": "upstream failed"}}, 500)
+            return self.error(500, "upstream failed", {})
         if kind == "invalid":
-            return Reply.json({"error": {"message": "bad role"}}, 400)
-        return _ok(f"answer to {prompt}")
+            return self.error(400, "bad role", {})
+        return self.ok(f"answer to {prompt}")
 
 
 #: kind -> (expected outcome: answer or error class, attempts)
@@ -87,19 +117,21 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def test_hundreds_of_concurrent_calls_with_faults_stay_correct_and_leak_nothing() -> None:
-    if importlib.util.find_spec("metasync_llm_openai") is None:
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_hundreds_of_concurrent_calls_with_faults_stay_correct_and_leak_nothing(sdk: str) -> None:
+    module = WIRES[sdk][0]
+    if importlib.util.find_spec(module) is None:
         if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
-            pytest.fail("metasync_llm_openai is not installed")
-        pytest.skip("metasync_llm_openai is not installed")
-    registry = PluginRegistry(allow={"OpenAI"})
-    faulty = FaultyServer()
+            pytest.fail(f"{module} is not installed")
+        pytest.skip(f"{module} is not installed")
+    registry = PluginRegistry(allow={sdk})
+    faulty = FaultyServer(sdk)
     measures: list[tuple[int, int, float, int, int]] = []
     requests = 0
     with faulty.server as server:
         model: dict[str, Any] = {
             "name": "load",
-            "sdk": "OpenAI",
+            "sdk": sdk,
             "endpoint": server.url,
             "deployment": "m",
             "key": "K",

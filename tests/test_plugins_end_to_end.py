@@ -31,6 +31,7 @@ PLUGINS = {
         "azure-ai-inference",
         {"apiVersion": "2025-04-01"},
     ),
+    "Gemini": ("metasync_llm_gemini", "metasync-llm-gemini", "gemini", {}),
 }
 
 
