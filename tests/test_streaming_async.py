@@ -267,3 +267,22 @@ def test_iterating_the_astream_context_says_how_to_use_it() -> None:
 
     with pytest.raises(TypeError, match="async with astream_with_model"):
         asyncio.run(run())
+
+
+def test_concurrent_first_calls_wait_for_one_client() -> None:
+    """256 tasks starting at once used to create 256 clients (seconds of TLS set-up)."""
+    from metasync_llm.toolkit import AsyncClientCache
+
+    cache: AsyncClientCache[object] = AsyncClientCache()
+    made: list[object] = []
+
+    def create() -> object:
+        time.sleep(0.05)  # a client library's import and construction
+        made.append(object())
+        return made[-1]
+
+    async def run() -> list[object]:
+        return await asyncio.gather(*(cache.get("key", create) for _ in range(64)))
+
+    clients = asyncio.run(run())
+    assert len(made) == 1 and all(client is made[0] for client in clients)

@@ -127,6 +127,9 @@ class _LoopClients(Generic[T]):
     def __init__(self) -> None:
         self.clients: dict[Hashable, T] = {}
         self.closer: AsyncGenerator[None, None] | None = None
+        #: One lock per key being created: the calls that find no client wait for the
+        #: first one's, instead of each creating one (256 tasks made 256 clients).
+        self.creating: dict[Hashable, asyncio.Lock] = {}
 
 
 async def _close_client(client: object) -> None:
@@ -167,13 +170,19 @@ class AsyncClientCache(Generic[T]):
         if holder is None:
             holder = await self._start(loop)
         client = holder.clients.get(key)
-        if client is None:
-            start = time.perf_counter()
-            made = await asyncio.to_thread(create)
-            add_setup(time.perf_counter() - start)
-            client = holder.clients.setdefault(key, made)
-            if client is not made:
-                await _close_client(made)
+        if client is not None:
+            return client
+        lock = holder.creating.setdefault(key, asyncio.Lock())
+        async with lock:
+            client = holder.clients.get(key)
+            if client is None:  # this call creates it; the others wait for it just above
+                start = time.perf_counter()
+                made = await asyncio.to_thread(create)
+                add_setup(time.perf_counter() - start)
+                client = holder.clients.setdefault(key, made)
+                if client is not made:  # made after a failed creator's waiters: one stays
+                    await _close_client(made)
+        holder.creating.pop(key, None)
         return client
 
     async def _start(self, loop: asyncio.AbstractEventLoop) -> _LoopClients[T]:
