@@ -37,7 +37,7 @@ def _supported(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Install the core and every plugin (not editable), then run all their tests."""
     _supported(session)
-    session.install(".[test]", *PLUGINS)
+    session.install(".[test,ray]", *PLUGINS)
     test_dirs = ["tests", *(f"{p}/tests" for p in PLUGINS if (ROOT / p / "tests").is_dir())]
     env = {}
     if PLUGINS and PEERS.exists():
@@ -61,7 +61,9 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the sources of the core and of every plugin."""
     _supported(session)
-    session.install("mypy>=1.10", "pytest>=8", "types-jsonschema", ".[schema]", *PLUGINS)
+    session.install(
+        "mypy>=1.10", "pytest>=8", "types-jsonschema", "types-tqdm", ".[schema,ray]", *PLUGINS
+    )
     sources = ["src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", "--strict", *sources)
 
@@ -87,7 +89,7 @@ def build(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against the raw SDKs and LiteLLM: prints a table, writes bench/results/."""
     _supported(session)
-    session.install(".", *PLUGINS)
+    session.install(".[ray]", *PLUGINS)
     # LiteLLM pins its own openai: it gets a virtualenv of its own, beside this one.
     litellm = Path(session.virtualenv.location).parent / "bench-litellm"
     python = litellm / "bin" / "python"

@@ -51,6 +51,10 @@ _LAZY = {
     **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
     **dict.fromkeys(("Completion", "CompletionResult", "Cost", "StreamEnd"), "metasync_llm.result"),
     "RetryPolicy": "metasync_llm.retry",
+    "RateLimit": "metasync_llm.model",
+    **dict.fromkeys(
+        ("BatchRequest", "BatchSummary", "arun_batch", "run_batch"), "metasync_llm.batch"
+    ),
     **dict.fromkeys(("AsyncCompletionStream", "CompletionStream"), "metasync_llm.streaming"),
 }
 
@@ -65,8 +69,10 @@ __all__ = [  # noqa: PLE0604 - _LAZY is the one list of the lazy names
 ]
 
 if _TYPE_CHECKING:
+    from metasync_llm.batch import *  # noqa: F403
     from metasync_llm.connector import *  # noqa: F403
     from metasync_llm.errors import *  # noqa: F403
+    from metasync_llm.model import RateLimit as RateLimit
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
     from metasync_llm.retry import *  # noqa: F403

@@ -466,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("-t", "--temperature", type=float, default=1.0, help="temperature")
     chat.add_argument("--max-tokens", type=int, default=None, help="maximum tokens per answer")
     chat.add_argument("-q", "--quiet", action="store_true", help="no summary per turn")
+
+    from metasync_llm.batch._cli import add_parser  # noqa: PLC0415 - its own module
+
+    add_parser(sub)
     return parser
 
 
@@ -490,6 +494,10 @@ def main(
             from metasync_llm.chat import run_chat  # noqa: PLC0415 - this command only
 
             return run_chat(_model(args), args, out, err, inp)
+        if args.command == "batch":
+            from metasync_llm.batch._cli import run as run_batch_command  # noqa: PLC0415
+
+            return run_batch_command(args, out, err, inp)
         return _cmd_complete(args, out, err, inp)
     except KeyboardInterrupt:
         err.write("metasync-llm: interrupted\n")

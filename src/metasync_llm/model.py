@@ -53,6 +53,27 @@ class CostRates:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A model document's ``rateLimit`` block: what a batch job may send to the model.
+
+    ``requests_per_minute`` and ``tokens_per_minute`` pace the calls; ``concurrency``
+    bounds the calls in flight. ``None``: no limit of that kind.
+    """
+
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    concurrency: int | None = None
+
+
+#: Keys of a document's ``rateLimit`` block, and the :class:`RateLimit` field each sets.
+RATE_LIMIT_FIELDS = {
+    "requestsPerMinute": "requests_per_minute",
+    "tokensPerMinute": "tokens_per_minute",
+    "concurrency": "concurrency",
+}
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSettings:
     """The common fields of a model document, checked. SDK-specific fields stay in the document."""
 
@@ -69,6 +90,8 @@ class ModelSettings:
     #: ``nativeSchema``: ask the provider to enforce ``schema=`` itself (default true);
     #: false for models that reject it: the schema then goes in the system prompt.
     native_schema: bool = True
+    #: ``rateLimit``: how fast batch jobs may call the model (``None``: no limit).
+    rate_limit: RateLimit | None = None
 
     def clamp_temperature(self, temperature: float) -> float:
         """Clamp ``temperature`` to ``minTemperature``/``maxTemperature``."""
@@ -171,11 +194,13 @@ def parse_model(model: object) -> ModelSettings:
             ("nativeSchema", f"'nativeSchema' must be true or false, got {native_schema!r}")
         )
 
+    rate_limit = _parse_rate_limit(model.get("rateLimit"), problems)
+
     if problems:
         raise _invalid(f"model {name!r}" if name else "model document", problems, sdk, name)
     assert name is not None and sdk is not None
     return ModelSettings(
-        name, sdk, key, lo, hi, max_token, cost, retry, schema_retries, native_schema
+        name, sdk, key, lo, hi, max_token, cost, retry, schema_retries, native_schema, rate_limit
     )
 
 
@@ -258,6 +283,38 @@ def _parse_retry(block: object, problems: Problems) -> RetryPolicy:
             ("retry", f"'retry' has unknown keys {unknown}; known: {', '.join(RETRY_FIELDS)}")
         )
     return RetryPolicy(**values)
+
+
+def _parse_rate_limit(block: object, problems: Problems) -> RateLimit | None:
+    """The limits in a document's ``rateLimit`` block."""
+    if block is None:
+        return None
+    if not isinstance(block, Mapping):
+        problems.append(("rateLimit", f"'rateLimit' must be an object, got {block!r}"))
+        return None
+    values: dict[str, Any] = {}
+    for key, attr in RATE_LIMIT_FIELDS.items():
+        value = block.get(key)
+        if value is None:
+            continue
+        if attr == "concurrency":
+            ok, need = _positive_int(value) and value <= 100_000, "an integer from 1 to 100000"
+        else:
+            ok, need = is_number(value) and 0 < value <= 1e12, "a number > 0"
+        if ok:
+            values[attr] = value
+        else:
+            field = f"rateLimit.{key}"
+            problems.append((field, f"'{field}' must be {need}, got {value!r}"))
+    unknown = sorted(set(block) - set(RATE_LIMIT_FIELDS))
+    if unknown:
+        problems.append(
+            (
+                "rateLimit",
+                f"'rateLimit' has unknown keys {unknown}; known: {', '.join(RATE_LIMIT_FIELDS)}",
+            )
+        )
+    return RateLimit(**values)
 
 
 # -- the plugin fields ---------------------------------------------------------------------

@@ -31,7 +31,9 @@ class RetryPolicy:
     random value between half and all of it), unless the provider's ``Retry-After`` says
     how long. No retry starts when it would end past ``deadline`` seconds from the first
     attempt. Only rate limits, server errors (but 501), connection failures and timeouts
-    are retried; a stream is retried only before its first chunk.
+    are retried; a stream is retried only before its first chunk. With
+    ``retry_rate_limits=False`` a rate limit ends the call at once, for a caller that paces
+    many calls itself (a batch job slows the whole model down instead).
     """
 
     attempts: int = 3
@@ -39,6 +41,7 @@ class RetryPolicy:
     max_delay: float = 8.0
     deadline: float = 60.0
     jitter: bool = True
+    retry_rate_limits: bool = True
 
     def wait(self, error: MetasyncLLMError, failures: int, elapsed: float) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up.
@@ -47,6 +50,8 @@ class RetryPolicy:
         first one started.
         """
         if not isinstance(error, RETRYABLE) or failures >= self.attempts:
+            return None
+        if isinstance(error, RateLimitError) and not self.retry_rate_limits:
             return None
         if isinstance(error, ServerError) and error.status == 501:
             return None  # "not implemented" will not change

@@ -67,6 +67,9 @@ COMMON_FIELDS = frozenset(
         "maxToken",
         "cost",
         "retry",
+        "schemaRetries",
+        "nativeSchema",
+        "rateLimit",
         "_id",
         "_metadata",
     }

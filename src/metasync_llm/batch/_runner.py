@@ -1,0 +1,325 @@
+"""The local engine of a batch job: many calls at once on one asyncio loop, within limits."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from metasync_llm._call import DEFAULT_MAX_TOKENS
+from metasync_llm.batch._limits import Limiter, estimate_tokens
+from metasync_llm.batch._output import Output
+from metasync_llm.batch._progress import Progress
+from metasync_llm.batch._requests import BatchRequest, Catalog, InputProblem, parse_request
+from metasync_llm.batch._summary import BatchSummary
+from metasync_llm.connector import acomplete_with_model
+from metasync_llm.errors import MetasyncLLMError, RateLimitError
+from metasync_llm.registry import PluginRegistry
+from metasync_llm.result import CompletionResult
+from metasync_llm.retry import RETRYABLE
+
+#: Input lines read per trip to the reading thread (a pipe must not block the loop).
+READ_AHEAD = 256
+
+Requests = Iterable[BatchRequest | Mapping[str, Any] | str] | AsyncIterable[Any] | str | Path
+RowCallback = Callable[[dict[str, Any]], object]
+
+
+def run_batch(
+    requests: Requests,
+    catalog: Sequence[Mapping[str, Any]] | Catalog,
+    output: str | Path | IO[str] | None = None,
+    **options: Any,
+) -> BatchSummary:
+    """Run a batch job and return its summary; :func:`arun_batch` describes the arguments."""
+    return asyncio.run(arun_batch(requests, catalog, output, **options))
+
+
+async def arun_batch(
+    requests: Requests,
+    catalog: Sequence[Mapping[str, Any]] | Catalog,
+    output: str | Path | IO[str] | None = None,
+    *,
+    on_result: RowCallback | None = None,
+    on_problem: Callable[[InputProblem], object] | None = None,
+    concurrency: int = 64,
+    resume: bool = False,
+    retry_failed: bool = False,
+    overwrite: bool = False,
+    rate_limit_retries: int = 10,
+    progress: Progress | None = None,
+    registry: PluginRegistry | None = None,
+) -> BatchSummary:
+    """Run every request through its catalog model, ``concurrency`` calls at a time.
+
+    ``requests``: a JSON Lines file's path, or any (async) iterable of request lines,
+    mappings or :class:`BatchRequest`; read as the job goes, never all at once. Each
+    request's output row goes to ``output`` (a path: JSON Lines, one complete line per row,
+    written as calls finish; or an open text stream) and to ``on_result``. Bad requests
+    become error rows (and go to ``on_problem``); an invalid ``catalog`` raises
+    :class:`~metasync_llm.errors.ConfigurationError` before any call. ``resume`` skips the
+    ids the output already has; ``retry_failed`` also runs again those that failed with a
+    retryable error. A model's ``rateLimit`` holds for the whole job; a 429 pauses that
+    model for every call (its ``Retry-After``), up to ``rate_limit_retries`` times a request.
+    """
+    if not isinstance(catalog, Catalog):
+        catalog = Catalog(catalog, registry)
+    summary = BatchSummary()
+    out = Output(
+        output,
+        resume=resume,
+        retry_failed=retry_failed,
+        overwrite=overwrite,
+        on_row=on_result,
+        on_kept=lambda row: summary.add(row, resumed=True),
+    )
+    job = _Job(catalog, out, summary, progress, on_problem, rate_limit_retries)
+    try:
+        await job.run(requests, concurrency)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        summary.interrupted = True
+        raise
+    finally:
+        summary.finished = time.monotonic()
+        out.close()
+        if progress is not None:
+            progress.close()
+    return summary
+
+
+class _Job:
+    def __init__(
+        self,
+        catalog: Catalog,
+        output: Output,
+        summary: BatchSummary,
+        progress: Progress | None,
+        on_problem: Callable[[InputProblem], object] | None,
+        rate_limit_retries: int,
+    ) -> None:
+        self.catalog = catalog
+        self.output = output
+        self.summary = summary
+        self.progress = progress
+        self.on_problem = on_problem
+        self.rate_limit_retries = rate_limit_retries
+        self.limiter = Limiter(
+            {name: model.settings.rate_limit for name, model in catalog.models.items()}
+        )
+        # Rate limits are the job's to pace: a 429 ends the call, and the job pauses the model.
+        self.policies = {
+            name: dataclasses.replace(model.settings.retry, retry_rate_limits=False)
+            for name, model in catalog.models.items()
+        }
+
+    async def run(self, requests: Requests, concurrency: int) -> None:
+        """Read the input into ``concurrency`` workers; return when every row is out."""
+        queue: asyncio.Queue[BatchRequest | None] = asyncio.Queue(maxsize=concurrency)
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(concurrency)]
+        try:
+            await self.read(requests, queue)
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+
+    async def read(self, requests: Requests, queue: Any) -> None:
+        """Parse the input: each request to run into ``queue`` (``await queue.put``), each
+        bad line out as an error row; ids the output has are skipped, duplicates refused."""
+        done = self.output.done
+        seen = set(done)
+        async for number, item in _numbered(requests):
+            parsed = parse_request(item, number, self.catalog)
+            key = parsed.key
+            if key in done:
+                continue
+            if isinstance(parsed, BatchRequest) and key in seen:
+                parsed = InputProblem(number, f"duplicate id {parsed.id!r}", type="DuplicateId")
+                if parsed.key in done:
+                    continue
+            seen.add(key)
+            if isinstance(parsed, InputProblem):
+                if self.on_problem is not None:
+                    self.on_problem(parsed)
+                self.emit(problem_row(parsed))
+            else:
+                await queue.put(parsed)
+
+    def emit(self, row: dict[str, Any]) -> None:
+        """A finished row: to the output, the summary and the progress display."""
+        self.output.write(row)
+        self.summary.add(row)
+        if self.progress is not None:
+            self.progress.update(self.summary)
+
+    async def _worker(self, queue: asyncio.Queue[BatchRequest | None]) -> None:
+        while (request := await queue.get()) is not None:
+            row = await call(
+                request, self.catalog, self.limiter, self.policies, self.rate_limit_retries
+            )
+            self.emit(row)
+
+
+def problem_row(problem: InputProblem) -> dict[str, Any]:
+    """The output row of a request that was not called."""
+    where = f"line {problem.line}: " if problem.line is not None else ""
+    return {
+        "id": problem.id,
+        "line": problem.line,
+        "model": None,
+        **_EMPTY,
+        "elapsed": 0.0,
+        "attempts": 0,
+        "error": {
+            "type": problem.type,
+            "message": where + problem.message,
+            "status": None,
+            "retryable": False,
+        },
+    }
+
+
+_EMPTY = {"text": None, "data": None, "usage": None, "cost": None, "finish_reason": None}
+
+
+async def call(
+    request: BatchRequest,
+    catalog: Catalog,
+    limiter: Any,
+    policies: Mapping[str, Any],
+    rate_limit_retries: int,
+) -> dict[str, Any]:
+    """One request, within its model's limits: its output row (errors included).
+
+    ``limiter`` is a :class:`~metasync_llm.batch._limits.Limiter`, or anything with its
+    coroutine methods (on Ray, a stand-in for the actor that holds the cluster's limits).
+    """
+    model = catalog.models[request.model]
+    max_tokens = request.max_tokens or min(
+        DEFAULT_MAX_TOKENS, model.settings.max_token or DEFAULT_MAX_TOKENS
+    )
+    chars = len(request.system) + len(request.user)
+    chars += sum(len(str(m.get("content", ""))) for m in request.messages or ())
+    estimate = estimate_tokens(chars, max_tokens)
+    attempts, seconds, limited = 0, 0.0, 0
+    while True:
+        await limiter.acquire(request.model, estimate)
+        used: int | None = None
+        started = time.perf_counter()
+        try:
+            result = await acomplete_with_model(
+                model,
+                request.system,
+                request.user,
+                request.temperature if request.temperature is not None else 1,
+                request.max_tokens,
+                messages=request.messages,
+                schema=request.schema,
+                stop=request.stop or None,
+                retry=policies[request.model],
+                registry=model.registry,
+            )
+        except RateLimitError as exc:
+            used = 0  # refused: nothing was spent
+            attempts += exc.attempts or 1
+            seconds += time.perf_counter() - started
+            limited += 1
+            await limiter.rate_limited(request.model, exc.retry_after)
+            if limited <= rate_limit_retries:
+                continue
+            return _error_row(request, exc, attempts, seconds)
+        except MetasyncLLMError as exc:
+            attempts += exc.attempts or 1
+            return _error_row(request, exc, attempts, seconds + time.perf_counter() - started)
+        else:
+            used = result.total_tokens
+            await limiter.succeeded(request.model)
+            return _row(request, result, attempts + result.attempts, seconds + result.elapsed)
+        finally:
+            await limiter.release(request.model, estimate, used)
+
+
+def _row(
+    request: BatchRequest, result: CompletionResult, attempts: int, seconds: float
+) -> dict[str, Any]:
+    cost = result.cost
+    row: dict[str, Any] = {
+        "id": request.id,
+        "line": request.line,
+        "model": request.model,
+        "text": result.text,
+        "data": result.data,
+        "usage": {
+            "prompt": result.prompt_tokens,
+            "completion": result.completion_tokens,
+            "total": result.total_tokens,
+        },
+        "cost": None
+        if cost is None
+        else {
+            "input": cost.input,
+            "output": cost.output,
+            "total": cost.total,
+            "currency": cost.currency,
+        },
+        "finish_reason": result.finish_reason,
+        "elapsed": round(seconds, 6),
+        "attempts": attempts,
+        "error": None,
+    }
+    if request.metadata is not None:
+        row["metadata"] = request.metadata
+    return row
+
+
+def _error_row(
+    request: BatchRequest, error: MetasyncLLMError, attempts: int, seconds: float
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": request.id,
+        "line": request.line,
+        "model": request.model,
+        **_EMPTY,
+        "elapsed": round(seconds, 6),
+        "attempts": attempts,
+        "error": {
+            "type": type(error).__name__,
+            "message": str(error),
+            "status": error.status,
+            "retryable": isinstance(error, RETRYABLE),
+        },
+    }
+    if request.metadata is not None:
+        row["metadata"] = request.metadata
+    return row
+
+
+async def _numbered(requests: Requests) -> Any:
+    """``(line number, item)`` of the input, read ahead in a thread (files, pipes)."""
+    if isinstance(requests, str | Path):
+        with open(requests, encoding="utf-8") as file:
+            async for pair in _from_iterator(enumerate(file, start=1)):
+                yield pair
+        return
+    if isinstance(requests, AsyncIterable):
+        number = 0
+        async for item in requests:
+            number += 1
+            yield number, item
+        return
+    async for pair in _from_iterator(enumerate(requests, start=1)):
+        yield pair
+
+
+async def _from_iterator(pairs: Iterator[tuple[int, Any]]) -> Any:
+    while chunk := await asyncio.to_thread(lambda: list(itertools.islice(pairs, READ_AHEAD))):
+        for number, item in chunk:
+            if isinstance(item, str) and not item.strip():
+                continue  # blank lines are not requests
+            yield number, item

@@ -1,0 +1,127 @@
+"""The Ray engine on a local Ray with 2 CPUs: the local engine's rows, resume and limits."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metasync_llm import SDKRegistry
+from metasync_llm.batch import run_batch
+from metasync_llm.batch._ray import run_on_ray
+from metasync_llm.registry import ALLOW_ENV
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray") if os.environ.get("METASYNC_REQUIRE_PEERS") != "1" else None
+if ray is None:  # CI installs the extra: a missing Ray there is a failure, not a skip
+    import ray
+
+CATALOG = [
+    {
+        "name": "echo",
+        "sdk": "test",
+        "deployment": "echo",
+        "cost": {"tokens": 1000, "currency": "USD", "input": 1, "output": 2},
+    },
+    {"name": "shaped", "sdk": "test", "deployment": "json"},
+]
+SCHEMA = {"type": "object", "properties": {"c": {"type": "string"}}, "required": ["c"]}
+COMPARED = ("id", "line", "model", "text", "data", "usage", "cost", "finish_reason")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def requests(n: int) -> list[Any]:
+    items: list[Any] = [{"id": f"r{i}", "model": "echo", "user": f"hello {i}"} for i in range(n)]
+    items += [
+        {"id": "s", "model": "shaped", "user": "a colour", "schema": SCHEMA},
+        "not json",
+        {"id": "r1", "model": "echo", "user": "a duplicate"},
+        {"id": "x", "model": "nope", "user": "an unknown model"},
+    ]
+    return [item if isinstance(item, str) else json.dumps(item) for item in items]
+
+
+def comparable(path: Path) -> set[str]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {
+        json.dumps(
+            {
+                **{k: row[k] for k in COMPARED},
+                "error": row["error"] and row["error"]["type"],
+            },
+            sort_keys=True,
+        )
+        for row in rows
+    }
+
+
+def test_the_ray_engine_writes_the_local_engines_rows_and_resumes(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(requests(60)) + "\n")
+    run_batch(source, CATALOG, tmp_path / "local.jsonl")
+    summary = run_on_ray(source, CATALOG, tmp_path / "ray.jsonl", actors=2, batch_size=8)
+    assert summary.rows == 64 and summary.failed == 3
+    assert comparable(tmp_path / "ray.jsonl") == comparable(tmp_path / "local.jsonl")
+
+    # Resume: a job cut short (half its rows, a torn last line) ends with every row once.
+    lines = (tmp_path / "ray.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "ray.jsonl").write_text("".join(lines[:30]) + lines[30][:25])
+    again = run_on_ray(source, CATALOG, tmp_path / "ray.jsonl", resume=True)
+    assert again.resumed == 30 and again.rows == 64
+    keys = Counter(
+        (row["id"], row["line"])
+        for row in map(json.loads, (tmp_path / "ray.jsonl").read_text().splitlines())
+    )
+    assert set(keys.values()) == {1} and len(keys) == 64
+    assert comparable(tmp_path / "ray.jsonl") == comparable(tmp_path / "local.jsonl")
+
+
+def test_a_worker_without_the_plugin_gives_an_error_per_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if importlib.util.find_spec("metasync_llm_openai") is None:
+        pytest.skip("metasync_llm_openai is not installed")
+    monkeypatch.setenv(ALLOW_ENV, "test,OpenAI")
+    SDKRegistry.refresh()
+    gpt = {
+        "name": "gpt",
+        "sdk": "OpenAI",
+        "endpoint": "http://127.0.0.1:9",
+        "deployment": "m",
+        "key": "KEY-NONE",
+    }
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"id": 1, "model": "gpt", "user": "x"})
+        + "\n"
+        + json.dumps({"id": 2, "model": "echo", "user": "y"})
+        + "\n"
+    )
+    try:
+        summary = run_on_ray(
+            source,
+            [*CATALOG, gpt],
+            tmp_path / "out.jsonl",
+            # The workers see only the test SDK, as a cluster without the plugin would.
+            runtime_env={"env_vars": {ALLOW_ENV: "test"}},
+        )
+    finally:
+        monkeypatch.undo()
+        SDKRegistry.refresh()
+    rows = {r["id"]: r for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())}
+    assert summary.rows == 2 and rows[2]["text"] == "y"
+    error = rows[1]["error"]
+    assert error["type"] == "ConfigurationError" and "on Ray worker" in error["message"]
+    assert "OpenAI" in error["message"]
