@@ -34,10 +34,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_stub() -> tuple[subprocess.Popen[bytes], str]:
+def start_stub(latency: float = 0.0) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "stub_server.py"), str(port)], stdout=subprocess.PIPE
+        [sys.executable, str(HERE / "stub_server.py"), str(port), str(latency)],
+        stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
     proc.stdout.readline()
@@ -563,6 +564,171 @@ def bench_litellm(
     return rows
 
 
+def bench_batch(url: str, n: int) -> list[dict[str, Any]]:
+    """Batch throughput of the local engine (rows written to a file) against a raw asyncio
+    loop with a semaphore, at concurrency 64 and 256."""
+    import tempfile
+
+    import openai
+
+    from metasync_llm.batch import run_batch
+
+    catalog = [documents(url)["OpenAI"]]
+    requests = [{"id": i, "user": "Hello", "system": "Be brief."} for i in range(n)]
+    msgs = [{"role": "system", "content": "Be brief.Hello"}]
+
+    def raw(concurrency: int) -> float:
+        async def job() -> float:
+            client = openai.AsyncOpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with sem:
+                    await client.chat.completions.create(
+                        model="m", messages=msgs, temperature=1.0, max_tokens=4096
+                    )
+
+            t = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            rate = n / (time.perf_counter() - t)
+            await client.close()
+            return rate
+
+        return asyncio.run(job())
+
+    def ours(concurrency: int) -> float:
+        with tempfile.TemporaryDirectory() as folder:
+            t = time.perf_counter()
+            summary = run_batch(
+                requests, catalog, Path(folder) / "out.jsonl", concurrency=concurrency
+            )
+            assert summary.failed == 0, summary.to_dict()
+            return n / (time.perf_counter() - t)
+
+    rows = []
+    for concurrency in (64, 256):
+        raw(concurrency), ours(concurrency)  # warm-up
+        base = [raw(concurrency) for _ in range(3)]
+        mine = [ours(concurrency) for _ in range(3)]
+        rows.append(
+            row(
+                f"batch throughput (calls/s), local engine, concurrency {concurrency}: OpenAI",
+                {"median": statistics.median(mine), "p99": min(mine), "n": 3},
+                {"median": statistics.median(base), "p99": min(base), "n": 3},
+                ">= 0.95x",
+                "raw async SDK loop with a semaphore",
+            )
+        )
+    return rows
+
+
+def bench_batch_memory(env: dict[str, str], big: int, small: int) -> list[dict[str, Any]]:
+    """Peak memory of a job of ``big`` input lines against one of ``small`` (test SDK)."""
+    import tempfile
+
+    def peak(lines: int, folder: Path) -> float:
+        source = folder / f"in-{lines}.jsonl"
+        with open(source, "w") as f:
+            for i in range(lines):
+                f.write(json.dumps({"id": f"row-{i:07d}", "user": f"text number {i}"}) + "\n")
+        (folder / "catalog.json").write_text(
+            json.dumps([{"name": "echo", "sdk": "test", "deployment": "echo"}])
+        )
+        code = (
+            "import resource, sys; from metasync_llm.cli import main;"
+            f" code = main(['batch', {str(source)!r}, '-c', {str(folder / 'catalog.json')!r},"
+            f" '-o', {str(folder / 'out.jsonl')!r}, '--overwrite', '-q']);"
+            " print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
+        )
+        return float(done.stdout.split()[-1]) / 1024
+
+    with tempfile.TemporaryDirectory() as folder:
+        small_mb = peak(small, Path(folder))
+        big_mb = peak(big, Path(folder))
+    return [
+        row(
+            f"batch peak memory (MB): {big:,} input lines",
+            {"median": big_mb, "p99": big_mb, "n": 1},
+            {"median": small_mb, "p99": small_mb, "n": 1},
+            "<= 1.2x (flat)",
+            f"the same job of {small:,} lines",
+        )
+    ]
+
+
+def bench_batch_ray(n: int) -> list[dict[str, Any]]:
+    """The Ray engine: 1 and 2 actors against a stub answering after 50 ms (rows a second
+    from the first row to the last: the actors' start is not the engine's throughput), and
+    the Ray engine's whole job against the local engine's on this machine."""
+    import tempfile
+
+    import ray
+
+    from metasync_llm.batch import run_batch
+    from metasync_llm.batch._ray import run_on_ray
+
+    stub, url = start_stub(latency=0.05)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        import ray.data
+
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        catalog = [documents(url)["OpenAI"]]
+        requests = [{"id": i, "user": "Hello"} for i in range(n)]
+
+        def job(run: Callable[..., Any]) -> tuple[float, float]:
+            """(rows a second once rows flow, rows a second over the whole job)"""
+            times: list[float] = []
+            with tempfile.TemporaryDirectory() as folder:
+                t = time.perf_counter()
+                summary = run(
+                    requests,
+                    catalog,
+                    Path(folder) / "out.jsonl",
+                    on_result=lambda _: times.append(time.perf_counter()),
+                )
+                whole = time.perf_counter() - t
+            assert summary.failed == 0
+            return (len(times) - 1) / (times[-1] - times[0]), n / whole
+
+        def ray_job(actors: int) -> Callable[..., Any]:
+            return lambda *a, **k: run_on_ray(*a, actors=actors, **k)
+
+        def local_job(*a: Any, **k: Any) -> Any:
+            return run_batch(*a, concurrency=64, **k)
+
+        job(ray_job(1))  # warm-up: Ray Data's own actors, imports
+        one = [job(ray_job(1)) for _ in range(2)]
+        two = [job(ray_job(2)) for _ in range(2)]
+        here = [job(local_job) for _ in range(2)]
+    finally:
+        ray.shutdown()
+        stub.kill()
+
+    def stats(values: list[float]) -> dict[str, float]:
+        return {"median": statistics.median(values), "p99": min(values), "n": len(values)}
+
+    return [
+        row(
+            "batch on Ray, 2 actors against 1 (calls/s once rows flow, 50 ms stub): OpenAI",
+            stats([flow for flow, _ in two]),
+            stats([flow for flow, _ in one]),
+            ">= 1.8x",
+            "the Ray engine with 1 actor",
+        ),
+        row(
+            "batch on Ray, 2 actors, whole job against the local engine (calls/s, 50 ms stub)",
+            stats([whole for _, whole in two]),
+            stats([whole for _, whole in here]),
+            "reported",
+            "the local engine, concurrency 64",
+        ),
+    ]
+
+
 def fmt(value: float, figure: str) -> str:
     if "MB" in figure:
         return f"{value:.1f} MB"
@@ -592,7 +758,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--litellm-python", help="interpreter with litellm installed")
-    parser.add_argument("--only", help="comma-separated: cold,first,call,async,stream,memory")
+    parser.add_argument(
+        "--only",
+        help="comma-separated: cold,first,call,async,stream,memory,batch,batchmem,ray",
+    )
     args = parser.parse_args()
     scale = 0.3 if args.quick else 1.0
     env = {k: v for k, v in os.environ.items() if k != "METASYNC_LLM_SDKS"}
@@ -610,6 +779,12 @@ def main() -> None:
             ("async", lambda: bench_async(url, max(256, int(2000 * scale)), 3)),
             ("stream", lambda: bench_stream(url, max(100, int(500 * scale)))),
             ("memory", lambda: bench_memory(url, env, 3)),
+            ("batch", lambda: bench_batch(url, max(1000, int(4000 * scale)))),
+            (
+                "batchmem",
+                lambda: bench_batch_memory(env, int(200_000 * scale), int(10_000 * scale)),
+            ),
+            ("ray", lambda: bench_batch_ray(max(2000, int(4000 * scale)))),
         ]
         if args.litellm_python:
             steps.append(

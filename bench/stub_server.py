@@ -6,7 +6,7 @@ Gemini generateContent with fixed valid bodies (SSE streams when the request ask
 by ``metasync_llm.testing.wires``, over HTTP/1.1 keep-alive, so only client-side cost
 remains to be measured.
 
-usage: python stub_server.py PORT
+usage: python stub_server.py PORT [LATENCY]  (seconds before each answer, default 0)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from metasync_llm.testing import wires
 TEXT = ["Hello", ", ", "world", "! ", "This is a fixed answer."]
 USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
 ANTHROPIC = {"input_tokens": 12, "output_tokens": 9}
+LATENCY = 0.0
 GEMINI = {"promptTokenCount": 12, "candidatesTokenCount": 9, "totalTokenCount": 21}
 
 BODIES = {
@@ -68,6 +69,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             if b":generateContent" in path or b":streamGenerateContent" in path:
                 kind, stream = "gemini", b":streamGenerateContent" in path
             content_type, payload = BODIES[(kind, stream)]
+            if LATENCY:
+                await asyncio.sleep(LATENCY)
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: "
                 + content_type
@@ -91,4 +94,5 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
+    LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     asyncio.run(main(int(sys.argv[1])))
