@@ -125,3 +125,44 @@ def test_a_worker_without_the_plugin_gives_an_error_per_row(
     error = rows[1]["error"]
     assert error["type"] == "ConfigurationError" and "on Ray worker" in error["message"]
     assert "OpenAI" in error["message"]
+
+
+def test_rate_limits_hold_for_the_whole_cluster_and_keys_can_travel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if importlib.util.find_spec("metasync_llm_openai") is None:
+        pytest.skip("metasync_llm_openai is not installed")
+    from test_batch import StandIn
+
+    server = StandIn(tmp_path)
+    monkeypatch.setenv(ALLOW_ENV, "test,OpenAI")
+    monkeypatch.setenv("KEY_RAY_BATCH", "sk-ray-batch-test-key")  # not in the workers' env
+    SDKRegistry.refresh()
+    gpt = {
+        "name": "gpt",
+        "sdk": "OpenAI",
+        "endpoint": server.url,
+        "deployment": "m",
+        "key": "KEY-RAY-BATCH",
+        "rateLimit": {"requestsPerMinute": 1200},
+    }
+    try:
+        summary = run_on_ray(
+            [{"id": i, "user": f"id-{i}"} for i in range(40)],
+            [gpt],
+            tmp_path / "out.jsonl",
+            actors=2,
+            batch_size=4,
+            forward_keys=True,  # the key reaches the workers in the runtime environment
+            runtime_env={"env_vars": {ALLOW_ENV: "test,OpenAI"}},
+        )
+    finally:
+        monkeypatch.undo()
+        SDKRegistry.refresh()
+        server.close()
+    assert summary.failed == 0, (tmp_path / "out.jsonl").read_text()[:500]
+    arrivals = sorted(when for when, _, _ in server.requests())
+    assert len(arrivals) == 40
+    for i, start in enumerate(arrivals):
+        in_a_second = [t for t in arrivals[i:] if t < start + 1.0]
+        assert len(in_a_second) <= 20 + 1, "two actors together went past requestsPerMinute"

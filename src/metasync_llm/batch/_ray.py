@@ -244,6 +244,7 @@ class _Caller:
         limited = {n for n, m in self.catalog.models.items() if m.settings.rate_limit}
         self.limiter = _RemoteLimiter(limiter, limited)
         self.rate_limit_retries = rate_limit_retries
+        self.warm: dict[str, asyncio.Future[None]] = {}
 
     async def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         rows = await asyncio.gather(*(self._one(str(line)) for line in batch["text"]))
@@ -262,5 +263,5 @@ class _Caller:
             problem = InputProblem(None, why, request.id, "ConfigurationError")
             return {**problem_row(problem), "model": request.model, "line": request.line}
         return await call(
-            request, self.catalog, self.limiter, self.policies, self.rate_limit_retries
+            request, self.catalog, self.limiter, self.policies, self.rate_limit_retries, self.warm
         )

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from metasync_llm._call import DEFAULT_MAX_TOKENS
+from metasync_llm._call import DEFAULT_MAX_TOKENS, PreparedModel
 from metasync_llm.batch._limits import Limiter, estimate_tokens
 from metasync_llm.batch._output import Output
 from metasync_llm.batch._progress import Progress
@@ -115,6 +115,7 @@ class _Job:
             name: dataclasses.replace(model.settings.retry, retry_rate_limits=False)
             for name, model in catalog.models.items()
         }
+        self.warm: dict[str, asyncio.Future[None]] = {}
 
     async def run(self, requests: Requests, concurrency: int) -> None:
         """Read the input into ``concurrency`` workers; return when every row is out."""
@@ -161,7 +162,12 @@ class _Job:
     async def _worker(self, queue: asyncio.Queue[BatchRequest | None]) -> None:
         while (request := await queue.get()) is not None:
             row = await call(
-                request, self.catalog, self.limiter, self.policies, self.rate_limit_retries
+                request,
+                self.catalog,
+                self.limiter,
+                self.policies,
+                self.rate_limit_retries,
+                self.warm,
             )
             self.emit(row)
 
@@ -194,11 +200,13 @@ async def call(
     limiter: Any,
     policies: Mapping[str, Any],
     rate_limit_retries: int,
+    warm: dict[str, asyncio.Future[None]] | None = None,
 ) -> dict[str, Any]:
     """One request, within its model's limits: its output row (errors included).
 
     ``limiter`` is a :class:`~metasync_llm.batch._limits.Limiter`, or anything with its
     coroutine methods (on Ray, a stand-in for the actor that holds the cluster's limits).
+    ``warm`` holds, per model with limits, the creation of its client on this loop.
     """
     model = catalog.models[request.model]
     max_tokens = request.max_tokens or min(
@@ -208,6 +216,13 @@ async def call(
     chars += sum(len(str(m.get("content", ""))) for m in request.messages or ())
     estimate = estimate_tokens(chars, max_tokens)
     attempts, seconds, limited = 0, 0.0, 0
+    if model.settings.rate_limit is not None and warm is not None:
+        # The client first: a paced call must not wait for it after its turn came (calls
+        # granted while the first one imports the library would then all go out at once).
+        ready = warm.get(request.model)
+        if ready is None:
+            ready = warm[request.model] = asyncio.ensure_future(_warm(model))
+        await asyncio.shield(ready)
     while True:
         await limiter.acquire(request.model, estimate)
         used: int | None = None
@@ -243,6 +258,20 @@ async def call(
             return _row(request, result, attempts + result.attempts, seconds + result.elapsed)
         finally:
             await limiter.release(request.model, estimate, used)
+
+
+async def _warm(model: PreparedModel) -> None:
+    """Create ``model``'s async client on this loop now (nothing if it cannot: the call
+    reports why)."""
+    from metasync_llm.keys import resolve_api_key  # noqa: PLC0415
+    from metasync_llm.request import Request  # noqa: PLC0415
+
+    sdk = model.loaded.sdk
+    try:
+        key = resolve_api_key(model.settings, model.document, required=sdk.requires_api_key)
+        await sdk.async_client_for(Request(model.document, "", "", 1.0, 1, key))
+    except (MetasyncLLMError, NotImplementedError):
+        pass  # no key (the call says so), or a plugin that makes no clients
 
 
 def _row(
