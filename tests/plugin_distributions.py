@@ -79,6 +79,7 @@ class Dist:
     source: str
     entry_points: dict[str, str]
     version: str = "1.0"
+    group: str = "metasync_llm.sdks"
 
 
 GOOD_BODY = """\
@@ -250,7 +251,11 @@ def write_project(root: Path, dist: Dist) -> Path:
     eps = "\n".join(f'{name} = "{target}"' for name, target in dist.entry_points.items())
     (project / "pyproject.toml").write_text(
         PYPROJECT.substitute(
-            name=dist.name, version=dist.version, entry_points=eps, module=dist.module
+            name=dist.name,
+            version=dist.version,
+            entry_points=eps,
+            module=dist.module,
+            group=dist.group,
         )
     )
     return project
@@ -265,7 +270,7 @@ build-backend = "hatchling.build"
 name = "$name"
 version = "$version"
 
-[project.entry-points."metasync_llm.sdks"]
+[project.entry-points."$group"]
 $entry_points
 
 [tool.hatch.build.targets.wheel]

@@ -174,7 +174,7 @@ def test_discovery_imports_no_provider_sdk() -> None:
         "import sys, json, metasync_llm\n"
         "names = metasync_llm.SDKRegistry.list_sdks()\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in"
-        " ('openai', 'anthropic', 'azure', 'google', 'httpx', 'httpx2'))\n"
+        " ('openai', 'anthropic', 'azure', 'google', 'httpx', 'httpx2', 'opentelemetry'))\n"
         f"slow = sorted(set({SLOW_AT_START!r}) & set(sys.modules))\n"
         "core = sorted(m for m in sys.modules if m.split('.')[0] == 'metasync_llm')\n"
         "print(json.dumps({'sdks': names, 'heavy': heavy, 'slow': slow, 'core': core}))\n"

@@ -52,6 +52,7 @@ _LAZY = {
     **dict.fromkeys(("Completion", "CompletionResult", "Cost", "StreamEnd"), "metasync_llm.result"),
     "RetryPolicy": "metasync_llm.retry",
     "RateLimit": "metasync_llm.model",
+    **dict.fromkeys(("register_observer", "unregister_observer"), "metasync_llm.observers"),
     **dict.fromkeys(
         ("BatchRequest", "BatchSummary", "arun_batch", "run_batch"), "metasync_llm.batch"
     ),
@@ -73,6 +74,8 @@ if _TYPE_CHECKING:
     from metasync_llm.connector import *  # noqa: F403
     from metasync_llm.errors import *  # noqa: F403
     from metasync_llm.model import RateLimit as RateLimit
+    from metasync_llm.observers import register_observer as register_observer
+    from metasync_llm.observers import unregister_observer as unregister_observer
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
     from metasync_llm.retry import *  # noqa: F403

@@ -107,6 +107,7 @@ class Call:
         "max_tokens",
         "messages",
         "native_schema",
+        "observers",
         "repair_json",
         "request",
         "retry",
@@ -119,6 +120,8 @@ class Call:
     )
 
     request: Request
+    #: The plugin manager's hooks when observers are registered (see ``observers.watch``).
+    observers: Any
 
     def __init__(
         self,
@@ -149,6 +152,7 @@ class Call:
         self.schema = schema
         self.native_schema = native_schema
         self.stop = stop
+        self.observers = None
 
     @property
     def api_key(self) -> str | None:
@@ -187,10 +191,12 @@ def prepare(
     if isinstance(model, PreparedModel):
         model = prepare_model(model, registry)
         config, settings, loaded = model.document, model.settings, model.loaded
+        found = model.discovery
     else:
         settings, loaded = _checked(model, registry or SDKRegistry)
         assert isinstance(model, Mapping)
         config = model
+        found = (registry or SDKRegistry).discovery()
     system = text_argument("system_prompt", system_prompt, settings)
     user = text_argument("user_content", user_content, settings)
     requested = temperature_argument(temperature, settings)
@@ -244,7 +250,7 @@ def prepare(
                 if system
                 else instruction(checked_schema)
             )
-    return Call(
+    call = Call(
         config,
         settings,
         loaded,
@@ -259,6 +265,9 @@ def prepare(
         native,
         stops,
     )
+    if found.observed:
+        call.observers = found.plugin_manager.hook
+    return call
 
 
 def with_key(

@@ -1,4 +1,4 @@
-"""A fast scan for one entry-point group across the installed distributions on a path.
+"""A fast scan for entry-point groups across the installed distributions on a path.
 
 ``importlib.metadata`` builds a distribution object per installed package and imports
 ``email``, ``zipfile`` and ``csv`` to do it; discovery runs at every process start, so
@@ -89,8 +89,14 @@ def scan(path: Iterable[str], group: str) -> Iterator[EntryPoint]:
     once, the first one, as for an import. It does not look inside zip files on the path
     or ask custom import finders for metadata.
     """
-    marker = f"[{group}]".encode()
-    seen: set[str] = set()
+    yield from scan_groups(path, (group,))[group]
+
+
+def scan_groups(path: Iterable[str], groups: tuple[str, ...]) -> dict[str, list[EntryPoint]]:
+    """:func:`scan` for several groups, reading each distribution's files once."""
+    markers = [(group, f"[{group}]".encode()) for group in groups]
+    found_eps: dict[str, list[EntryPoint]] = {group: [] for group in groups}
+    seen: dict[str, set[str]] = {group: set() for group in groups}
     for entry in path:
         folder = entry or "."
         try:
@@ -109,15 +115,19 @@ def scan(path: Iterable[str], group: str) -> Iterator[EntryPoint]:
                     data = f.read()
             except OSError:
                 continue
-            if marker not in data:
+            declared = [group for group, marker in markers if marker in data]
+            if not declared:
                 continue
             dist, version = _name_version(name, metadata_dir)
             key = _normalize(dist) if dist else metadata_dir
-            if key in seen:  # shadowed by the same distribution earlier on the path
-                continue
-            seen.add(key)
-            for ep_name, value in _section(data.decode("utf-8", "replace"), group):
-                yield EntryPoint(ep_name, value, dist, version)
+            text = data.decode("utf-8", "replace")
+            for group in declared:
+                if key in seen[group]:  # shadowed by the same distribution earlier on the path
+                    continue
+                seen[group].add(key)
+                for ep_name, value in _section(text, group):
+                    found_eps[group].append(EntryPoint(ep_name, value, dist, version))
+    return found_eps
 
 
 def _normalize(name: str) -> str:

@@ -100,6 +100,15 @@ def _cmd_sdks(args: argparse.Namespace, out: TextIO) -> int:
                     }
                     for f in found.failures
                 ],
+                "observers": [
+                    {
+                        "name": n,
+                        "distribution": i.distribution,
+                        "version": i.version,
+                        "entry_point": i.target,
+                    }
+                    for n, i in sorted(found.observers.items())
+                ],
                 "disabled": [
                     {"name": i.name, "distribution": i.distribution, "version": i.version}
                     for i in found.disabled
@@ -122,6 +131,10 @@ def _cmd_sdks(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"  {row[3]}\n")
         if not found.sdks:
             out.write("(no SDK loaded)\n")
+        if found.observers:
+            out.write("\nObservers:\n")
+            for name, info in sorted(found.observers.items()):
+                out.write(f"  {name} ({info.origin})\n")
         if found.failures:
             out.write(f"\nFailed to load ({len(found.failures)}):\n")
             for failure in found.failures:
@@ -364,6 +377,28 @@ def _cmd_new_sdk(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
+    import os  # noqa: PLC0415
+
+    from metasync_llm import ledger  # noqa: PLC0415 - this command only
+    from metasync_llm.registry import LEDGER_ENV  # noqa: PLC0415
+
+    path = args.db or os.environ.get(LEDGER_ENV)
+    if not path:
+        raise UsageError(f"no ledger: give --db PATH or set {LEDGER_ENV}")
+    try:
+        since = ledger.parse_since(args.since) if args.since else None
+        rows = ledger.usage(path, since=since, by=args.by)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        json.dump([row.to_dict() for row in rows], out, indent=2)
+        out.write("\n")
+    else:
+        out.write(ledger.render(rows, args.by) + "\n")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``metasync-llm``."""
     parser = argparse.ArgumentParser(
@@ -470,6 +505,20 @@ def build_parser() -> argparse.ArgumentParser:
     from metasync_llm.batch._cli import add_parser  # noqa: PLC0415 - its own module
 
     add_parser(sub)
+
+    usage = sub.add_parser(
+        "usage",
+        help="calls, failures, tokens, cost and latency from the usage ledger",
+        description="Report the calls recorded in the usage ledger (METASYNC_LLM_LEDGER).",
+    )
+    usage.add_argument("--db", metavar="PATH", help="the ledger (default: $METASYNC_LLM_LEDGER)")
+    usage.add_argument(
+        "--since", metavar="WHEN", help="only calls since a date, a time, or an age (7d, 12h)"
+    )
+    usage.add_argument(
+        "--by", choices=("model", "sdk", "day"), default="model", help="group by (default model)"
+    )
+    usage.add_argument("--json", action="store_true", help="print JSON for scripts")
     return parser
 
 
@@ -494,6 +543,8 @@ def main(
             from metasync_llm.chat import run_chat  # noqa: PLC0415 - this command only
 
             return run_chat(_model(args), args, out, err, inp)
+        if args.command == "usage":
+            return _cmd_usage(args, out)
         if args.command == "batch":
             from metasync_llm.batch._cli import run as run_batch_command  # noqa: PLC0415
 

@@ -1,8 +1,11 @@
-"""The pluggy hook specifications of the SDK contract.
+"""The pluggy hook specifications: the SDK contract, and the observers' call events.
 
-``get_name``, ``validate_config`` and the seed's ``complete`` keep the seed's signatures;
-``stream``, ``acomplete``, ``astream`` and every later hook take one
+SDK hooks: ``get_name``, ``validate_config`` and the seed's ``complete`` keep the seed's
+signatures; ``stream``, ``acomplete``, ``astream`` and every later hook take one
 :class:`~metasync_llm.request.Request`, so a new request parameter changes no signature.
+
+Observer hooks (``metasync_llm_call_*``) are broadcast to every observer: each takes one
+event of :mod:`metasync_llm.events`, and its return value is ignored.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from metasync_llm.events import CallContent, CallEnded, CallRetry, CallStarted, FirstChunk
     from metasync_llm.request import Request
     from metasync_llm.result import Completion, StreamItem
 
 PROJECT_NAME = "metasync_llm"
 #: The entry-point group plugins register under; the entry-point name is the SDK identifier.
 ENTRY_POINT_GROUP = "metasync_llm.sdks"
+#: The entry-point group of observers (objects, classes or modules with observer hooks).
+OBSERVER_GROUP = "metasync_llm.observers"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -96,4 +102,47 @@ SDK_HOOKS: tuple[str, ...] = (
     "stream",
     "acomplete",
     "astream",
+)
+
+
+# -- observers ---------------------------------------------------------------------------
+
+
+@hookspec
+def metasync_llm_call_started(event: CallStarted) -> None:
+    """A call began. Called in the caller's thread (or task), before any request is sent."""
+
+
+@hookspec
+def metasync_llm_call_first_chunk(event: FirstChunk) -> None:
+    """A stream's first text chunk arrived."""
+
+
+@hookspec
+def metasync_llm_call_retry(event: CallRetry) -> None:
+    """An attempt failed and the call will try again."""
+
+
+@hookspec
+def metasync_llm_call_content(event: CallContent) -> None:
+    """The prompt and the answer, just before ``metasync_llm_call_ended``: implementing this
+    hook is how an observer opts in to content; the others never receive it."""
+
+
+@hookspec
+def metasync_llm_call_ended(event: CallEnded) -> None:
+    """A call ended: with a result, an error, or closed or cancelled before its end.
+
+    Called in the caller's thread (or task). Keep it quick (queue slow work): an observer's
+    time is the caller's. An observer that raises is logged once and never changes the call.
+    """
+
+
+#: The observer hooks, in the order of a call.
+OBSERVER_HOOKS: tuple[str, ...] = (
+    "metasync_llm_call_started",
+    "metasync_llm_call_first_chunk",
+    "metasync_llm_call_retry",
+    "metasync_llm_call_content",
+    "metasync_llm_call_ended",
 )

@@ -1,4 +1,4 @@
-"""Discovery of SDK plugins from the ``metasync_llm.sdks`` entry points, into a pluggy manager.
+"""Discovery of SDK plugins and observers from their entry points, into a pluggy manager.
 
 Each entry point is loaded on its own, so one broken plugin never stops the others. Every
 SDK that loads is registered with the discovery's ``pluggy.PluginManager`` under its
@@ -7,8 +7,10 @@ what the contract asks beyond pluggy (every hook a method accepting every spec p
 by name, the async hooks async), is recorded with the plugin, its distribution and
 version, and the reason, and the plugin is left out.
 
-The connector calls the one plugin a model document names (SDK hooks are one-to-one);
-the same manager is where broadcast hooks for other kinds of plugins can be added.
+The connector calls the one plugin a model document names (SDK hooks are one-to-one).
+Observers (``metasync_llm.observers`` entry points, ``register_observer``, and the usage
+ledger when ``METASYNC_LLM_LEDGER`` is set) join the same manager for the broadcast
+``metasync_llm_call_*`` hooks; a broken one is recorded like a broken SDK.
 """
 
 from __future__ import annotations
@@ -24,16 +26,24 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from metasync_llm import hookspecs
-from metasync_llm._entry_points import EntryPoint, scan
+from metasync_llm._entry_points import EntryPoint, scan_groups
 from metasync_llm._record import Record
 from metasync_llm.base_sdk import BaseLLMSDK, implements_a_call
-from metasync_llm.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME, SDK_HOOKS
+from metasync_llm.hookspecs import (
+    ENTRY_POINT_GROUP,
+    OBSERVER_GROUP,
+    OBSERVER_HOOKS,
+    PROJECT_NAME,
+    SDK_HOOKS,
+)
 
 if TYPE_CHECKING:
     from metasync_llm.errors import SDKNotFoundError
 
 #: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
 ALLOW_ENV = "METASYNC_LLM_SDKS"
+#: A SQLite file: when set, every call is recorded there (see :mod:`metasync_llm.ledger`).
+LEDGER_ENV = "METASYNC_LLM_LEDGER"
 
 #: The distribution that provides each SDK of this project, for "not installed" messages.
 KNOWN_DISTRIBUTIONS = {
@@ -53,6 +63,7 @@ GET_NAME_ERROR = "get-name-error"
 NAME_MISMATCH = "name-mismatch"
 DUPLICATE_NAME = "duplicate-name"
 SIGNATURE_MISMATCH = "signature-mismatch"
+NOT_AN_OBSERVER = "not-an-observer"
 
 _set = object.__setattr__  # how a Record's __init__ sets its fields
 
@@ -114,7 +125,16 @@ class LoadedSDK(Record):
 class Discovery:
     """One discovery's outcome: the plugin manager, what loaded, failed, or was left out."""
 
-    __slots__ = ("allow", "disabled", "failures", "path", "plugin_manager", "sdks")
+    __slots__ = (
+        "allow",
+        "disabled",
+        "failures",
+        "observed",
+        "observers",
+        "path",
+        "plugin_manager",
+        "sdks",
+    )
 
     def __init__(
         self,
@@ -124,6 +144,7 @@ class Discovery:
         disabled: Sequence[PluginInfo],
         allow: frozenset[str] | None,
         path: Sequence[str],
+        observers: dict[str, PluginInfo] | None = None,
     ) -> None:
         #: The pluggy manager holding the hook specs and every loaded SDK, by SDK name.
         self.plugin_manager = plugin_manager
@@ -132,6 +153,16 @@ class Discovery:
         self.disabled = tuple(disabled)
         self.allow = allow
         self.path = tuple(path)
+        #: The observers registered, by name (entry-point name, or the name given in code).
+        self.observers: dict[str, PluginInfo] = observers or {}
+        #: Whether any observer hook is implemented: calls skip the events when not.
+        self.observed = False
+        self.update_observed()
+
+    def update_observed(self) -> None:
+        """Recompute :attr:`observed` after observers came or went."""
+        hook = self.plugin_manager.hook
+        self.observed = any(getattr(hook, name).get_hookimpls() for name in OBSERVER_HOOKS)
 
     def __repr__(self) -> str:
         return (
@@ -153,14 +184,31 @@ class PluginManager(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         if not isinstance(plugin, BaseLLMSDK):
-            return super().parse_hookimpl_opts(plugin, name)
+            opts = super().parse_hookimpl_opts(plugin, name)
+            # An observer's hook needs no marker: its name says what it is.
+            if (
+                opts is None
+                and name in _OBSERVER_HOOK_NAMES
+                and inspect.isroutine(getattr(plugin, name, None))
+            ):
+                return _PLAIN_HOOKIMPL
+            return opts
         if name not in _SDK_HOOK_NAMES:
             return None
         opts = getattr(getattr(type(plugin), name, None), _MARKER, None)
-        return opts if isinstance(opts, dict) else None  # type: ignore[return-value]
+        return opts if isinstance(opts, dict) else None
 
 
 _SDK_HOOK_NAMES = frozenset(SDK_HOOKS)
+_OBSERVER_HOOK_NAMES = frozenset(OBSERVER_HOOKS)
+_PLAIN_HOOKIMPL: pluggy.HookimplOpts = {
+    "wrapper": False,
+    "hookwrapper": False,
+    "optionalhook": False,
+    "tryfirst": False,
+    "trylast": False,
+    "specname": None,
+}
 _MARKER = PROJECT_NAME + "_impl"
 
 
@@ -379,8 +427,9 @@ def discover(
     """
     search = list(path) if path is not None else list(sys.path)
     allowed = frozenset(allow) if allow is not None else _read_allow_list()
+    groups = scan_groups(search, (ENTRY_POINT_GROUP, OBSERVER_GROUP))
     by_name: dict[str, list[tuple[EntryPoint, PluginInfo]]] = {}
-    for ep in scan(search, ENTRY_POINT_GROUP):
+    for ep in groups[ENTRY_POINT_GROUP]:
         by_name.setdefault(ep.name, []).append((ep, _plugin_info(ep)))
 
     pm = new_plugin_manager()
@@ -411,13 +460,72 @@ def discover(
             failures.append(outcome)
         else:
             sdks[name] = outcome
+    observers: dict[str, PluginInfo] = {}
+    for ep in groups[OBSERVER_GROUP]:
+        info = _plugin_info(ep)
+        failure = _load_observer(pm, ep, info, observers)
+        if failure is not None:
+            failures.append(failure)
+    ledger = os.environ.get(LEDGER_ENV)
+    if ledger:
+        from metasync_llm.ledger import Ledger  # noqa: PLC0415 - only when asked for
+
+        pm.register(Ledger(ledger), name="observer:ledger")
+        observers["ledger"] = PluginInfo("ledger", None, None, "metasync_llm.ledger:Ledger")
     if failures:
         from metasync_llm._log import get_logger  # noqa: PLC0415 - only for failures
 
         logger = get_logger(__name__)
         for failure in failures:
-            logger.warning("SDK plugin not loaded: %s", failure)
-    return Discovery(pm, sdks, failures, disabled, allowed, search)
+            logger.warning("plugin not loaded: %s", failure)
+    return Discovery(pm, sdks, failures, disabled, allowed, search, observers)
+
+
+def _load_observer(
+    pm: pluggy.PluginManager, ep: EntryPoint, info: PluginInfo, observers: dict[str, PluginInfo]
+) -> PluginLoadFailure | None:
+    """Register one observer entry point (a module, a class, or an object) in ``pm``."""
+    if info.name in observers:
+        first = observers[info.name].origin
+        return PluginLoadFailure(
+            info,
+            DUPLICATE_NAME,
+            f"observer name {info.name!r} is claimed by {first} and {info.origin};"
+            " uninstall one of them",
+        )
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        return PluginLoadFailure(
+            info, IMPORT_ERROR, f"importing {info.target!r} failed: {type(exc).__name__}: {exc}"
+        )
+    if isinstance(obj, type):
+        try:
+            obj = obj()
+        except Exception as exc:
+            return PluginLoadFailure(
+                info, INIT_ERROR, f"{info.target}() raised {type(exc).__name__}: {exc}"
+            )
+    problem = add_observer(pm, obj, f"observer:{info.name}")
+    if problem is not None:
+        return PluginLoadFailure(info, NOT_AN_OBSERVER, problem)
+    observers[info.name] = info
+    return None
+
+
+def add_observer(pm: pluggy.PluginManager, observer: object, name: str) -> str | None:
+    """Register ``observer`` in ``pm`` as ``name``; what is wrong with it, if anything."""
+    try:
+        pm.register(observer, name=name)
+    except pluggy.PluginValidationError as exc:
+        return f"a hook does not match the observer hooks' spec: {exc}"
+    except ValueError as exc:
+        return str(exc)
+    if not pm.get_hookcallers(observer):
+        pm.unregister(observer)
+        hooks = ", ".join(OBSERVER_HOOKS)
+        return f"{type(observer).__name__} has none of the observer hooks ({hooks})"
+    return None
 
 
 class PluginRegistry:
@@ -435,6 +543,7 @@ class PluginRegistry:
         self._allow = frozenset(allow) if allow is not None else None
         self._lock = _thread.allocate_lock()
         self._discovery: Discovery | None = None
+        self._observers: dict[str, object] = {}  # registered in code: kept across refreshes
 
     def discovery(self) -> Discovery:
         """The current discovery, running it on first use."""
@@ -443,8 +552,44 @@ class PluginRegistry:
             with self._lock:
                 found = self._discovery
                 if found is None:
-                    found = self._discovery = discover(path=self._path, allow=self._allow)
+                    found = self._discovery = self._discover()
         return found
+
+    def _discover(self) -> Discovery:
+        found = discover(path=self._path, allow=self._allow)
+        for name, observer in self._observers.items():
+            if add_observer(found.plugin_manager, observer, f"observer:{name}") is None:
+                found.observers[name] = _code_observer(name, observer)
+        found.update_observed()
+        return found
+
+    def register_observer(self, observer: object, *, name: str | None = None) -> str:
+        """Register ``observer`` for every call through this registry; returns its name."""
+        found = self.discovery()
+        with self._lock:
+            base = name or type(observer).__name__
+            chosen, n = base, 1
+            while chosen in found.observers:
+                n += 1
+                chosen = f"{base}-{n}"
+            problem = add_observer(found.plugin_manager, observer, f"observer:{chosen}")
+            if problem is not None:
+                raise ValueError(f"cannot register observer {chosen!r}: {problem}")
+            self._observers[chosen] = observer
+            found.observers[chosen] = _code_observer(chosen, observer)
+            found.update_observed()
+        return chosen
+
+    def unregister_observer(self, name: str) -> None:
+        """Stop the observer registered as ``name`` (by code or by an entry point)."""
+        found = self.discovery()
+        with self._lock:
+            if name not in found.observers:
+                raise KeyError(f"no observer named {name!r}; registered: {sorted(found.observers)}")
+            found.plugin_manager.unregister(name=f"observer:{name}")
+            del found.observers[name]
+            self._observers.pop(name, None)
+            found.update_observed()
 
     @property
     def discovered(self) -> bool:
@@ -463,7 +608,7 @@ class PluginRegistry:
         """
         importlib.invalidate_caches()
         with self._lock:
-            self._discovery = discover(path=self._path, allow=self._allow)
+            self._discovery = self._discover()
             return self._discovery
 
     def list_sdks(self) -> list[str]:
@@ -538,3 +683,8 @@ SDKRegistry = PluginRegistry()
 def environment_summary() -> dict[str, Any]:
     """The Python environment discovery looks in (for ``metasync-llm sdks``)."""
     return {"python": sys.executable, "version": sys.version.split()[0], "prefix": sys.prefix}
+
+
+def _code_observer(name: str, observer: object) -> PluginInfo:
+    cls = type(observer)
+    return PluginInfo(name, None, None, f"{cls.__module__}:{cls.__qualname__} (registered in code)")

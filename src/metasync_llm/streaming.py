@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metasync_llm._attempt import AttemptClock
 from metasync_llm._attempt import current as current_attempt
@@ -29,6 +29,9 @@ from metasync_llm.errors import (
 from metasync_llm.model import timeout_of
 from metasync_llm.result import CompletionResult, StreamEnd
 
+if TYPE_CHECKING:
+    from metasync_llm.observers import CallWatch
+
 _ENDED = object()  # what next() returns once a plugin's stream is exhausted
 
 
@@ -39,7 +42,16 @@ class _StreamState:
     produced text cannot be retried; a blocking call keeps them, and may retry.
     """
 
-    def __init__(self, call: Call, *, delivered: bool) -> None:
+    def __init__(self, call: Call, *, delivered: bool, asynchronous: bool = False) -> None:
+        #: The call's events for observers; ``None`` (and no cost) when there are none.
+        #: Made first: an observer's time is not the call's.
+        self.watch: CallWatch | None = None
+        if call.observers is not None:
+            from metasync_llm.observers import CallWatch  # noqa: PLC0415 - observed calls only
+
+            self.watch = CallWatch(
+                call.observers, call, stream=delivered, asynchronous=asynchronous
+            )
         self.call = call
         self.delivered = delivered
         self.attempts = call.attempts()
@@ -63,6 +75,8 @@ class _StreamState:
                 return None
             if self.first_chunk is None and self.delivered:
                 self.first_chunk = time.perf_counter() - self.start
+                if self.watch is not None:
+                    self.watch.first_chunk(self.first_chunk)
             self.clock.chunk()
             self.chunks.append(item)
             return item
@@ -124,6 +138,8 @@ class _StreamState:
         delay = self.attempts.after_failure(error)
         if delay is None:
             raise error
+        if self.watch is not None:
+            self.watch.retry(self.attempts.count, error, delay)
         self.chunks.clear()
         self.end = None
         return delay
@@ -131,6 +147,25 @@ class _StreamState:
     @property
     def text(self) -> str:
         return "".join(self.chunks)
+
+    def done(self, result: CompletionResult) -> CompletionResult:
+        """The call succeeded: tell the observers."""
+        if self.watch is not None:
+            self.watch.ended(result=result)
+        return result
+
+    def abort(self, exc: BaseException | None, outcome: str | None = None) -> None:
+        """The call failed (``exc``), or was closed or cancelled: tell the observers."""
+        if self.watch is not None:
+            if outcome is None:
+                outcome = "error" if isinstance(exc, Exception) else "cancelled"
+            self.watch.ended(
+                error=exc,
+                outcome=outcome,
+                attempts=self.attempts.count,
+                answer=self.text,
+                first_chunk=self.first_chunk,
+            )
 
     def final(self) -> CompletionResult:
         if self.result is None:
@@ -141,6 +176,15 @@ class _StreamState:
 def run(call: Call) -> CompletionResult:
     """A blocking call: the plugin's whole stream, retried while that is safe."""
     state = _StreamState(call, delivered=False)
+    try:
+        return state.done(_run(state))
+    except BaseException as exc:
+        state.abort(exc)
+        raise
+
+
+def _run(state: _StreamState) -> CompletionResult:
+    call = state.call
     sdk, request = call.loaded.sdk, call.request
     timing = current_attempt.set(state.clock)
     try:
@@ -166,9 +210,18 @@ def run(call: Call) -> CompletionResult:
 
 async def arun(call: Call) -> CompletionResult:
     """The asyncio form of :func:`run`, over the plugin's ``astream``."""
+    state = _StreamState(call, delivered=False, asynchronous=True)
+    try:
+        return state.done(await _arun(state))
+    except BaseException as exc:
+        state.abort(exc)
+        raise
+
+
+async def _arun(state: _StreamState) -> CompletionResult:
     import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
 
-    state = _StreamState(call, delivered=False)
+    call = state.call
     sdk, request = call.loaded.sdk, call.request
     timing = current_attempt.set(state.clock)
     try:
@@ -247,6 +300,15 @@ class CompletionStream:
         return self
 
     def __next__(self) -> str:
+        try:
+            return self._next()
+        except StopIteration:
+            raise
+        except BaseException as exc:
+            self._state.abort(exc)
+            raise
+
+    def _next(self) -> str:
         state = self._state
         while not self._closed:
             # The plugin's readers check the attempt's deadline as bytes arrive.
@@ -276,7 +338,7 @@ class CompletionStream:
                 self._closed = True
                 self._items = None
                 state.finish()
-                state.result = finished(state.call, state.final())
+                state.result = state.done(finished(state.call, state.final()))
                 raise StopIteration
             try:
                 chunk = state.accept(item)
@@ -309,6 +371,8 @@ class CompletionStream:
 
     def close(self) -> None:
         """Stop the stream and release its HTTP connection."""
+        if not self._closed:
+            self._state.abort(None, "closed")
         self._closed = True
         self._close_items()
 
@@ -333,7 +397,7 @@ class AsyncCompletionStream:
     """A completion streamed with asyncio: ``async for chunk in stream``, then ``stream.result``."""
 
     def __init__(self, call: Call, make: Callable[[], AsyncIterator[object]] | None = None) -> None:
-        self._state = _StreamState(call, delivered=True)
+        self._state = _StreamState(call, delivered=True, asynchronous=True)
         self._make = make or (lambda: aiter(call.loaded.sdk.astream(call.request)))
         self._items: AsyncIterator[object] | None = None
         self._closed = False
@@ -342,6 +406,15 @@ class AsyncCompletionStream:
         return self
 
     async def __anext__(self) -> str:
+        try:
+            return await self._anext()
+        except StopAsyncIteration:
+            raise
+        except BaseException as exc:
+            self._state.abort(exc)
+            raise
+
+    async def _anext(self) -> str:
         import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
 
         state = self._state
@@ -356,7 +429,8 @@ class AsyncCompletionStream:
                 item = await anext(self._items, _ENDED)
                 if item is _ENDED:
                     state.check_end()
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
+                state.abort(exc, "cancelled")
                 await self.aclose()
                 raise
             except Exception as exc:
@@ -377,7 +451,8 @@ class AsyncCompletionStream:
                 self._items = None
                 result = state.finish()
                 if state.call.repair_json or state.call.schema is not None:  # off the loop
-                    state.result = await asyncio.to_thread(finished, state.call, result)
+                    result = state.result = await asyncio.to_thread(finished, state.call, result)
+                state.done(result)
                 raise StopAsyncIteration
             try:
                 chunk = state.accept(item)
@@ -410,6 +485,8 @@ class AsyncCompletionStream:
 
     async def aclose(self) -> None:
         """Stop the stream and release its HTTP connection."""
+        if not self._closed:
+            self._state.abort(None, "closed")
         self._closed = True
         await self._close_items()
 

@@ -55,6 +55,7 @@ HEAVY_MODULES = (
     "cohere",
     "mistralai",
     "litellm",
+    "opentelemetry",
 )
 #: Common model-document fields, validated by the core rather than the plugin.
 COMMON_FIELDS = frozenset(

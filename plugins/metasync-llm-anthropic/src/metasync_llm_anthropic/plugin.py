@@ -58,8 +58,14 @@ class AnthropicSDK(BaseLLMSDK):
         timeout = anthropic.Timeout(
             toolkit.timeout_of(config), connect=toolkit.connect_timeout_of(config)
         )
+        # anthropic 2.x makes spans of its own when a tracer provider is set: off, so that
+        # with metasync-llm-opentelemetry one call is one span, as for every other SDK.
         return cls(
-            base_url=toolkit.endpoint_of(config), api_key=api_key, max_retries=0, timeout=timeout
+            base_url=toolkit.endpoint_of(config),
+            api_key=api_key,
+            max_retries=0,
+            timeout=timeout,
+            open_telemetry=False,
         )
 
     def stream(self, request: Request) -> Iterator[StreamItem]:

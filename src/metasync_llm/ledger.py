@@ -1,0 +1,257 @@
+"""The usage ledger: an observer that records every call in SQLite, and the usage report.
+
+Off by default; on with ``METASYNC_LLM_LEDGER=/path/to/usage.db`` (every process that
+discovers plugins registers it) or ``register_observer(Ledger(path))``. One row per call:
+when, model, SDK, outcome, error type and status, tokens, cost, latency, time to first
+chunk, attempts, finish reason, request id; never a prompt or an answer. Many threads and
+processes may write at once: WAL mode, one short transaction per row, waits on a busy
+database instead of failing (a row that still cannot be written is logged, the call is
+not affected).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from metasync_llm.events import CallEnded
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    model TEXT NOT NULL,
+    sdk TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error_type TEXT,
+    status INTEGER,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    total_tokens INTEGER,
+    cost REAL,
+    currency TEXT,
+    elapsed REAL NOT NULL,
+    first_chunk REAL,
+    attempts INTEGER NOT NULL,
+    finish_reason TEXT,
+    request_id TEXT,
+    stream INTEGER NOT NULL,
+    pid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_at ON calls (at);
+"""
+_INSERT = (
+    "INSERT INTO calls (at, model, sdk, outcome, error_type, status, prompt_tokens,"
+    " completion_tokens, total_tokens, cost, currency, elapsed, first_chunk, attempts,"
+    " finish_reason, request_id, stream, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?, ?, ?, ?, ?)"
+)
+#: Seconds a writer waits for a busy database (another process writing) before giving up.
+BUSY_TIMEOUT = 30.0
+
+
+class Ledger:
+    """The observer that appends each call's row to the SQLite database at ``path``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import threading  # noqa: PLC0415 - only with a ledger
+
+        self.path = os.fspath(path)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self.path!r})"
+
+    def metasync_llm_call_ended(self, event: CallEnded) -> None:
+        start = event.start
+        row = (
+            start.started,
+            start.model,
+            start.sdk,
+            event.outcome,
+            event.error_type,
+            event.status,
+            event.prompt_tokens,
+            event.completion_tokens,
+            event.total_tokens,
+            event.cost,
+            event.currency,
+            event.elapsed,
+            event.time_to_first_chunk,
+            event.attempts,
+            event.finish_reason,
+            event.request_id,
+            int(start.stream),
+            os.getpid(),
+        )
+        connection = self._connection()
+        with connection:  # one short transaction
+            connection.execute(_INSERT, row)
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (a forked child opens its own)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.connection = connect(self.path)
+            local.pid = os.getpid()
+        connection: sqlite3.Connection = local.connection
+        return connection
+
+
+def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection to the ledger at ``path`` (created, with its table, unless read-only)."""
+    import sqlite3  # noqa: PLC0415 - only with a ledger
+
+    if read_only:
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, check_same_thread=False)
+    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    connection.execute("PRAGMA journal_mode = WAL")  # readers and writers do not block
+    connection.execute("PRAGMA synchronous = NORMAL")  # durable at each checkpoint, in WAL
+    connection.executescript(_SCHEMA)
+    return connection
+
+
+# -- the report ------------------------------------------------------------------------
+
+GROUPS = ("model", "sdk", "day")
+
+
+@dataclass
+class UsageRow:
+    """The usage of one group of calls (a model, an SDK, a day)."""
+
+    key: str
+    calls: int = 0
+    failed: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+
+    def percentile(self, p: float) -> float | None:
+        """The ``p`` quantile (0-1) of the calls' latency, nearest rank."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, max(0, round(p * len(ordered)) - 1))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "calls": self.calls,
+            "failed": self.failed,
+            "failures": dict(self.failures),
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "total": self.total_tokens,
+            },
+            "cost": {currency: round(amount, 10) for currency, amount in self.cost.items()},
+            "latency": {
+                "p50": self.percentile(0.5),
+                "p90": self.percentile(0.9),
+                "p99": self.percentile(0.99),
+            },
+        }
+
+
+def usage(path: str, *, since: datetime | None = None, by: str = "model") -> list[UsageRow]:
+    """The ledger's calls since ``since`` (all without), grouped ``by`` model, sdk or day."""
+    if by not in GROUPS:
+        raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no usage ledger at {path!r} (set METASYNC_LLM_LEDGER)")
+    query = (
+        "SELECT at, model, sdk, outcome, error_type, prompt_tokens, completion_tokens,"
+        " total_tokens, cost, currency, elapsed FROM calls"
+    )
+    args: tuple[Any, ...] = ()
+    if since is not None:
+        query += " WHERE at >= ?"
+        args = (since.timestamp(),)
+    rows: dict[str, UsageRow] = {}
+    connection = connect(path, read_only=True)
+    try:
+        for (
+            at,
+            model,
+            sdk,
+            outcome,
+            error,
+            prompt,
+            completion,
+            total,
+            cost,
+            currency,
+            elapsed,
+        ) in connection.execute(query + " ORDER BY at", args):
+            if by == "day":
+                key = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
+            else:
+                key = model if by == "model" else sdk
+            row = rows.setdefault(key, UsageRow(key))
+            row.calls += 1
+            if outcome != "ok":
+                row.failed += 1
+                row.failures[error or outcome] += 1
+            row.prompt_tokens += prompt or 0
+            row.completion_tokens += completion or 0
+            row.total_tokens += total or 0
+            if cost is not None:
+                row.cost[currency or ""] = row.cost.get(currency or "", 0.0) + cost
+            row.latencies.append(elapsed)
+    finally:
+        connection.close()
+    return [rows[key] for key in sorted(rows)]
+
+
+def parse_since(text: str) -> datetime:
+    """``--since``: an ISO date or time (UTC unless it says), or ``7d``, ``12h``, ``30m``."""
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--since takes a date (2026-12-01), a time (2026-12-01T09:30) or an age (7d, 12h,"
+            f" 30m), got {text!r}"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def render(rows: list[UsageRow], by: str) -> str:
+    """The report as a table."""
+    header = f"{by.upper():<28} {'CALLS':>7} {'FAILED':>7} {'TOKENS IN':>10} {'OUT':>9}"
+    header += f" {'COST':>14} {'P50':>8} {'P90':>8} {'P99':>8}  FAILURES"
+    lines = [header]
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}s"
+
+    for row in rows:
+        cost = ", ".join(f"{a:.6f} {c}".strip() for c, a in row.cost.items()) or "-"
+        failures = ", ".join(f"{kind} {n}" for kind, n in row.failures.most_common())
+        lines.append(
+            f"{row.key[:28]:<28} {row.calls:>7} {row.failed:>7} {row.prompt_tokens:>10}"
+            f" {row.completion_tokens:>9} {cost:>14} {seconds(row.percentile(0.5)):>8}"
+            f" {seconds(row.percentile(0.9)):>8} {seconds(row.percentile(0.99)):>8}  {failures}"
+        )
+    if not rows:
+        lines.append("(no calls)")
+    return "\n".join(lines)
+
+
+__all__ = ["Ledger", "UsageRow", "connect", "parse_since", "render", "usage"]

@@ -1,0 +1,186 @@
+"""Observers of calls: registering them, and the per-call emitter that keeps them isolated.
+
+An observer is any object (or module) with some of the ``metasync_llm_call_*`` hooks of
+:mod:`metasync_llm.hookspecs`, marked with ``@hookimpl`` or not. Installed distributions
+register theirs under the ``metasync_llm.observers`` entry-point group; code calls
+:func:`register_observer`. An observer that raises is logged once (per observer and hook)
+and never changes a call's outcome.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING, Any
+
+from metasync_llm.events import CallContent, CallEnded, CallRetry, CallStarted, FirstChunk
+
+if TYPE_CHECKING:
+    from metasync_llm._call import Call
+    from metasync_llm.errors import MetasyncLLMError
+    from metasync_llm.registry import PluginRegistry
+    from metasync_llm.result import CompletionResult
+
+_ids = itertools.count(1)
+_reported: set[tuple[str, str]] = set()
+
+
+def register_observer(
+    observer: object, *, name: str | None = None, registry: PluginRegistry | None = None
+) -> str:
+    """Register ``observer`` (its hooks receive every call's events); returns its name.
+
+    It stays registered when the registry discovers again (``refresh``). Raises
+    ``ValueError`` when it has no observer hook or a hook's arguments are not the spec's.
+    """
+    from metasync_llm.registry import SDKRegistry  # noqa: PLC0415
+
+    return (registry or SDKRegistry).register_observer(observer, name=name)
+
+
+def unregister_observer(name: str, *, registry: PluginRegistry | None = None) -> None:
+    """Stop sending events to the observer registered as ``name``."""
+    from metasync_llm.registry import SDKRegistry  # noqa: PLC0415
+
+    (registry or SDKRegistry).unregister_observer(name)
+
+
+class CallWatch:
+    """The events of one call, sent to the observers of its plugin manager.
+
+    The connector makes one per call only when observers are registered; every hook of
+    every observer is called inside its own ``try``.
+    """
+
+    __slots__ = ("_call", "_ended", "_hook", "_start_clock", "started")
+
+    def __init__(self, hook: Any, call: Call, *, stream: bool, asynchronous: bool) -> None:
+        self._hook = hook
+        self._call = call
+        self._ended = False
+        settings = call.settings
+        endpoint = call.config.get("endpoint")
+        deployment = call.config.get("deployment")
+        self.started = CallStarted(
+            call_id=next(_ids),
+            model=settings.name,
+            sdk=settings.sdk,
+            deployment=deployment if isinstance(deployment, str) else None,
+            endpoint=endpoint if isinstance(endpoint, str) else None,
+            stream=stream,
+            asynchronous=asynchronous,
+            temperature=call.temperature,
+            max_tokens=call.max_tokens,
+            schema=call.schema is not None,
+            stop=len(call.stop),
+            turns=len(call.messages) or 1,
+            started=time.time(),
+        )
+        self._start_clock = time.perf_counter()
+        _emit(hook.metasync_llm_call_started, self.started)
+
+    def first_chunk(self, seconds: float) -> None:
+        start = self.started
+        _emit(
+            self._hook.metasync_llm_call_first_chunk,
+            FirstChunk(start.call_id, start.model, start.sdk, seconds),
+        )
+
+    def retry(self, attempt: int, error: MetasyncLLMError, delay: float) -> None:
+        start = self.started
+        event = CallRetry(
+            start.call_id,
+            start.model,
+            start.sdk,
+            attempt,
+            type(error).__name__,
+            error.status,
+            delay,
+        )
+        _emit(self._hook.metasync_llm_call_retry, event)
+
+    def ended(
+        self,
+        *,
+        result: CompletionResult | None = None,
+        error: BaseException | None = None,
+        outcome: str | None = None,
+        attempts: int = 1,
+        answer: str = "",
+        first_chunk: float | None = None,
+    ) -> None:
+        """The call ended (only the first report counts)."""
+        if self._ended:
+            return
+        self._ended = True
+        start = self.started
+        if self._hook.metasync_llm_call_content.get_hookimpls():
+            call = self._call
+            turns = tuple((m.role, m.content) for m in call.messages) or (
+                ("user", call.user_content),
+            )
+            text = result.text if result is not None else answer
+            content = CallContent(
+                start.call_id, start.model, start.sdk, call.system_prompt, turns, text
+            )
+            _emit(self._hook.metasync_llm_call_content, content)
+        elapsed = time.perf_counter() - self._start_clock
+        if result is not None:
+            cost = result.cost
+            event = CallEnded(
+                start,
+                "ok",
+                result.elapsed,
+                result.attempts,
+                result.prompt_tokens,
+                result.completion_tokens,
+                result.total_tokens,
+                cost.total if cost is not None else None,
+                cost.currency if cost is not None else None,
+                result.time_to_first_chunk,
+                result.finish_reason,
+                result.request_id,
+            )
+        else:
+            status = getattr(error, "status", None)
+            event = CallEnded(
+                start,
+                outcome or "error",
+                elapsed,
+                getattr(error, "attempts", None) or attempts,
+                time_to_first_chunk=first_chunk,
+                request_id=getattr(error, "request_id", None),
+                error_type=type(error).__name__ if error is not None else None,
+                status=status if isinstance(status, int) else None,
+            )
+        _emit(self._hook.metasync_llm_call_ended, event)
+
+
+def watch(call: Call, *, stream: bool, asynchronous: bool) -> CallWatch | None:
+    """A :class:`CallWatch` for ``call``, or ``None`` (no cost) when nobody observes."""
+    hook = call.observers
+    if hook is None:
+        return None
+    return CallWatch(hook, call, stream=stream, asynchronous=asynchronous)
+
+
+def _emit(caller: Any, event: object) -> None:
+    for impl in reversed(caller.get_hookimpls()):  # pluggy's order: the last registered first
+        try:
+            impl.function(*((event,) if impl.argnames else ()))
+        except Exception as exc:
+            key = (impl.plugin_name, caller.name)
+            if key not in _reported:
+                _reported.add(key)
+                from metasync_llm._log import get_logger  # noqa: PLC0415 - rare path
+
+                get_logger(__name__).warning(
+                    "observer %r raised %s in %s (reported once; calls are not affected): %s",
+                    impl.plugin_name,
+                    type(exc).__name__,
+                    caller.name,
+                    exc,
+                )
+
+
+__all__ = ["CallWatch", "register_observer", "unregister_observer", "watch"]
