@@ -228,7 +228,7 @@ def bench_cold_start(env: dict[str, str], n: int) -> list[dict[str, Any]]:
     check = (
         "import sys, metasync_llm; names = metasync_llm.SDKRegistry.list_sdks();"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic',"
-        " 'azure', 'google', 'httpx', 'httpx2')];"
+        " 'azure', 'google', 'httpx', 'httpx2', 'opentelemetry')];"
         "assert not heavy, heavy; assert len(names) >= 5, names"
     )
     subprocess.run([sys.executable, "-c", check], check=True, env=env)  # correctness first
@@ -286,11 +286,75 @@ def bench_first_call(url: str, env: dict[str, str], n: int) -> list[dict[str, An
     return rows
 
 
-def bench_per_call(url: str, n: int) -> list[dict[str, Any]]:
-    """Per call with a prepared model (a service's hot path), and with a plain dict (checked
-    on every call) for OpenAI."""
+def without_observers() -> None:
+    """The installed observers (metasync-llm-opentelemetry) off: the figures are the core's."""
     import metasync_llm as m
 
+    for name in list(m.SDKRegistry.discovery().observers):
+        m.unregister_observer(name)
+
+
+class CountingObserver:
+    """An observer of every event that only counts them: the cost of the events themselves."""
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    def metasync_llm_call_started(self, event: Any) -> None:
+        self.events += 1
+
+    def metasync_llm_call_first_chunk(self, event: Any) -> None:
+        self.events += 1
+
+    def metasync_llm_call_retry(self, event: Any) -> None:
+        self.events += 1
+
+    def metasync_llm_call_ended(self, event: Any) -> None:
+        self.events += 1
+
+
+def bench_observers(url: str, n: int) -> list[dict[str, Any]]:
+    """Per call (OpenAI, prepared) with one observer against the same call without any:
+    two registries, alternating blocks."""
+    from metasync_llm_opentelemetry import OpenTelemetryObserver
+
+    import metasync_llm as m
+
+    doc = documents(url)["OpenAI"]
+    rows = []
+    for label, observer in (
+        ("an observer counting every event", CountingObserver()),
+        ("metasync-llm-opentelemetry, no-op API provider", OpenTelemetryObserver()),
+    ):
+        bare, watched = m.PluginRegistry(), m.PluginRegistry()
+        for registry in (bare, watched):
+            for name in list(registry.discovery().observers):
+                m.unregister_observer(name, registry=registry)
+        m.register_observer(observer, registry=watched)
+        plain, observed = m.prepare_model(doc, bare), m.prepare_model(doc, watched)
+
+        def call(model: Any) -> Callable[[], Any]:
+            return lambda: m.complete_with_model(model, "Be brief.", "Hello", api_key=KEY)
+
+        base, mine = alternate(call(plain), call(observed), n)
+        rows.append(
+            row(
+                f"per-call latency with one observer ({label}): OpenAI",
+                summary(mine),
+                summary(base),
+                "reported",
+                "the same call without observers",
+            )
+        )
+    return rows
+
+
+def bench_per_call(url: str, n: int) -> list[dict[str, Any]]:
+    """Per call with a prepared model (a service's hot path), and with a plain dict (checked
+    on every call) for OpenAI; no observer registered."""
+    import metasync_llm as m
+
+    without_observers()
     raw = raw_clients(url)
     docs = documents(url)
     rows = []
@@ -315,6 +379,7 @@ def bench_per_call(url: str, n: int) -> list[dict[str, Any]]:
 
 
 def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
+    without_observers()
     import anthropic
     import openai
 
@@ -399,6 +464,7 @@ def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
 
 
 def bench_stream(url: str, n: int) -> list[dict[str, Any]]:
+    without_observers()
     import anthropic
     import openai
 
@@ -760,7 +826,7 @@ def main() -> None:
     parser.add_argument("--litellm-python", help="interpreter with litellm installed")
     parser.add_argument(
         "--only",
-        help="comma-separated: cold,first,call,async,stream,memory,batch,batchmem,ray",
+        help="comma-separated: cold,first,call,observers,async,stream,memory,batch,batchmem,ray",
     )
     args = parser.parse_args()
     scale = 0.3 if args.quick else 1.0
@@ -776,6 +842,7 @@ def main() -> None:
             ("cold", lambda: bench_cold_start(env, max(20, int(100 * scale)))),
             ("first", lambda: bench_first_call(url, env, max(3, int(10 * scale)))),
             ("call", lambda: bench_per_call(url, max(100, int(1000 * scale)))),
+            ("observers", lambda: bench_observers(url, max(200, int(1000 * scale)))),
             ("async", lambda: bench_async(url, max(256, int(2000 * scale)), 3)),
             ("stream", lambda: bench_stream(url, max(100, int(500 * scale)))),
             ("memory", lambda: bench_memory(url, env, 3)),
