@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import aclosing, closing, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -125,6 +124,8 @@ class GeminiSDK(BaseLLMSDK):
 
 
 def _problems(config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    import re  # noqa: PLC0415 - validation runs at the first call, not at discovery
+
     version = config.get("apiVersion")
     if version is not None and not (isinstance(version, str) and re.fullmatch(_VERSION, version)):
         yield "apiVersion", f"'apiVersion' must be a version such as 'v1beta', got {version!r}"
