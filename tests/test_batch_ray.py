@@ -166,3 +166,35 @@ def test_rate_limits_hold_for_the_whole_cluster_and_keys_can_travel(
     for i, start in enumerate(arrivals):
         in_a_second = [t for t in arrivals[i:] if t < start + 1.0]
         assert len(in_a_second) <= 20 + 1, "two actors together went past requestsPerMinute"
+
+
+def test_the_command_line_runs_a_job_on_ray(tmp_path: Path) -> None:
+    import io
+
+    from metasync_llm.cli import main as cli
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(requests(10)) + "\n")
+    (tmp_path / "catalog.json").write_text(json.dumps(CATALOG))
+    err = io.StringIO()
+    code = cli(
+        [
+            "batch",
+            str(source),
+            "-c",
+            str(tmp_path / "catalog.json"),
+            "-o",
+            str(tmp_path / "out.jsonl"),
+            "--engine",
+            "ray",
+            "--ray-actors",
+            "1",
+            "--ray-runtime-env",
+            json.dumps({"env_vars": {"METASYNC_BATCH_TEST": "1"}}),
+        ],
+        stdout=io.StringIO(),
+        stderr=err,
+    )
+    assert code == 1  # the bad lines failed; the rest succeeded
+    assert "14 rows (0 from earlier runs), 3 failed" in err.getvalue()
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 14
