@@ -331,7 +331,8 @@ def bench_observers(url: str, n: int) -> list[dict[str, Any]]:
             for name in list(registry.discovery().observers):
                 m.unregister_observer(name, registry=registry)
         m.register_observer(observer, registry=watched)
-        plain, observed = m.prepare_model(doc, bare), m.prepare_model(doc, watched)
+        plain = m.prepare_model(doc, registry=bare)
+        observed = m.prepare_model(doc, registry=watched)
 
         def call(model: Any) -> Callable[[], Any]:
             return lambda: m.complete_with_model(model, "Be brief.", "Hello", api_key=KEY)

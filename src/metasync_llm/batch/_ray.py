@@ -163,7 +163,7 @@ def _run(
             "rate_limit_retries": rate_limit_retries,
         },
         batch_size=batch_size,
-        concurrency=actors,
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=ACTOR_CPUS,
         batch_format="numpy",
         runtime_env=dict(runtime_env) or None,
