@@ -163,9 +163,14 @@ def test_rate_limits_hold_for_the_whole_cluster_and_keys_can_travel(
     assert summary.failed == 0, (tmp_path / "out.jsonl").read_text()[:500]
     arrivals = sorted(when for when, _, _ in server.requests())
     assert len(arrivals) == 40
+    # The limiter actor grants turns 50 ms apart; a granted request then travels through
+    # a worker, so arrivals jitter by the scheduling delay of a loaded 2-core machine
+    # (22 in one second was seen under a full test run). Two actors each pacing itself
+    # alone would send all 40 within about one second.
+    assert arrivals[-1] - arrivals[0] >= 39 * 0.05 - 0.25, "faster than requestsPerMinute"
     for i, start in enumerate(arrivals):
         in_a_second = [t for t in arrivals[i:] if t < start + 1.0]
-        assert len(in_a_second) <= 20 + 1, "two actors together went past requestsPerMinute"
+        assert len(in_a_second) <= 20 + 4, "two actors together went past requestsPerMinute"
 
 
 def test_the_command_line_runs_a_job_on_ray(tmp_path: Path) -> None:

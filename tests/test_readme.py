@@ -1,4 +1,5 @@
-"""README's examples run as written: its Python blocks, in order, in a fresh process.
+"""README's and docs' examples run as written: Python blocks in order, in a fresh process;
+the batch shell examples in a shell.
 
 The provider example's endpoint is pointed at a loopback server that speaks the OpenAI
 wire format; everything else runs offline with the built-in ``test`` SDK.
@@ -7,6 +8,7 @@ wire format; everything else runs offline with the built-in ``test`` SDK.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -19,12 +21,30 @@ from metasync_llm.registry import ALLOW_ENV
 from metasync_llm.testing import LoopbackServer
 from metasync_llm.testing.wires import TEXT, openai_chat
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+def blocks(path: Path, language: str = "python") -> list[str]:
+    block = re.compile(rf"^```{language}\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+    return block.findall(path.read_text(encoding="utf-8"))
 
 
 def python_blocks() -> list[str]:
-    return BLOCK.findall(README.read_text(encoding="utf-8"))
+    return blocks(README)
+
+
+def run_python(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (ALLOW_ENV, "KEY_OPENAI")}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
@@ -38,16 +58,7 @@ def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
     assert "https://api.openai.com/v1" in script
     with LoopbackServer(default=openai_chat) as server:
         script = script.replace("https://api.openai.com/v1", server.url)
-        env = {k: v for k, v in os.environ.items() if k not in (ALLOW_ENV, "KEY_OPENAI")}
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        done = run_python(script, tmp_path)
         assert done.returncode == 0, done.stderr
         assert server.requests, "the provider example did not reach the server"
         assert server.requests[0].headers["authorization"] == "Bearer sk-your-key"
@@ -65,3 +76,52 @@ def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
         assert expected in out, (expected, out)
     assert TEXT not in done.stdout  # the provider answer is not printed by the example
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ("docs/batch.md", ["100 0 100"]),
+        (
+            "docs/observability.md",
+            [
+                "first chunk echo",
+                "ended echo ok 1 4",
+                "retry 1 RateLimitError 0.05",
+                "ended throttled error 2 None",
+                "echo 3 12",
+            ],
+        ),
+    ],
+)
+def test_the_guides_python_examples_run_as_written(
+    doc: str, expected: list[str], tmp_path: Path
+) -> None:
+    done = run_python("\n\n".join(blocks(ROOT / doc)), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == expected
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/batch.md"])
+def test_the_batch_shell_examples_run_as_written(doc: str, tmp_path: Path) -> None:
+    (script,) = [b for b in blocks(ROOT / doc, "bash") if "metasync-llm batch requests" in b]
+    env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    requests = (tmp_path / "requests.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
+    # The second run resumed: every request answered once, nothing run twice.
+    assert sorted(r["id"] for r in rows) == sorted(json.loads(r)["id"] for r in requests)
+    assert all(r["error"] is None and r["text"] for r in rows)
+    assert "from earlier runs" in done.stderr
+    assert json.loads((tmp_path / "summary.json").read_text())["rows"] == len(requests)
