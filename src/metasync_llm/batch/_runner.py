@@ -33,10 +33,33 @@ def run_batch(
     requests: Requests,
     catalog: Sequence[Mapping[str, Any]] | Catalog,
     output: str | Path | IO[str] | None = None,
-    **options: Any,
+    *,
+    on_result: RowCallback | None = None,
+    on_problem: Callable[[InputProblem], object] | None = None,
+    concurrency: int = 64,
+    resume: bool = False,
+    retry_failed: bool = False,
+    overwrite: bool = False,
+    rate_limit_retries: int = 10,
+    progress: Progress | None = None,
+    registry: PluginRegistry | None = None,
 ) -> BatchSummary:
     """Run a batch job and return its summary; :func:`arun_batch` describes the arguments."""
-    return asyncio.run(arun_batch(requests, catalog, output, **options))
+    job = arun_batch(
+        requests,
+        catalog,
+        output,
+        on_result=on_result,
+        on_problem=on_problem,
+        concurrency=concurrency,
+        resume=resume,
+        retry_failed=retry_failed,
+        overwrite=overwrite,
+        rate_limit_retries=rate_limit_retries,
+        progress=progress,
+        registry=registry,
+    )
+    return asyncio.run(job)
 
 
 async def arun_batch(
