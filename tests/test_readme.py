@@ -34,10 +34,13 @@ def python_blocks() -> list[str]:
     return blocks(README)
 
 
-def run_python(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` in ``cwd``, as a user would run it: no allow-list, no key in the
+    environment, this interpreter's scripts (``metasync-llm``) first on ``PATH``."""
     env = {k: v for k, v in os.environ.items() if k not in (ALLOW_ENV, "KEY_OPENAI")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(
-        [sys.executable, "-c", script],
+        command,
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -58,7 +61,7 @@ def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
     assert "https://api.openai.com/v1" in script
     with LoopbackServer(default=openai_chat) as server:
         script = script.replace("https://api.openai.com/v1", server.url)
-        done = run_python(script, tmp_path)
+        done = run([sys.executable, "-c", script], tmp_path)
         assert done.returncode == 0, done.stderr
         assert server.requests, "the provider example did not reach the server"
         assert server.requests[0].headers["authorization"] == "Bearer sk-your-key"
@@ -97,7 +100,7 @@ def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
 def test_the_guides_python_examples_run_as_written(
     doc: str, expected: list[str], tmp_path: Path
 ) -> None:
-    done = run_python("\n\n".join(blocks(ROOT / doc)), tmp_path)
+    done = run([sys.executable, "-c", "\n\n".join(blocks(ROOT / doc))], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == expected
     assert done.stderr == ""
@@ -106,17 +109,7 @@ def test_the_guides_python_examples_run_as_written(
 @pytest.mark.parametrize("doc", ["README.md", "docs/batch.md"])
 def test_the_batch_shell_examples_run_as_written(doc: str, tmp_path: Path) -> None:
     (script,) = [b for b in blocks(ROOT / doc, "bash") if "metasync-llm batch requests" in b]
-    env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    done = run(["bash", "-euo", "pipefail", "-c", script], tmp_path)
     assert done.returncode == 0, done.stderr
     requests = (tmp_path / "requests.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in (tmp_path / "answers.jsonl").read_text().splitlines()]
