@@ -82,6 +82,17 @@ def test_complete_command_against_the_spec_server(
     assert done.stdout.strip()
     assert f"{sdk} model {sdk}-e2e" in done.stderr and "tokens" in done.stderr
     assert "sk-e2e-secret" not in done.stdout + done.stderr
+    streamed = subprocess.run(
+        [_cli(), "complete", "--model", str(path), "--max-tokens", "32", "--stream", "Hello"],
+        capture_output=True,
+        text=True,
+        env=_env(KEY_E2E="sk-e2e-secret"),
+        check=False,
+    )
+    assert streamed.returncode == 0, streamed.stderr
+    assert streamed.stdout.strip()
+    # Nothing but the summary on stderr: no client library's warnings at the user's terminal.
+    assert streamed.stderr.strip().startswith(f"{sdk} model {sdk}-e2e"), streamed.stderr
     missing_key = subprocess.run(
         [_cli(), "complete", "--model", str(path), "Hello"],
         capture_output=True,

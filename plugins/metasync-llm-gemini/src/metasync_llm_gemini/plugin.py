@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import aclosing, closing, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,6 +73,13 @@ class GeminiSDK(BaseLLMSDK):
         self, config: Mapping[str, Any], api_key: str | None, *, asynchronous: bool
     ) -> Any:
         from google import genai  # noqa: PLC0415 - the client library loads on first use only
+
+        # google-genai warns when a chunk holds an enum value its version does not know
+        # ("BLOCK_REASON_UNSPECIFIED is not a valid BlockedReason"): the plugin reads those
+        # fields from the wire values itself, so the warning would only litter stderr.
+        warnings.filterwarnings(
+            "ignore", r".* is not a valid \w+$", UserWarning, r"google\.genai\._common"
+        )
 
         from metasync_llm_gemini._transport import client_args  # noqa: PLC0415
 
