@@ -311,8 +311,12 @@ def _environ() -> dict[str, str]:
 # -- the usage ledger ------------------------------------------------------------------
 
 WRITER = """\
+import logging
 import sys
+import time
 import metasync_llm as m
+logging.basicConfig(level=logging.WARNING)  # a row the ledger cannot write is reported
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every writer starts at once
 model = {"name": "echo", "sdk": "test", "deployment": "echo",
          "cost": {"tokens": 1000, "currency": "USD", "input": 1, "output": 2}}
 failing = {**model, "name": "broken", "test": {"error": "server"}, "retry": {"attempts": 1}}
@@ -328,8 +332,17 @@ for i in range(int(sys.argv[1])):
 def test_the_ledger_keeps_every_call_of_eight_processes(tmp_path: Path) -> None:
     db = tmp_path / "usage.db"
     env = {**_environ(), LEDGER_ENV: str(db), "METASYNC_LLM_SDKS": "test"}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, "40"], env=env) for _ in range(8)]
-    assert all(w.wait(timeout=120) == 0 for w in writers)
+    # Eight processes open (and race to create) the database at the same moment.
+    start = str(time.time() + 3)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, "40", start], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    for writer in writers:
+        _, errors = writer.communicate(timeout=120)
+        assert writer.returncode == 0 and errors == "", errors
     rows = {row.key: row for row in usage(str(db))}
     assert rows["echo"].calls == 320 and rows["echo"].failed == 0
     assert rows["broken"].calls == 320 and rows["broken"].failures == {"ServerError": 320}
