@@ -734,8 +734,7 @@ def bench_batch_ray(n: int) -> list[dict[str, Any]]:
 
     import ray
 
-    from metasync_llm.batch import run_batch
-    from metasync_llm.batch._ray import run_on_ray
+    from metasync_llm.batch import run_batch, run_on_ray
 
     stub, url = start_stub(latency=0.05)
     try:

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from metasync_llm import SDKRegistry
-from metasync_llm.batch import run_batch
-from metasync_llm.batch._ray import run_on_ray
+from metasync_llm.batch import run_batch, run_on_ray
 from metasync_llm.registry import ALLOW_ENV
 
 pytestmark = pytest.mark.slow

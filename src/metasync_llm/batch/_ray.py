@@ -16,7 +16,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,7 +45,7 @@ def run_on_ray(
     runtime_env: Mapping[str, Any] | None = None,
     forward_keys: bool = False,
     on_result: RowCallback | None = None,
-    on_problem: Any = None,
+    on_problem: Callable[[InputProblem], object] | None = None,
     resume: bool = False,
     retry_failed: bool = False,
     overwrite: bool = False,
