@@ -53,6 +53,13 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def _cli_run(*args: str, check: bool = False, **keys: str) -> subprocess.CompletedProcess[str]:
+    """``metasync-llm ARGS`` as a user runs it, with ``keys`` in its environment."""
+    return subprocess.run(
+        [_cli(), *args], capture_output=True, text=True, env=_env(**keys), check=check
+    )
+
+
 @pytest.mark.parametrize("sdk", sorted(PLUGINS))
 def test_complete_command_against_the_spec_server(
     sdk: str, peer: Callable[[str], str], tmp_path: Path
@@ -71,44 +78,25 @@ def test_complete_command_against_the_spec_server(
     }
     path = tmp_path / "model.json"
     path.write_text(json.dumps(model))
-    done = subprocess.run(
-        [_cli(), "complete", "--model", str(path), "--max-tokens", "32", "Hello"],
-        capture_output=True,
-        text=True,
-        env=_env(KEY_E2E="sk-e2e-secret"),
-        check=False,
-    )
+    args = ["complete", "--model", str(path), "--max-tokens", "32"]
+    done = _cli_run(*args, "Hello", KEY_E2E="sk-e2e-secret")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
     assert f"{sdk} model {sdk}-e2e" in done.stderr and "tokens" in done.stderr
     assert "sk-e2e-secret" not in done.stdout + done.stderr
-    streamed = subprocess.run(
-        [_cli(), "complete", "--model", str(path), "--max-tokens", "32", "--stream", "Hello"],
-        capture_output=True,
-        text=True,
-        env=_env(KEY_E2E="sk-e2e-secret"),
-        check=False,
-    )
+    streamed = _cli_run(*args, "--stream", "Hello", KEY_E2E="sk-e2e-secret")
     assert streamed.returncode == 0, streamed.stderr
     assert streamed.stdout.strip()
     # Nothing but the summary on stderr: no client library's warnings at the user's terminal.
     assert streamed.stderr.strip().startswith(f"{sdk} model {sdk}-e2e"), streamed.stderr
-    missing_key = subprocess.run(
-        [_cli(), "complete", "--model", str(path), "Hello"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        check=False,
-    )
+    missing_key = _cli_run(*args, "Hello")
     assert missing_key.returncode == 2 and "KEY_E2E" in missing_key.stderr
 
 
 def test_sdks_command_lists_every_installed_plugin_with_its_version() -> None:
     for module, *_ in PLUGINS.values():
         _require(module)
-    done = subprocess.run(
-        [_cli(), "sdks", "--json"], capture_output=True, text=True, env=_env(), check=True
-    )
+    done = _cli_run("sdks", "--json", check=True)
     report = json.loads(done.stdout)
     listed = {s["name"]: (s["distribution"], s["version"]) for s in report["sdks"]}
     for sdk, (_, dist, _, _) in PLUGINS.items():
@@ -136,21 +124,11 @@ def test_the_first_call_reports_client_setup_apart_from_the_call(tmp_path: Path)
                 }
             )
         )
-        done = subprocess.run(
-            [_cli(), "complete", "--model", str(path), "Hello"],
-            capture_output=True,
-            text=True,
-            env=_env(K="sk-setup-key"),
-            check=False,
-        )
+        done = _cli_run("complete", "--model", str(path), "Hello", K="sk-setup-key")
         assert done.returncode == 0, done.stderr
         assert "client setup (first use of the SDK)" in done.stderr
-        as_json = subprocess.run(
-            [_cli(), "complete", "--model", str(path), "--json", "Hello"],
-            capture_output=True,
-            text=True,
-            env=_env(K="sk-setup-key"),
-            check=True,
+        as_json = _cli_run(
+            "complete", "--model", str(path), "--json", "Hello", check=True, K="sk-setup-key"
         )
     result = json.loads(as_json.stdout)
     assert 0 < result["setup"] < result["elapsed"]
