@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar
 
 from metasync_llm._call import DEFAULT_MAX_TOKENS, PreparedModel
 from metasync_llm.batch._limits import Limiter, estimate_tokens
@@ -27,39 +36,8 @@ READ_AHEAD = 256
 
 Requests = Iterable[BatchRequest | Mapping[str, Any] | str] | AsyncIterable[Any] | str | Path
 RowCallback = Callable[[dict[str, Any]], object]
-
-
-def run_batch(
-    requests: Requests,
-    catalog: Sequence[Mapping[str, Any]] | Catalog,
-    output: str | Path | IO[str] | None = None,
-    *,
-    on_result: RowCallback | None = None,
-    on_problem: Callable[[InputProblem], object] | None = None,
-    concurrency: int = 64,
-    resume: bool = False,
-    retry_failed: bool = False,
-    overwrite: bool = False,
-    rate_limit_retries: int = 10,
-    progress: Progress | None = None,
-    registry: PluginRegistry | None = None,
-) -> BatchSummary:
-    """Run a batch job and return its summary; :func:`arun_batch` describes the arguments."""
-    job = arun_batch(
-        requests,
-        catalog,
-        output,
-        on_result=on_result,
-        on_problem=on_problem,
-        concurrency=concurrency,
-        resume=resume,
-        retry_failed=retry_failed,
-        overwrite=overwrite,
-        rate_limit_retries=rate_limit_retries,
-        progress=progress,
-        registry=registry,
-    )
-    return asyncio.run(job)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 async def arun_batch(
@@ -112,6 +90,26 @@ async def arun_batch(
         if progress is not None:
             progress.close()
     return summary
+
+
+def _blocking(job: Callable[_P, Coroutine[Any, Any, _T]], name: str, doc: str) -> Callable[_P, _T]:
+    """The blocking twin of the coroutine function ``job``: the same parameters (for type
+    checkers and ``inspect.signature``, written once), run to the end on a new event loop."""
+
+    @functools.wraps(job)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return asyncio.run(job(*args, **kwargs))
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = doc
+    return run
+
+
+run_batch = _blocking(
+    arun_batch,
+    "run_batch",
+    "Run a batch job and return its summary; :func:`arun_batch` describes the arguments.",
+)
 
 
 class _Job:
