@@ -1,11 +1,15 @@
-"""Shared fixtures: isolation from installed plugins, and the plugin_distributions.py ones."""
+"""Shared fixtures: isolation from installed plugins, the plugin_distributions.py ones, and
+the batch tests' stand-in API server (`stand_in`)."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from batch_server import StandIn
 from hypothesis import settings
 from plugin_distributions import DISTS, pip_install, write_project
 
@@ -60,3 +64,21 @@ def test_model() -> dict[str, object]:
         "maxToken": 8192,
         "cost": {"tokens": 1000, "currency": "USD", "input": 0.5, "output": 2.0},
     }
+
+
+def _require_openai() -> None:
+    if importlib.util.find_spec("metasync_llm_openai") is None:
+        if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
+            pytest.fail("metasync_llm_openai is not installed")
+        pytest.skip("metasync_llm_openai is not installed")
+
+
+@pytest.fixture
+def stand_in(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[StandIn]:
+    _require_openai()
+    monkeypatch.setenv("KEY_BATCH", "sk-batch-test-key")
+    server = StandIn(tmp_path, *getattr(request, "param", ()))
+    yield server
+    server.close()

@@ -8,7 +8,6 @@ killed with SIGKILL at random moments and resumed.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import json
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batch_server import StandIn
 
 import metasync_llm as msl
 from metasync_llm.batch import BatchRequest, arun_batch, run_batch
@@ -200,51 +200,6 @@ def test_retry_failed_runs_again_only_retryable_failures(tmp_path: Path) -> None
     assert by_id[2]["error"]["type"] == "BadRequestError"
 
 
-def _require_openai() -> None:
-    if importlib.util.find_spec("metasync_llm_openai") is None:
-        if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
-            pytest.fail("metasync_llm_openai is not installed")
-        pytest.skip("metasync_llm_openai is not installed")
-
-
-class StandIn:
-    """``batch_server.py`` in its own process, and what it logged."""
-
-    def __init__(self, tmp_path: Path, *args: str) -> None:
-        self.log = tmp_path / "requests.log"
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "batch_server.py"), str(self.log), *args],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = f"http://127.0.0.1:{self.process.stdout.readline().strip()}"
-
-    def requests(self) -> list[tuple[float, int, str]]:
-        entries = []
-        for line in self.log.read_text().splitlines():
-            when, status, prompt = line.split(" ", 2)
-            entries.append((float(when), int(status), prompt))
-        return entries
-
-    def close(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-@pytest.fixture
-def stand_in(
-    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[StandIn]:
-    _require_openai()
-    monkeypatch.setenv("KEY_BATCH", "sk-batch-test-key")
-    server = StandIn(tmp_path, *getattr(request, "param", ()))
-    yield server
-    server.close()
-
-
 OPENAI = msl.PluginRegistry(allow={"OpenAI"})
 
 
@@ -396,11 +351,24 @@ def test_limiter_spaces_requests_and_counts_tokens() -> None:
         assert wait(100) == pytest.approx((100 - 70) / 10)  # 10 tokens a second
         limiter.release(450, 50)  # it used 50 of its 450: 400 come back
         assert wait(100) == 0
-        limiter.rate_limited(2.5)  # 429 with Retry-After: 2.5
+        assert limiter.rate_limited(2.5, epoch=0) == 2.5  # 429 with Retry-After: 2.5
         assert wait(1) == pytest.approx(2.5)
-        assert limiter.rate_limited(None) == 0.5 and limiter.rate_limited(None) == 1.0
+        # The rest of that burst (calls sent before the pause) neither grows nor shortens it.
+        assert limiter.rate_limited(None, epoch=0) == pytest.approx(2.5)
+        assert limiter.rate_limited(4.0, epoch=0) == pytest.approx(4.0)  # a longer Retry-After
+        clock.now += 4.0
+        # Without Retry-After the pause doubles per pause, not per refused call.
+        assert limiter.rate_limited(None, epoch=1) == 0.5
+        assert limiter.rate_limited(None, epoch=1) == pytest.approx(0.5)
+        clock.now += 0.5
+        assert limiter.rate_limited(None, epoch=2) == 1.0
+        clock.now += 1.0
         limiter.succeeded()
-        assert limiter.rate_limited(None) == 0.5
+        assert limiter.rate_limited(None, epoch=3) == 0.5
+        clock.now += 0.5
+        # Epoch unknown: a 429 while paused belongs to the pause.
+        assert limiter.rate_limited(None) == 1.0
+        assert limiter.rate_limited(None) == pytest.approx(1.0)
 
     asyncio.run(run())
 

@@ -131,7 +131,7 @@ def test_rate_limits_hold_for_the_whole_cluster_and_keys_can_travel(
 ) -> None:
     if importlib.util.find_spec("metasync_llm_openai") is None:
         pytest.skip("metasync_llm_openai is not installed")
-    from test_batch import StandIn
+    from batch_server import StandIn
 
     server = StandIn(tmp_path)
     monkeypatch.setenv(ALLOW_ENV, "test,OpenAI")

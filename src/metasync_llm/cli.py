@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the call failed (provider error, truncated or empty answer,
 invalid documents for ``validate``); 2 bad usage or configuration (unreadable file,
-invalid model document, unknown SDK, missing key); 130 interrupted.
+invalid model document, unknown SDK, missing key); 130 interrupted; 141 standard
+output closed by its reader (``| head``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from metasync_llm.registry import ALLOW_ENV, SDKRegistry, environment_summary
 from metasync_llm.result import CompletionResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: A closed standard output (``metasync-llm ... | head``): 128 + SIGPIPE, as a shell reports.
+EXIT_BROKEN_PIPE = 141
 
 #: The model ``complete`` uses when none is given: the offline ``test`` SDK.
 BUILTIN_TEST_MODEL: dict[str, Any] = {
@@ -405,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="metasync-llm",
         description="Call LLM providers through metasync-llm SDK plugins.",
         epilog="Exit codes: 0 ok, 1 call failed or documents invalid, 2 usage or"
-        " configuration error, 130 interrupted.",
+        " configuration error, 130 interrupted, 141 output closed by its reader.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -551,8 +554,15 @@ def main(
             return run_batch_command(args, out, err, inp)
         return _cmd_complete(args, out, err, inp)
     except KeyboardInterrupt:
-        err.write("metasync-llm: interrupted\n")
+        if getattr(args, "json", False):
+            _fail(args, err, out, KeyboardInterrupt("interrupted"), EXIT_INTERRUPTED)
+        else:
+            err.write("metasync-llm: interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as Unix tools do.
+        _drop_stdout(out)
+        return EXIT_BROKEN_PIPE
     except UsageError as exc:
         return _fail(args, err, out, exc, EXIT_USAGE)
     except ConfigurationError as exc:
@@ -567,7 +577,22 @@ def main(
         return _fail(args, err, out, exc, EXIT_FAILED)
 
 
-def _fail(args: argparse.Namespace, err: TextIO, out: TextIO, exc: Exception, code: int) -> int:
+def _drop_stdout(out: TextIO) -> None:
+    """Point the process's stdout at /dev/null after its reader closed it: the interpreter
+    flushes stdout at exit, and would print a BrokenPipeError traceback there."""
+    if out is not sys.stdout:
+        return
+    import os  # noqa: PLC0415 - this rare path only
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no file descriptor to replace (an embedded stdout): nothing will flush it
+
+
+def _fail(args: argparse.Namespace, err: TextIO, out: TextIO, exc: BaseException, code: int) -> int:
     """Report ``exc`` once: as JSON on stdout with ``--json``, else as one line on stderr."""
     if getattr(args, "json", False):
         json.dump(

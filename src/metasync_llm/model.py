@@ -65,6 +65,9 @@ class RateLimit:
     concurrency: int | None = None
 
 
+#: The smallest ``rateLimit.requestsPerMinute``: one request a day.
+MIN_REQUESTS_PER_MINUTE = 1 / 1440
+
 #: Keys of a document's ``rateLimit`` block, and the :class:`RateLimit` field each sets.
 RATE_LIMIT_FIELDS = {
     "requestsPerMinute": "requests_per_minute",
@@ -300,7 +303,11 @@ def _parse_rate_limit(block: object, problems: Problems) -> RateLimit | None:
         if attr == "concurrency":
             ok, need = _positive_int(value) and value <= 100_000, "an integer from 1 to 100000"
         else:
-            ok, need = is_number(value) and 0 < value <= 1e12, "a number > 0"
+            # Bounded below by what a job can still run: one request a day, one token a
+            # minute (a smaller limit is a job that waits forever).
+            low = MIN_REQUESTS_PER_MINUTE if attr == "requests_per_minute" else 1.0
+            ok = is_number(value) and low <= value <= 1e12
+            need = f"a number from {low:g} to 1e12"
         if ok:
             values[attr] = value
         else:

@@ -4,6 +4,7 @@
 ``run_on_ray`` (``pip install "metasync-llm[ray]"``) runs the same job on Ray Data.
 """
 
+from metasync_llm.batch._output import OutputError, OutputLockedError
 from metasync_llm.batch._progress import Progress
 from metasync_llm.batch._ray import run_on_ray
 from metasync_llm.batch._requests import BatchRequest, Catalog, InputProblem
@@ -15,6 +16,8 @@ __all__ = [
     "BatchSummary",
     "Catalog",
     "InputProblem",
+    "OutputError",
+    "OutputLockedError",
     "Progress",
     "arun_batch",
     "run_batch",

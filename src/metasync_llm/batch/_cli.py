@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+from metasync_llm.batch._output import OutputError
 from metasync_llm.batch._progress import Progress
 from metasync_llm.batch._requests import InputProblem
 from metasync_llm.batch._summary import BatchSummary
@@ -99,32 +100,52 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, inp: TextIO) -> int:
         "progress": progress,
     }
     output: Any = args.output if args.output is not None else out
-    summary: BatchSummary
-    if args.engine == "ray":
-        from metasync_llm.batch._ray import run_on_ray  # noqa: PLC0415 - the Ray engine only
+    summary = BatchSummary()
+    options["summary"] = summary
+    try:
+        if args.engine == "ray":
+            from metasync_llm.batch._ray import run_on_ray  # noqa: PLC0415 - the Ray engine only
 
-        runtime_env = json.loads(args.ray_runtime_env) if args.ray_runtime_env else None
-        _quiet_ray()
-        summary = run_on_ray(
-            requests,
-            documents,
-            output,
-            address=args.ray_address,
-            actors=args.ray_actors,
-            runtime_env=runtime_env,
-            forward_keys=args.ray_forward_keys,
-            **options,
-        )
-    else:
-        from metasync_llm.batch._runner import run_batch  # noqa: PLC0415
+            runtime_env = json.loads(args.ray_runtime_env) if args.ray_runtime_env else None
+            _quiet_ray()
+            run_on_ray(
+                requests,
+                documents,
+                output,
+                address=args.ray_address,
+                actors=args.ray_actors,
+                runtime_env=runtime_env,
+                forward_keys=args.ray_forward_keys,
+                **options,
+            )
+        else:
+            from metasync_llm.batch._runner import run_batch  # noqa: PLC0415
 
-        summary = run_batch(requests, documents, output, concurrency=args.concurrency, **options)
+            run_batch(requests, documents, output, concurrency=args.concurrency, **options)
+    except (KeyboardInterrupt, OutputError) as exc:
+        # What the job did until then is reported as for a finished job, with how to go on.
+        summary.interrupted = True
+        _report(args, summary, shown, err)
+        if isinstance(exc, OutputError):
+            err.write(f"metasync-llm batch: {exc.strerror}\n")
+            if args.output is not None:
+                err.write(
+                    "metasync-llm batch: the rows written are whole; free space, then"
+                    " run the same command with --resume\n"
+                )
+            return EXIT_FAILED
+        raise
+    _report(args, summary, shown, err)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _report(args: argparse.Namespace, summary: BatchSummary, shown: _Problems, err: TextIO) -> None:
+    """The hidden-problems count, the ``--summary`` file and the summary on stderr."""
     shown.close()
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     if not args.quiet:
         err.write(summary.render() + "\n")
-    return EXIT_FAILED if summary.failed else EXIT_OK
 
 
 class _Problems:

@@ -51,6 +51,14 @@ class Progress:
             eta = f", ETA {_duration(max(0, self.total - summary.rows) / rate)}"
         return f"batch: {done} done, {_postfix(summary)}, {rate:.1f}/s{eta}"
 
+    def note(self, message: str) -> None:
+        """A line of news (a long wait for a rate limit), under the bar at a terminal."""
+        if self._bar is not None:
+            self._bar.write(message, file=self.stream)
+            return
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

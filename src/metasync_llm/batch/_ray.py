@@ -51,6 +51,7 @@ def run_on_ray(
     overwrite: bool = False,
     rate_limit_retries: int = 10,
     progress: Progress | None = None,
+    summary: BatchSummary | None = None,
 ) -> BatchSummary:
     """Run a batch job with Ray Data (see :func:`metasync_llm.batch.run_batch`).
 
@@ -67,7 +68,7 @@ def run_on_ray(
             'the Ray engine needs Ray: pip install "metasync-llm[ray]"', fields=("engine",)
         ) from exc
     catalog = Catalog(documents)  # an invalid catalog stops the job before Ray starts
-    summary = BatchSummary()
+    summary = summary if summary is not None else BatchSummary()
     out = Output(
         output,
         resume=resume,
@@ -181,8 +182,8 @@ class _LimiterActor:
 
         self._limiter = Limiter(limits)
 
-    async def acquire(self, model: str, tokens: int) -> None:
-        await self._limiter.acquire(model, tokens)
+    async def acquire(self, model: str, tokens: int) -> int:
+        return await self._limiter.acquire(model, tokens)
 
     async def release(self, model: str, estimated: int, used: int | None) -> None:
         await self._limiter.release(model, estimated, used)
@@ -190,8 +191,10 @@ class _LimiterActor:
     async def succeeded(self, model: str) -> None:
         await self._limiter.succeeded(model)
 
-    async def rate_limited(self, model: str, retry_after: float | None) -> float:
-        return await self._limiter.rate_limited(model, retry_after)
+    async def rate_limited(
+        self, model: str, retry_after: float | None, epoch: int | None = None
+    ) -> float:
+        return await self._limiter.rate_limited(model, retry_after, epoch)
 
 
 class _RemoteLimiter:
@@ -206,9 +209,11 @@ class _RemoteLimiter:
         self._actor = actor
         self._limited = limited
 
-    async def acquire(self, model: str, tokens: int) -> None:
+    async def acquire(self, model: str, tokens: int) -> int | None:
+        """The call's epoch; ``None`` for a model that skips the actor (see above)."""
         if model in self._limited:
-            await self._actor.acquire.remote(model, tokens)
+            return int(await self._actor.acquire.remote(model, tokens))
+        return None
 
     async def release(self, model: str, estimated: int, used: int | None) -> None:
         if model in self._limited:
@@ -218,9 +223,11 @@ class _RemoteLimiter:
         if model in self._limited:
             await self._actor.succeeded.remote(model)
 
-    async def rate_limited(self, model: str, retry_after: float | None) -> float:
+    async def rate_limited(
+        self, model: str, retry_after: float | None, epoch: int | None = None
+    ) -> float:
         self._limited.add(model)
-        return float(await self._actor.rate_limited.remote(model, retry_after))
+        return float(await self._actor.rate_limited.remote(model, retry_after, epoch))
 
 
 class _Caller:

@@ -125,7 +125,16 @@ def parse_request(item: object, line: int | None, catalog: Catalog) -> BatchRequ
     """A request from an input line (JSON text) or a mapping, or the problem with it."""
     if isinstance(item, BatchRequest):
         return _known_model(item, catalog)
-    if isinstance(item, str | bytes):
+    if isinstance(item, bytes):
+        try:
+            item = item.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return InputProblem(
+                line,
+                f"not UTF-8 text (byte 0x{item[exc.start]:02x} at byte {exc.start + 1})",
+                type="InvalidLine",
+            )
+    if isinstance(item, str):
         try:
             item = json.loads(item)
         except (ValueError, RecursionError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import io
 import itertools
 import time
 from collections.abc import (
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
 
 from metasync_llm._call import DEFAULT_MAX_TOKENS, PreparedModel
+from metasync_llm._log import get_logger
+from metasync_llm.batch._ids import IdSet
 from metasync_llm.batch._limits import Limiter, estimate_tokens
 from metasync_llm.batch._output import Output
 from metasync_llm.batch._progress import Progress
@@ -30,6 +33,8 @@ from metasync_llm.errors import MetasyncLLMError, RateLimitError
 from metasync_llm.registry import PluginRegistry
 from metasync_llm.result import CompletionResult
 from metasync_llm.retry import RETRYABLE
+
+_log = get_logger(__name__)
 
 #: Input lines read per trip to the reading thread (a pipe must not block the loop).
 READ_AHEAD = 256
@@ -54,6 +59,7 @@ async def arun_batch(
     rate_limit_retries: int = 10,
     progress: Progress | None = None,
     registry: PluginRegistry | None = None,
+    summary: BatchSummary | None = None,
 ) -> BatchSummary:
     """Run every request through its catalog model, ``concurrency`` calls at a time.
 
@@ -66,10 +72,17 @@ async def arun_batch(
     ids the output already has; ``retry_failed`` also runs again those that failed with a
     retryable error. A model's ``rateLimit`` holds for the whole job; a 429 pauses that
     model for every call (its ``Retry-After``), up to ``rate_limit_retries`` times a request.
+    ``summary``: the :class:`BatchSummary` to count rows in (a new one by default); the
+    totals stay readable when the job is interrupted.
+
+    Each row of ``requests`` ends as a row of the output, whatever happens in its call.
+    The job stops at once with :class:`~metasync_llm.batch.OutputError` when the output
+    cannot be written (rows written so far are whole: ``resume`` continues), and with
+    ``OutputLockedError`` before any call when another job holds the output file.
     """
     if not isinstance(catalog, Catalog):
         catalog = Catalog(catalog, registry)
-    summary = BatchSummary()
+    summary = summary if summary is not None else BatchSummary()
     out = Output(
         output,
         resume=resume,
@@ -129,7 +142,8 @@ class _Job:
         self.on_problem = on_problem
         self.rate_limit_retries = rate_limit_retries
         self.limiter = Limiter(
-            {name: model.settings.rate_limit for name, model in catalog.models.items()}
+            {name: model.settings.rate_limit for name, model in catalog.models.items()},
+            on_wait=self._waiting,
         )
         # Rate limits are the job's to pace: a 429 ends the call, and the job pauses the model.
         self.policies = {
@@ -139,39 +153,50 @@ class _Job:
         self.warm: dict[str, asyncio.Future[None]] = {}
 
     async def run(self, requests: Requests, concurrency: int) -> None:
-        """Read the input into ``concurrency`` workers; return when every row is out."""
+        """Read the input into ``concurrency`` workers; return when every row is out.
+
+        The reader and the workers are one task group: when one of them fails (the output
+        cannot be written, the caller's callback raises), the others are cancelled and the
+        error is raised here, instead of the reader waiting forever for a dead worker.
+        """
         queue: asyncio.Queue[BatchRequest | None] = asyncio.Queue(maxsize=concurrency)
-        workers = [asyncio.create_task(self._worker(queue)) for _ in range(concurrency)]
         try:
-            await self.read(requests, queue)
-            for _ in workers:
-                await queue.put(None)
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
+            async with asyncio.TaskGroup() as group:
+                for _ in range(concurrency):
+                    group.create_task(self._worker(queue))
+                await self.read(requests, queue)
+                for _ in range(concurrency):
+                    await queue.put(None)
+        except BaseExceptionGroup as failed:
+            # One cause stops the job; the others are the cancellations it caused.
+            raise failed.exceptions[0] from None
 
     async def read(self, requests: Requests, queue: Any) -> None:
         """Parse the input: each request to run into ``queue`` (``await queue.put``), each
         bad line out as an error row; ids the output has are skipped, duplicates refused."""
-        done = self.output.done
-        seen = set(done)
+        done, seen = self.output.done, IdSet()
         async for number, item in _numbered(requests):
             parsed = parse_request(item, number, self.catalog)
             key = parsed.key
             if key in done:
                 continue
-            if isinstance(parsed, BatchRequest) and key in seen:
-                parsed = InputProblem(number, f"duplicate id {parsed.id!r}", type="DuplicateId")
-                if parsed.key in done:
-                    continue
-            seen.add(key)
+            if parsed.id is not None:
+                if isinstance(parsed, BatchRequest) and key in seen:
+                    parsed = InputProblem(number, f"duplicate id {parsed.id!r}", type="DuplicateId")
+                    if parsed.key in done:
+                        continue
+                seen.add(key)
             if isinstance(parsed, InputProblem):
                 if self.on_problem is not None:
                     self.on_problem(parsed)
                 self.emit(problem_row(parsed))
             else:
                 await queue.put(parsed)
+
+    def _waiting(self, model: str, seconds: float, why: str) -> None:
+        """A call waits long for a limit: say so, where the job shows its progress."""
+        if self.progress is not None:
+            self.progress.note(f"batch: model {model!r} waits {seconds:.0f}s for {why}")
 
     def emit(self, row: dict[str, Any]) -> None:
         """A finished row: to the output, the summary and the progress display."""
@@ -182,14 +207,18 @@ class _Job:
 
     async def _worker(self, queue: asyncio.Queue[BatchRequest | None]) -> None:
         while (request := await queue.get()) is not None:
-            row = await call(
-                request,
-                self.catalog,
-                self.limiter,
-                self.policies,
-                self.rate_limit_retries,
-                self.warm,
-            )
+            try:
+                row = await call(
+                    request,
+                    self.catalog,
+                    self.limiter,
+                    self.policies,
+                    self.rate_limit_retries,
+                    self.warm,
+                )
+            except Exception as exc:  # every line ends as a row, whatever it met
+                _log.warning("batch: request %r failed unexpectedly", request.id, exc_info=True)
+                row = unexpected_row(request, exc)
             self.emit(row)
 
 
@@ -210,6 +239,18 @@ def problem_row(problem: InputProblem) -> dict[str, Any]:
             "retryable": False,
         },
     }
+
+
+def unexpected_row(request: BatchRequest, error: Exception) -> dict[str, Any]:
+    """The output row of a request whose call raised something no call should (a bug, a
+    resource limit): its type and message, not retryable; the traceback is logged."""
+    message = " ".join(str(error).split())[:500] or "(no message)"
+    row = problem_row(InputProblem(request.line, message, request.id, type(error).__name__))
+    row["model"] = request.model
+    row["error"]["message"] = f"unexpected {type(error).__name__}: {message}"
+    if request.metadata is not None:
+        row["metadata"] = request.metadata
+    return row
 
 
 _EMPTY = {"text": None, "data": None, "usage": None, "cost": None, "finish_reason": None}
@@ -245,7 +286,7 @@ async def call(
             ready = warm[request.model] = asyncio.ensure_future(_warm(model))
         await asyncio.shield(ready)
     while True:
-        await limiter.acquire(request.model, estimate)
+        epoch = await limiter.acquire(request.model, estimate)
         used: int | None = None
         started = time.perf_counter()
         try:
@@ -266,7 +307,7 @@ async def call(
             attempts += exc.attempts or 1
             seconds += time.perf_counter() - started
             limited += 1
-            await limiter.rate_limited(request.model, exc.retry_after)
+            await limiter.rate_limited(request.model, exc.retry_after, epoch)
             if limited <= rate_limit_retries:
                 continue
             return _error_row(request, exc, attempts, seconds)
@@ -351,10 +392,15 @@ def _error_row(
 
 
 async def _numbered(requests: Requests) -> Any:
-    """``(line number, item)`` of the input, read ahead in a thread (files, pipes)."""
+    """``(line number, item)`` of the input, read ahead in a thread (files, pipes).
+
+    Files and text streams with a byte buffer (stdin) are read as bytes split on ``\\n``
+    alone: a line that is not UTF-8 becomes an error row (``parse_request`` decodes it),
+    a bare CR stays inside its line, and a UTF-8 byte order mark before line 1 is dropped.
+    """
     if isinstance(requests, str | Path):
-        with open(requests, encoding="utf-8") as file:
-            async for pair in _from_iterator(enumerate(file, start=1)):
+        with open(requests, "rb") as file:
+            async for pair in _from_iterator(_without_bom(file)):
                 yield pair
         return
     if isinstance(requests, AsyncIterable):
@@ -363,13 +409,30 @@ async def _numbered(requests: Requests) -> Any:
             number += 1
             yield number, item
         return
+    if isinstance(requests, io.TextIOBase):
+        buffer = getattr(requests, "buffer", None)
+        stream = buffer if isinstance(buffer, io.BufferedIOBase) else requests  # bytes first
+        async for pair in _from_iterator(_without_bom(stream)):
+            yield pair
+        return
     async for pair in _from_iterator(enumerate(requests, start=1)):
         yield pair
+
+
+def _without_bom(lines: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    """Numbered lines of a file or stream, a byte order mark before line 1 dropped."""
+    for number, line in enumerate(lines, start=1):
+        if number == 1 and isinstance(line, bytes):
+            yield number, line.removeprefix(b"\xef\xbb\xbf")
+        elif number == 1 and isinstance(line, str):
+            yield number, line.removeprefix("\ufeff")
+        else:
+            yield number, line
 
 
 async def _from_iterator(pairs: Iterator[tuple[int, Any]]) -> Any:
     while chunk := await asyncio.to_thread(lambda: list(itertools.islice(pairs, READ_AHEAD))):
         for number, item in chunk:
-            if isinstance(item, str) and not item.strip():
+            if isinstance(item, str | bytes) and not item.strip():
                 continue  # blank lines are not requests
             yield number, item

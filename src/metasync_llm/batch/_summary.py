@@ -115,7 +115,8 @@ class BatchSummary:
     def render(self) -> str:
         """A table for people, one line per model."""
         lines = [
-            f"batch: {self.rows} rows ({self.resumed} from earlier runs), {self.failed} failed,"
+            f"batch: {_count(self.rows, 'row')} ({self.resumed} from earlier runs),"
+            f" {self.failed} failed,"
             f" {self.total_tokens} tokens, {self.cost_text()}, {self.seconds:.1f}s"
             + (" (interrupted: run again with --resume)" if self.interrupted else "")
         ]
@@ -123,8 +124,12 @@ class BatchSummary:
             failures = ", ".join(f"{kind} {n}" for kind, n in totals.failures.most_common())
             cost = ", ".join(f"{a:.6f} {c}".strip() for c, a in totals.cost.items()) or "?"
             lines.append(
-                f"  {name}: {totals.calls} calls, {totals.failed} failed"
+                f"  {name}: {_count(totals.calls, 'call')}, {totals.failed} failed"
                 + (f" ({failures})" if failures else "")
                 + f", {totals.total_tokens} tokens, cost {cost}, {totals.seconds:.1f}s of calls"
             )
         return "\n".join(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
