@@ -62,7 +62,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the sources of the core and of every plugin."""
     _supported(session)
     session.install(
-        "mypy>=1.10", "pytest>=8", "types-jsonschema", "types-tqdm", ".[schema,ray]", *PLUGINS
+        "mypy>=1.10",
+        "pytest>=8",
+        "types-jsonschema",
+        "types-regex",
+        "types-tqdm",
+        ".[schema,ray]",
+        *PLUGINS,
     )
     sources = ["src", *(f"{p}/src" for p in PLUGINS)]
     session.run("mypy", "--strict", *sources)

@@ -217,8 +217,23 @@ def test_an_answer_still_invalid_after_the_re_ask_raises_with_the_errors() -> No
     assert error.result.data is None and error.result.text == '{"name": "Al", "age": 7}'
     assert any("$.age" in e and "18" in e for e in error.errors)
     assert any("'tags' is a required property" in e for e in error.errors)
-    with pytest.raises(msl.SchemaValidationError):
+    # Both asks were paid: the error's usage, cost and attempts count both.
+    with pytest.raises(msl.SchemaValidationError) as once:
         complete_with_model({**model, "schemaRetries": 0}, "", "q", schema=SCHEMA)
+    single = once.value.result
+    assert single is not None and once.value.attempts == 1
+    assert error.attempts == 2 and error.result.attempts == 2
+    assert error.result.prompt_tokens is not None and single.prompt_tokens is not None
+    assert error.result.prompt_tokens > 2 * single.prompt_tokens  # the re-ask is longer
+    assert error.result.completion_tokens == 2 * single.completion_tokens
+
+
+def test_async_re_asks_count_every_ask_in_the_error_too() -> None:
+    model = {**JSON, "test": {"reply": '{"name": "Al", "age": 7}'}, "schemaRetries": 2}
+    with pytest.raises(msl.SchemaValidationError) as info:
+        asyncio.run(msl.acomplete_with_model(model, "", "q", schema=SCHEMA))
+    assert info.value.attempts == 3 and info.value.result is not None
+    assert info.value.result.attempts == 3
 
 
 def test_a_truncated_answer_is_never_mended_into_valid_json() -> None:

@@ -5,10 +5,18 @@ JSON (mended with ``json-repair`` when almost JSON, never when cut at ``max_toke
 validated with the ``jsonschema`` library; a model class also validates them into an
 instance. Both libraries are optional (``pip install "metasync-llm[schema]"``) and load
 only when a schema is used.
+
+A schema never reaches out and never runs without bound: ``$ref``s resolve within the
+schema only (a remote one is a ``ConfigurationError`` before any call, never fetched),
+a ``$ref`` cycle that never descends into the answer is refused when the schema is
+prepared, and ``pattern``/``patternProperties`` run on the ``regex`` engine with a
+timeout (``re``, which jsonschema uses, took 8 s on 28 characters of a backtracking
+pattern, doubling per character).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -20,6 +28,11 @@ from metasync_llm.json_output import repair_json_text
 
 #: Validation errors listed at most, in messages and in a re-ask.
 MAX_ERRORS = 10
+#: Seconds one ``pattern`` may take on one string of an answer: past it, that string is
+#: invalid (the re-ask tells the model), instead of holding the call without bound.
+PATTERN_TIMEOUT = 0.5
+#: Keywords whose values are data, not schemas: a ``$ref`` inside them is no reference.
+_DATA_KEYWORDS = frozenset({"const", "enum", "examples", "default"})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -67,7 +80,121 @@ def prepare_schema(value: object) -> Schema:
         raise ConfigurationError(
             f"schema is not a valid JSON Schema: {exc.message}", fields=("schema",)
         ) from None
-    return Schema(document, model, schema_name({"title": name}), cls(document))
+    except RecursionError:
+        raise _endless() from None
+    registry = _local_registry(document, cls)
+    validator = _bounded(cls)(document, registry=registry)
+    try:
+        probes: tuple[object, ...] = (None, {}, [], "", 0)
+        for probe in probes:  # a $ref cycle at one place recurses on any of them
+            validator.is_valid(probe)
+    except RecursionError:
+        raise _endless() from None
+    return Schema(document, model, schema_name({"title": name}), validator)
+
+
+def _endless() -> ConfigurationError:
+    return ConfigurationError(
+        "schema refers to itself without end (a $ref cycle that never descends into the"
+        " answer); break the cycle",
+        fields=("schema",),
+    )
+
+
+def _local_registry(document: Mapping[str, Any], cls: Any) -> Any:
+    """A ``referencing`` registry of the schema's own resources that refuses to retrieve
+    any other; every ``$ref`` of the schema is resolved now, so a remote or broken one is a
+    ``ConfigurationError`` before any call."""
+    from referencing import Registry  # noqa: PLC0415 - jsonschema's own dependency
+    from referencing.exceptions import NoSuchResource, Unresolvable  # noqa: PLC0415
+    from referencing.jsonschema import specification_with  # noqa: PLC0415
+
+    def refuse(uri: str) -> Any:
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs, unseen by mypy
+
+    spec = specification_with(cls.META_SCHEMA.get("$schema", ""))
+    root = spec.create_resource(document)
+    empty: Any = Registry(retrieve=refuse)  # type: ignore[call-arg]  # attrs, as above
+    registry = empty.with_resource(root.id() or "", root).crawl()
+    todo: list[tuple[Any, Any]] = [(document, registry.resolver(base_uri=root.id() or ""))]
+    while todo:
+        node, resolver = todo.pop()
+        if isinstance(node, list):
+            todo.extend((item, resolver) for item in node)
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        if isinstance(node.get("$id"), str) and node is not document:
+            resolver = resolver.in_subresource(spec.create_resource(node))
+        for keyword in ("$ref", "$dynamicRef"):
+            ref = node.get(keyword)
+            if not isinstance(ref, str):
+                continue
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                raise ConfigurationError(
+                    f"schema {keyword} {ref[:200]!r} does not resolve within the schema;"
+                    " remote references are never fetched: put the referenced schema under"
+                    " $defs",
+                    fields=("schema",),
+                ) from None
+        todo.extend((v, resolver) for k, v in node.items() if k not in _DATA_KEYWORDS)
+    return registry
+
+
+@functools.cache
+def _bounded(cls: Any) -> Any:
+    """``cls`` with ``pattern`` and ``patternProperties`` on the ``regex`` engine, each
+    match within :data:`PATTERN_TIMEOUT`."""
+    try:
+        import regex  # noqa: PLC0415 - only for calls with a schema
+    except ImportError:
+        raise ConfigurationError(
+            'schema= needs the regex library: pip install "metasync-llm[schema]"',
+            fields=("schema",),
+        ) from None
+    from jsonschema import ValidationError  # noqa: PLC0415
+    from jsonschema.validators import extend  # noqa: PLC0415
+
+    def matches(pattern: str, text: str) -> bool | None:
+        """Whether ``pattern`` matches in ``text``; ``None``: not found out in time."""
+        try:
+            return regex.search(pattern, text, timeout=PATTERN_TIMEOUT) is not None
+        except TimeoutError:
+            return None
+
+    def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+        if validator.is_type(instance, "string"):
+            found = matches(patrn, instance)
+            if found is None:
+                yield ValidationError(
+                    f"{_short(instance)} could not be checked against {patrn!r} within"
+                    f" {PATTERN_TIMEOUT}s"
+                )
+            elif not found:
+                yield ValidationError(f"{_short(instance)} does not match {patrn!r}")
+
+    def pattern_properties(validator: Any, properties: Any, instance: Any, schema: Any) -> Any:
+        if not validator.is_type(instance, "object"):
+            return
+        for patrn, subschema in properties.items():
+            for key, value in instance.items():
+                found = matches(patrn, key)
+                if found is None:
+                    yield ValidationError(
+                        f"property {_short(key)} could not be checked against {patrn!r}"
+                        f" within {PATTERN_TIMEOUT}s"
+                    )
+                elif found:
+                    yield from validator.descend(value, subschema, path=key, schema_path=patrn)
+
+    keywords = {"pattern": pattern, "patternProperties": pattern_properties}
+    return extend(cls, keywords)  # type: ignore[no-untyped-call]
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def schema_name(schema: Mapping[str, Any]) -> str:
@@ -111,9 +238,12 @@ def check(schema: Schema, text: str) -> Checked:
         text = mended
     except RecursionError:
         return Checked(text, False, None, ("the answer is JSON nested too deeply",))
-    errors = sorted(
-        (f"{_path(e.absolute_path)}: {e.message}" for e in schema.validator.iter_errors(value)),
-    )[:MAX_ERRORS]
+    try:
+        errors = sorted(
+            f"{_path(e.absolute_path)}: {e.message}" for e in schema.validator.iter_errors(value)
+        )[:MAX_ERRORS]
+    except RecursionError:  # a cycle only this answer reaches (the probes did not)
+        raise _endless() from None
     if errors:
         return Checked(text, repaired, None, tuple(errors))
     if schema.model is None:
@@ -188,6 +318,11 @@ _FORMATS = {
 }
 
 
+#: Past this depth an example holds only what its schema requires, so that a recursive
+#: schema's example ends (optional properties and empty arrays stop the recursion).
+_SHALLOW = 8
+
+
 def _example(node: Any, root: Mapping[str, Any], depth: int) -> Any:
     if not isinstance(node, Mapping) or depth > 32:
         return None
@@ -221,12 +356,16 @@ def _example(node: Any, root: Mapping[str, Any], depth: int) -> Any:
         properties = node.get("properties")
         if not isinstance(properties, Mapping):
             properties = {}
+        if depth > _SHALLOW:  # a recursive schema (a tree): only what it requires
+            required = node.get("required") or ()
+            properties = {k: v for k, v in properties.items() if k in required}
         return {name: _example(sub, root, depth + 1) for name, sub in properties.items()}
     if kind == "array":
         prefix = node.get("prefixItems")
         if not isinstance(prefix, list):
             prefix = []
-        count = max(int(node.get("minItems", 1) or 0), len(prefix), 1)
+        least = 0 if depth > _SHALLOW else 1
+        count = max(int(node.get("minItems", 1) or 0), len(prefix), least)
         if isinstance(node.get("maxItems"), int):
             count = min(count, node["maxItems"])
         items = [_example(p, root, depth + 1) for p in prefix]

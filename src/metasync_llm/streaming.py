@@ -251,28 +251,44 @@ async def _arun(state: _StreamState) -> CompletionResult:
 def run_asking(call: Call) -> CompletionResult:
     """:func:`run`, re-asking after an answer that does not fit the schema (``schemaRetries``).
 
-    The result's usage, cost, time and attempts count every ask.
+    The result's usage, cost, time and attempts count every ask; so do those of the
+    :class:`SchemaValidationError` raised when the last ask does not fit either.
     """
     spent = None
-    for _ in range(call.settings.schema_retries):
+    for ask in range(call.settings.schema_retries + 1):
         try:
             return combined(spent, run(call))
         except SchemaValidationError as exc:
-            spent = combined(spent, exc.result) if exc.result is not None else spent
+            spent = _spent(spent, exc, last=ask == call.settings.schema_retries)
             call = reasked(call, exc)
-    return combined(spent, run(call))
+    raise AssertionError("unreachable: the last ask returns or raises")
 
 
 async def arun_asking(call: Call) -> CompletionResult:
     """The asyncio form of :func:`run_asking`."""
     spent = None
-    for _ in range(call.settings.schema_retries):
+    for ask in range(call.settings.schema_retries + 1):
         try:
             return combined(spent, await arun(call))
         except SchemaValidationError as exc:
-            spent = combined(spent, exc.result) if exc.result is not None else spent
+            spent = _spent(spent, exc, last=ask == call.settings.schema_retries)
             call = reasked(call, exc)
-    return combined(spent, await arun(call))
+    raise AssertionError("unreachable: the last ask returns or raises")
+
+
+def _spent(
+    spent: CompletionResult | None, exc: SchemaValidationError, *, last: bool
+) -> CompletionResult | None:
+    """What the asks so far cost, ``exc``'s included; after the ``last`` ask, ``exc``
+    itself, carrying that total (its result, its attempts), is raised."""
+    if exc.result is not None:
+        spent = combined(spent, exc.result)
+    if last:
+        if spent is not None:
+            exc.result = spent
+            exc.attempts = spent.attempts
+        raise exc
+    return spent
 
 
 def _close(items: object) -> None:
