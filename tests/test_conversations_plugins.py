@@ -221,16 +221,34 @@ def test_a_stop_sequence_is_reported_as_the_finish_reason(loopback: LoopbackServ
     assert result.finish_reason == "stop_sequence"
 
 
-def test_openai_takes_at_most_four_stop_sequences() -> None:
+def test_openai_takes_at_most_four_stop_sequences_on_its_own_api(
+    loopback: LoopbackServer,
+) -> None:
     reg = registry("OpenAI")
+    five = ["a", "b", "c", "d", "e"]
     with pytest.raises(msl.ConfigurationError, match="at most 4"):
         complete_with_model(
-            doc("OpenAI", "http://127.0.0.1:1"),
+            doc("OpenAI", "https://api.openai.com/v1"),
             "",
             "q",
-            stop=["a", "b", "c", "d", "e"],
+            stop=five,
             api_key=KEY,
             registry=reg,
+        )
+    # Another server speaking the API (vLLM, llama.cpp) sets its own limit: it decides.
+    loopback.add(answer("OpenAI", "ok"))
+    result = complete_with_model(
+        doc("OpenAI", loopback.url), "", "q", stop=five, api_key=KEY, registry=reg
+    )
+    assert result.text == "ok" and loopback.requests[-1].json()["stop"] == five
+    with pytest.raises(msl.ConfigurationError, match="at most 4"):  # Azure's limit holds
+        complete_with_model(
+            doc("AzureOpenAI", loopback.url),
+            "",
+            "q",
+            stop=five,
+            api_key=KEY,
+            registry=registry("AzureOpenAI"),
         )
 
 
@@ -282,3 +300,67 @@ def test_azure_openai_schema_request_against_a_loopback_server(loopback: Loopbac
     assert sent.path.startswith("/openai/deployments/gpt-4o/chat/completions")
     assert sent.json()["response_format"]["type"] == "json_schema"
     assert json.loads(json.dumps(sent.json()["response_format"]["json_schema"]["schema"])) == SCHEMA
+
+
+# -- OpenAI-compatible servers as they are -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("server", "body"),
+    [
+        (
+            "llama.cpp llama-server",
+            {
+                "error": {
+                    "code": 400,
+                    "message": "request (5000 tokens) exceeds the available context size"
+                    " (4096 tokens), try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 5000,
+                    "n_ctx": 4096,
+                }
+            },
+        ),
+        (
+            "vLLM",
+            {
+                "object": "error",
+                "message": "This model's maximum context length is 4096 tokens. However, you"
+                " requested 5000 tokens (4000 in the messages, 1000 in the completion).",
+                "type": "BadRequestError",
+                "code": 400,
+            },
+        ),
+        (
+            "vLLM, newer",
+            {
+                "error": {
+                    "message": "The prompt (5000 tokens) is longer than the maximum model"
+                    " length of 4096.",
+                    "type": "BadRequestError",
+                    "code": 400,
+                }
+            },
+        ),
+        (
+            "Ollama",
+            {"error": {"message": "prompt too long; exceeded max context length by 904 tokens"}},
+        ),
+        (
+            "LM Studio",
+            {
+                "error": "Trying to keep the first 5000 tokens when context the overflows."
+                " However, the model is loaded with context length of only 4096 tokens, which"
+                " is not enough."
+            },
+        ),
+    ],
+)
+def test_context_overflow_of_compatible_servers_is_context_window_exceeded(
+    loopback: LoopbackServer, server: str, body: dict[str, Any]
+) -> None:
+    loopback.add(Reply.json(body, 400))
+    with pytest.raises(msl.ContextWindowExceededError):
+        complete_with_model(
+            doc("OpenAI", loopback.url), "", "q", api_key=KEY, registry=registry("OpenAI")
+        )

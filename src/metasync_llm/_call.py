@@ -229,7 +229,7 @@ def prepare(
                 sdk=settings.sdk,
                 model=settings.name,
             )
-    stops = stop_argument(stop, sdk.max_stop, settings)
+    stops = stop_argument(stop, sdk.stop_limit(config) if stop is not None else None, settings)
     if stops and "stop" not in sdk.features:
         raise ConfigurationError(
             f"SDK {settings.sdk} ({loaded.info.origin}) does not declare stop sequences",
@@ -377,10 +377,9 @@ def stop_argument(value: object, limit: int | None, settings: ModelSettings) -> 
             sdk=settings.sdk,
             model=settings.name,
         )
-    most = limit if limit is not None else 16
-    if len(stops) > most:
+    if limit is not None and len(stops) > limit:
         raise ConfigurationError(
-            f"stop has {len(stops)} sequences; SDK {settings.sdk} takes at most {most}",
+            f"stop has {len(stops)} sequences; SDK {settings.sdk} takes at most {limit}",
             fields=("stop",),
             sdk=settings.sdk,
             model=settings.name,

@@ -54,6 +54,11 @@ class BaseLLMSDK(abc.ABC):
     #: The most stop sequences the provider takes (``None``: no limit of its own).
     max_stop: ClassVar[int | None] = None
 
+    def stop_limit(self, config: Mapping[str, Any]) -> int | None:
+        """The most stop sequences a call of ``config`` may send; ``None``: the server
+        decides. By default :attr:`max_stop` (16 when ``None``)."""
+        return self.max_stop if self.max_stop is not None else 16
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # A subclass's hook methods are pluggy hook implementations without markers: mark

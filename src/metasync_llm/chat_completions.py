@@ -48,6 +48,18 @@ class ChatCompletionsSDK(BaseLLMSDK):
     }
     features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
     max_stop: ClassVar[int | None] = 4
+    #: The hosts whose API :attr:`max_stop` describes (``None``: every endpoint). Servers
+    #: elsewhere that speak the same API (vLLM, llama.cpp, Ollama) set their own limits.
+    limits_hosts: ClassVar[tuple[str, ...] | None] = None
+
+    def stop_limit(self, config: Mapping[str, Any]) -> int | None:
+        endpoint = config.get("endpoint")
+        if self.limits_hosts is not None and isinstance(endpoint, str):
+            from urllib.parse import urlsplit  # noqa: PLC0415 - loaded with the URL checks
+
+            if urlsplit(endpoint).hostname not in self.limits_hosts:
+                return None
+        return super().stop_limit(config)
 
     def get_name(self) -> str:
         return self.sdk_name

@@ -241,6 +241,13 @@ _CONTEXT_WINDOW = (
     r"(?i)context[_ ]length|context[_ ]window|maximum context|too many tokens|prompt is too long"
     r"|request too large|tokens_limit_reached|string_above_max_length"
     r"|exceeds the maximum number of tokens"  # Gemini's
+    # OpenAI-compatible servers: llama.cpp's llama-server ("exceed_context_size_error",
+    # "request (N tokens) exceeds the available context size (M tokens)"), vLLM ("...is
+    # longer than the maximum model length of M", "...is too long and exceeds limit of M"),
+    # Ollama ("exceeded max context length") and LM Studio ("...loaded with context length
+    # of only M tokens") are covered by these and "context length" above.
+    r"|exceed_context_size|available context size|maximum model length"
+    r"|is too long and exceeds limit"
 )
 _CONTENT_FILTER = (
     r"(?i)content[_ ]filter|content management policy|responsibleaipolicyviolation|content_policy"

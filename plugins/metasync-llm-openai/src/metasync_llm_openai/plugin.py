@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from metasync_llm import toolkit
 from metasync_llm.chat_completions import ChatCompletionsSDK
@@ -24,6 +24,7 @@ class OpenAISDK(ChatCompletionsSDK):
     """
 
     sdk_name = "OpenAI"
+    limits_hosts: ClassVar[tuple[str, ...] | None] = ("api.openai.com",)  # elsewhere: the server
 
     def create_client(
         self, config: Mapping[str, Any], api_key: str | None, *, asynchronous: bool
