@@ -7,6 +7,7 @@ an invalid answer; the providers' spec servers show the requests are accepted.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -364,3 +365,56 @@ def test_context_overflow_of_compatible_servers_is_context_window_exceeded(
         complete_with_model(
             doc("OpenAI", loopback.url), "", "q", api_key=KEY, registry=registry("OpenAI")
         )
+
+
+def _llama_cpp_python(request: Any) -> Reply:
+    """llama-cpp-python's server: ``response_format`` types text and json_object only."""
+    kind = (request.json().get("response_format") or {}).get("type", "text")
+    if kind not in ("text", "json_object"):
+        message = (
+            "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n"
+            f"  Input should be 'text' or 'json_object' [type=literal_error,"
+            f" input_value='{kind}', input_type=str]"
+        )
+        return Reply.json({"error": {"message": message, "type": "internal_server_error"}}, 500)
+    return Reply.json(wires.chat_completion('{"colour": "red"}'))
+
+
+def test_a_server_refusing_native_schemas_gets_the_schema_in_the_prompt() -> None:
+    """One extra request on the first call, none after: the endpoint is remembered."""
+    reg = registry("OpenAI")
+    with LoopbackServer(default=_llama_cpp_python) as server:
+        model = doc("OpenAI", server.url, retry={"attempts": 3, "initialDelay": 0.01})
+        first = complete_with_model(model, "Sys.", "Q?", schema=SCHEMA, api_key=KEY, registry=reg)
+        assert first.data == {"colour": "red"}
+        kinds = [r.json().get("response_format", {}).get("type") for r in server.requests]
+        assert kinds == ["json_schema", None]  # the 500 is not retried as it stands
+        told = server.requests[1].json()["messages"][0]["content"]
+        assert told.startswith("Sys.\n\nAnswer with JSON only") and '"colour"' in told
+        again = asyncio.run(
+            msl.acomplete_with_model(model, "", "Q?", schema=SCHEMA, api_key=KEY, registry=reg)
+        )
+        assert again.data == {"colour": "red"} and len(server.requests) == 3
+        assert "response_format" not in server.requests[2].json()
+        # Without a schema nothing changes; another endpoint is asked natively first.
+        complete_with_model(model, "", "Q?", api_key=KEY, registry=reg)
+    with LoopbackServer(default=_llama_cpp_python) as other:
+        model = doc("OpenAI", other.url)
+        result = asyncio.run(
+            msl.acomplete_with_model(model, "", "Q?", schema=SCHEMA, api_key=KEY, registry=reg)
+        )
+        assert result.data == {"colour": "red"} and len(other.requests) == 2
+
+
+def test_other_server_errors_are_not_taken_for_a_refused_schema(loopback: LoopbackServer) -> None:
+    loopback.add(Reply.json({"error": {"message": "the GPU fell over"}}, 500))
+    with pytest.raises(msl.ServerError):
+        complete_with_model(
+            doc("OpenAI", loopback.url),
+            "",
+            "Q?",
+            schema=SCHEMA,
+            api_key=KEY,
+            registry=registry("OpenAI"),
+        )
+    assert len(loopback.requests) == 1  # attempts: 1, and no fallback request

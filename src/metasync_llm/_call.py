@@ -243,13 +243,13 @@ def prepare(
         from metasync_llm.schema import instruction, prepare_schema  # noqa: PLC0415
 
         checked_schema = prepare_schema(schema)
-        native = settings.native_schema and "schema" in sdk.features
+        native = (
+            settings.native_schema
+            and "schema" in sdk.features
+            and _endpoint_key(settings, config) not in _REFUSES_NATIVE_SCHEMA
+        )
         if not native:  # the model is told instead, and its answer validated all the same
-            system = (
-                f"{system}\n\n{instruction(checked_schema)}"
-                if system
-                else instruction(checked_schema)
-            )
+            system = told(system, instruction(checked_schema))
     call = Call(
         config,
         settings,
@@ -385,6 +385,59 @@ def stop_argument(value: object, limit: int | None, settings: ModelSettings) -> 
             model=settings.name,
         )
     return tuple(stops)
+
+
+def told(system: str, instruction: str) -> str:
+    """The system prompt with the schema's instruction after it."""
+    return f"{system}\n\n{instruction}" if system else instruction
+
+
+#: Endpoints (SDK, URL) seen refusing a native schema; their calls tell the model instead.
+_REFUSES_NATIVE_SCHEMA: set[tuple[str, str]] = set()
+#: How servers that speak an API but not its ``json_schema`` response format refuse it:
+#: llama-cpp-python's server answers HTTP 500 "Input should be 'text' or 'json_object'".
+_NATIVE_SCHEMA_REFUSED = (
+    r"(?i)'text' or 'json_object'"
+    r"|(json_schema|response_format).{0,80}(not supported|unsupported|not implemented)"
+    r"|(not supported|unsupported|not implemented).{0,80}(json_schema|response_format)"
+)
+
+
+def _endpoint_key(settings: ModelSettings, config: Mapping[str, Any]) -> tuple[str, str]:
+    return settings.sdk, str(config.get("endpoint", ""))
+
+
+def refuses_native_schema(call: Call, error: MetasyncLLMError) -> bool:
+    """Whether ``error`` says the server does not take the schema natively (then the call
+    is not retried as it is: :func:`without_native_schema` asks again, and the endpoint is
+    remembered, for the life of the process, as one that refuses it)."""
+    if not call.native_schema or error.status not in (400, 422, 500, 501):
+        return False
+    import re  # noqa: PLC0415 - loaded already (errors)
+
+    if not re.search(_NATIVE_SCHEMA_REFUSED, str(error)):
+        return False
+    key = _endpoint_key(call.settings, call.config)
+    if key not in _REFUSES_NATIVE_SCHEMA:
+        _REFUSES_NATIVE_SCHEMA.add(key)
+        logger.info(
+            "%s model %r: the endpoint refuses native schemas; the schema goes in the prompt",
+            call.settings.sdk,
+            call.settings.name,
+        )
+    return True
+
+
+def without_native_schema(call: Call) -> Call:
+    """``call`` with its schema told to the model in the system prompt instead."""
+    from metasync_llm.schema import instruction  # noqa: PLC0415 - loaded already
+
+    assert call.schema is not None
+    again = copy.copy(call)
+    again.native_schema = False
+    again.system_prompt = told(call.system_prompt, instruction(call.schema))
+    again.request = _request(again, call.api_key, call.request.stream)
+    return again
 
 
 def reasked(call: Call, error: SchemaValidationError) -> Call:

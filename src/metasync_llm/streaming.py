@@ -19,8 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from metasync_llm._attempt import AttemptClock
 from metasync_llm._attempt import current as current_attempt
-from metasync_llm._call import Call, call_error, combined, finished, reasked, result_of
+from metasync_llm._call import (
+    Call,
+    call_error,
+    combined,
+    finished,
+    reasked,
+    refuses_native_schema,
+    result_of,
+    without_native_schema,
+)
 from metasync_llm.errors import (
+    CompletionError,
     IncompleteResponseError,
     MetasyncLLMError,
     PluginError,
@@ -132,7 +142,9 @@ class _StreamState:
         """
         error = call_error(exc, self.call)
         error.partial_text = "".join(self.chunks)
-        if self.delivered and (self.chunks or self.end is not None):
+        if (self.delivered and (self.chunks or self.end is not None)) or refuses_native_schema(
+            self.call, error
+        ):  # handed out, or a refusal that asking again as it stands cannot change
             error.attempts = self.attempts.count
             raise error
         delay = self.attempts.after_failure(error)
@@ -261,6 +273,11 @@ def run_asking(call: Call) -> CompletionResult:
         except SchemaValidationError as exc:
             spent = _spent(spent, exc, last=ask == call.settings.schema_retries)
             call = reasked(call, exc)
+        except CompletionError as exc:
+            if not refuses_native_schema(call, exc):
+                raise
+            # One more request, with the schema told to the model instead.
+            return combined(spent, run_asking(without_native_schema(call)))
     raise AssertionError("unreachable: the last ask returns or raises")
 
 
@@ -273,6 +290,10 @@ async def arun_asking(call: Call) -> CompletionResult:
         except SchemaValidationError as exc:
             spent = _spent(spent, exc, last=ask == call.settings.schema_retries)
             call = reasked(call, exc)
+        except CompletionError as exc:
+            if not refuses_native_schema(call, exc):
+                raise
+            return combined(spent, await arun_asking(without_native_schema(call)))
     raise AssertionError("unreachable: the last ask returns or raises")
 
 
