@@ -158,3 +158,60 @@ def test_huge_and_unicode_prompts(size: int) -> None:
     model = {"name": "u", "sdk": "test", "deployment": "echo"}
     result = complete_with_model(model, "système ✓", prompt, max_tokens=10_000_000)
     assert result.text == prompt and result.prompt_tokens
+
+
+# -- keys pasted in, fields misspelt -------------------------------------------------------
+
+PASTED = "sk-proj-Q2xhdWRlQ2FuYXJ5S2V5LTEyMzQ1Njc4OTA"
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        PASTED,
+        "AIzaSyD-canary-key-0123456789abcdefghij",
+        "tFj3K9qWx7Lm2Np8Rs5Tv1Yz4Bc6Dg0HkQ",  # random-looking, no prefix
+        "eyJhbGciOi/JIUzI1NiJ9+payload=",  # characters no variable name has
+    ],
+)
+def test_a_key_pasted_into_the_document_is_refused_unseen(pasted: str) -> None:
+    document = {"name": "n", "sdk": "test", "deployment": "d", "key": pasted}
+    with pytest.raises(ConfigurationError) as info:
+        validate_model(document)
+    assert info.value.fields == ("key",) and "environment variable" in str(info.value)
+    assert pasted not in str(info.value) and pasted[:12] not in repr(info.value.args)
+
+
+def test_key_references_stay_what_they_were() -> None:
+    for reference in ("KEY-GPTEST", "OPENAI_API_KEY", "openai.key", "key-for-team-7"):
+        assert parse_model({"name": "n", "sdk": "s", "key": reference}).key == reference
+
+
+def test_the_validate_command_refuses_a_pasted_key_without_echoing_it(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from metasync_llm.cli import main
+
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"name": "n", "sdk": "test", "deployment": "d", "key": PASTED}))
+    for extra in ([], ["--json"]):
+        assert main(["validate", str(path), *extra]) == 1
+        out, err = capsys.readouterr()
+        assert "looks like an API key" in out and PASTED not in out + err
+    assert main(["complete", "--model", str(path), "hi", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert "looks like an API key" in out and PASTED not in out + err
+
+
+def test_a_misspelt_field_is_refused_with_what_was_meant() -> None:
+    document = {"name": "n", "sdk": "test", "deployment": "d", "maxTokens": 50, "Endpoint": "x"}
+    with pytest.raises(ConfigurationError) as info:
+        validate_model(document)
+    assert set(info.value.fields) == {"maxTokens", "Endpoint"}
+    assert "unknown field 'maxTokens': did you mean 'maxToken'?" in str(info.value)
+    assert "did you mean 'endpoint'?" in str(info.value)
+    # A service's own fields, and ones like no field of the contract, stay ignored.
+    ours = {"_id": 1, "_metadata": {}, "owner": "team-a", "description": "x", "tags": []}
+    validate_model({"name": "n", "sdk": "test", "deployment": "d", **ours})

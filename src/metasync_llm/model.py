@@ -136,8 +136,10 @@ def _invalid(label: str, problems: Problems, sdk: object, name: object) -> Confi
 def parse_model(model: object) -> ModelSettings:
     """Check the common fields of a model document and return them typed.
 
-    Extra fields (MongoDB's ``_id``, ``_metadata``, SDK-specific ones) are ignored. Raises
-    :class:`ConfigurationError` listing every bad field with what to put there.
+    Extra fields (MongoDB's ``_id``, ``_metadata``, SDK-specific ones, a service's own)
+    are ignored, but one that looks like a misspelt field of the contract (``maxTokens``,
+    ``Endpoint``) is refused with what was meant. Raises :class:`ConfigurationError`
+    listing every bad field with what to put there.
     """
     if not isinstance(model, Mapping):
         raise ConfigurationError(
@@ -171,6 +173,16 @@ def parse_model(model: object) -> ModelSettings:
     name = text_field("name", required=True)
     sdk = text_field("sdk", required=True)
     key = text_field("key", required=False)
+    if key is not None and looks_like_a_secret(key):
+        problems.append(
+            (
+                "key",
+                "'key' holds what looks like an API key itself (not shown); it must name the"
+                " environment variable that holds the key, e.g. \"OPENAI_API_KEY\": put the"
+                " key there, and its variable's name here",
+            )
+        )
+        key = None
     lo = number_field("minTemperature")
     hi = number_field("maxTemperature")
     if lo is not None and hi is not None and lo > hi:
@@ -198,6 +210,7 @@ def parse_model(model: object) -> ModelSettings:
         )
 
     rate_limit = _parse_rate_limit(model.get("rateLimit"), problems)
+    problems.extend(misspelled_fields(model))
 
     if problems:
         raise _invalid(f"model {name!r}" if name else "model document", problems, sdk, name)
@@ -205,6 +218,77 @@ def parse_model(model: object) -> ModelSettings:
     return ModelSettings(
         name, sdk, key, lo, hi, max_token, cost, retry, schema_retries, native_schema, rate_limit
     )
+
+
+#: The top-level fields of the contract: the seed's, the core's and its plugins' options.
+#: A document field close to one of them, and not one of them, is taken for a misspelling.
+DOCUMENT_FIELDS = frozenset(
+    {
+        "name",
+        "sdk",
+        "endpoint",
+        "apiVersion",
+        "deployment",
+        "key",
+        "maxToken",
+        "minTemperature",
+        "maxTemperature",
+        "cost",
+        "retry",
+        "schemaRetries",
+        "nativeSchema",
+        "rateLimit",
+        "timeout",
+        "connectTimeout",
+        "messageFormat",
+        "omitTemperature",
+        "maxCompletionToken",
+        "extraBody",
+        "test",
+    }
+)
+_BY_LOWER = {field.lower(): field for field in DOCUMENT_FIELDS}
+
+
+def misspelled_fields(document: Mapping[str, Any]) -> Problems:
+    """``(field, message)`` for each top-level field of ``document`` that is not a field of
+    the contract but looks like one (``maxTokens`` for ``maxToken``), naming the one meant.
+    Fields starting with ``_`` (``_id``, ``_metadata``) are a service's own, never checked.
+    """
+    found: Problems = []
+    for field in document:
+        if not isinstance(field, str) or field in DOCUMENT_FIELDS or field.startswith("_"):
+            continue
+        import difflib  # noqa: PLC0415 - only for fields beyond the contract's
+
+        close = difflib.get_close_matches(field.lower(), _BY_LOWER, n=1, cutoff=0.8)
+        if close:
+            meant = _BY_LOWER[close[0]]
+            found.append((field, f"unknown field '{field}': did you mean '{meant}'?"))
+    return found
+
+
+#: How providers' keys begin (OpenAI and Anthropic ``sk-``, Google ``AIza``, xAI, Groq,
+#: Stripe-style ``sk_live``): no environment variable's name begins so.
+_SECRET_PREFIXES = ("sk-", "sk_", "AIza", "xai-", "gsk_", "pk-", "pk_", "Bearer ")
+
+
+def looks_like_a_secret(reference: str) -> bool:
+    """Whether a document's ``key``, which names an environment variable (``KEY-GPTEST``
+    names ``KEY_GPTEST``), is rather a key pasted in: a provider's key prefix, characters
+    no variable name has (``/``, ``+``, ``=``, spaces), or a long random-looking
+    mix of lower case, upper case and digits."""
+    value = reference.strip()
+    if value.startswith(_SECRET_PREFIXES):
+        return True
+    if any(not (c.isascii() and (c.isalnum() or c in "_-.")) for c in value):
+        return True
+    mixed = (
+        any(c.islower() for c in value)
+        and any(c.isupper() for c in value)
+        and sum(c.isdigit() for c in value) >= 3
+    )
+    return len(value) >= 32 and mixed
 
 
 def too_deep(document: Mapping[str, Any]) -> str | None:
