@@ -352,3 +352,72 @@ def test_chat_at_a_terminal_ctrl_c_stops_only_the_current_answer(tmp_path: Path)
     assert os.WEXITSTATUS(status) == 0, seen
     answer = seen.split(b"theta\r\n", 1)[1].split(b"[answer stopped", 1)[0]
     assert answer.startswith(b"alpha beta ") and b"theta" not in answer
+
+
+# -- what reaches a terminal -------------------------------------------------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\x1b[1A\rgone\x9b31m ok\ttab\nnext line"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_control_characters_in_an_answer_are_shown_escaped_at_a_terminal(
+    tmp_path: Path,
+) -> None:
+    model = write(tmp_path, CATALOG[0])  # echo: the answer is the prompt
+    for stream in ([], ["--stream"]):
+        terminal, err = _Terminal(), io.StringIO()
+        code = main(
+            ["complete", "--model", model, HOSTILE, *stream],
+            stdout=terminal,
+            stderr=err,
+            stdin=io.StringIO(),
+        )
+        shown = terminal.getvalue()
+        assert code == 0
+        assert not any(c in shown for c in "\x1b\x07\r\x9b"), repr(shown)
+        assert "\\x1b]0;pwned\\x07\\x1b[2J" in shown and "\\x9b31m ok\ttab\nnext line" in shown
+        # Piped, the answer is the model's text, byte for byte.
+        code, out, _ = run("complete", "--model", model, HOSTILE, *stream)
+        assert code == 0 and out == HOSTILE + "\n"
+
+
+def test_chat_edits_the_line_with_arrow_keys_at_a_terminal(tmp_path: Path) -> None:
+    import pty
+    import select
+
+    model = write(tmp_path, CATALOG[0])
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+        os.execve(
+            sys.executable, [sys.executable, "-m", "metasync_llm", "chat", "--model", model], env
+        )
+    seen = b""
+
+    def read_until(marker: bytes, times: int = 1) -> None:
+        nonlocal seen
+        end = time.monotonic() + 20
+        while seen.count(marker) < times:
+            ready, _, _ = select.select([fd], [], [], max(0, end - time.monotonic()))
+            assert ready, f"no {marker!r} in {seen!r}"
+            seen += os.read(fd, 1024)
+
+    try:
+        read_until(b"> ")
+        os.write(fd, b"helo world" + b"\x1b[D" * 7 + b"l\n")  # Left x7, then "l"
+        read_until(b"tokens")
+        os.write(fd, b"\x1b[A\n")  # Up: the last turn again
+        read_until(b"tokens", times=2)
+        os.write(fd, b"exit\n")
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert os.WEXITSTATUS(status) == 0, seen
+    first, second = seen.split(b"tokens")[:2]
+    # The answer (an echo) is the edited line: the arrow keys never reached the model.
+    assert b"\r\nhello world\r\ntest model" in first
+    assert b"hello world\r\nhello world\r\ntest model" in second  # recalled by the Up key

@@ -9,9 +9,11 @@ prompt is shown. A turn that fails is reported and left out of the conversation.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from metasync_llm._terminal import for_terminal
 from metasync_llm.cli import EXIT_FAILED, EXIT_OK, summary
 from metasync_llm.connector import prepare_model, stream_with_model
 from metasync_llm.errors import ConfigurationError, MetasyncLLMError
@@ -48,17 +50,36 @@ def run_chat(
 
 
 def _read_turn(inp: TextIO, err: TextIO, interactive: bool) -> str | None:
-    """The next user turn, or ``None`` at the end of input (Ctrl-D)."""
+    """The next user turn, or ``None`` at the end of input (Ctrl-D).
+
+    At the process's own terminal, ``input()`` with ``readline`` loaded reads it: arrow
+    keys edit the line and recall earlier turns, instead of reaching the model as escapes.
+    """
+    editing = interactive and inp is sys.stdin and _readline()
     while True:
-        if interactive:
-            err.write("> ")
-            err.flush()
         try:
+            if editing:
+                try:
+                    return input("> ")
+                except EOFError:
+                    return None
+            if interactive:
+                err.write("> ")
+                err.flush()
             line = inp.readline()
         except KeyboardInterrupt:  # at the prompt, Ctrl-C clears the line
             err.write("\n")
             continue
         return line.rstrip("\n") if line else None
+
+
+def _readline() -> bool:
+    """Load ``readline`` (line editing and history for ``input()``), where Python has it."""
+    try:
+        import readline  # noqa: F401, PLC0415 - importing it is what turns it on
+    except ImportError:  # Windows without pyreadline: plain lines
+        return False
+    return True
 
 
 def _answer(
@@ -72,10 +93,11 @@ def _answer(
         temperature=args.temperature,
         max_tokens=args.max_tokens,
     )
+    shown = for_terminal(out)
     try:
         with stream:
             for chunk in stream:
-                out.write(chunk)
+                out.write(shown(chunk))
                 out.flush()
     except KeyboardInterrupt:  # stop this answer, keep the conversation
         out.write("\n")

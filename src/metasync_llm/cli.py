@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from metasync_llm import __version__
+from metasync_llm._terminal import for_terminal
 from metasync_llm.connector import complete_with_model, stream_with_model, validate_model
 from metasync_llm.errors import (
     ConfigurationError,
@@ -317,7 +318,7 @@ def _cmd_complete(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Tex
         json.dump(_jsonable(result), out, ensure_ascii=False)
         out.write("\n")
     else:
-        out.write(result.text)
+        out.write(for_terminal(out)(result.text))
         if not result.text.endswith("\n"):
             out.write("\n")
         out.flush()
@@ -341,10 +342,13 @@ def _stream(
     err: TextIO,
 ) -> int:
     """Print chunks as they arrive (``--json``: one JSON line per chunk, then the result)."""
+    shown = for_terminal(out)
     with stream_with_model(model, **options) as stream:
         for chunk in stream:
             out.write(
-                json.dumps({"chunk": chunk}, ensure_ascii=False) + "\n" if args.json else chunk
+                json.dumps({"chunk": chunk}, ensure_ascii=False) + "\n"
+                if args.json
+                else shown(chunk)
             )
             out.flush()
     result = stream.result
@@ -569,7 +573,7 @@ def main(
         return _fail(args, err, out, exc, EXIT_USAGE)
     except TruncatedResponseError as exc:
         if exc.result is not None and not args.json and not args.stream:
-            out.write(exc.result.raw_text + "\n")
+            out.write(for_terminal(out)(exc.result.raw_text) + "\n")
         return _fail(args, err, out, exc, EXIT_FAILED)
     except MetasyncLLMError as exc:
         if getattr(args, "stream", False) and exc.partial_text and not args.json:
