@@ -464,3 +464,34 @@ def test_connect_timeout_from_the_document(sdk: str) -> None:
         with pytest.raises((msl.APITimeoutError, msl.APIConnectionError)):
             complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
         assert time.monotonic() - started < 10, "the connect timeout was not applied"
+
+
+@pytest.mark.parametrize("sdk", sorted(WIRES))
+def test_a_key_echoed_in_response_headers_stays_out_of_every_log_record(
+    sdk: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A gateway that echoes the key in a header: httpcore logs response headers at DEBUG."""
+    import dataclasses
+
+    registry = _registry(sdk)
+    wire = WIRES[sdk]
+    caplog.set_level(logging.DEBUG)
+    echoing = {"x-echo-authorization": f"Bearer {KEY}", "x-api-key": KEY}
+    with LoopbackServer() as server:
+
+        def echo(reply: Reply) -> Reply:
+            return dataclasses.replace(reply, headers={**reply.headers, **echoing})
+
+        for answer in (wire.ok("fine"), wire.stream(["a ", "b"])):
+            if isinstance(answer, Reply):
+                server.add(echo(answer))
+            else:  # a responder (Gemini's answers depend on the request)
+                server.add(lambda request, answer=answer: echo(answer(request)))
+        model = _doc(sdk, server, FAST_RETRY)
+        assert complete_with_model(model, "", "hi", api_key=KEY, registry=registry).text
+        with stream_with_model(model, "", "hi", api_key=KEY, registry=registry) as stream:
+            assert "".join(stream)
+    header_records = [r for r in caplog.records if "x-api-key" in r.getMessage().lower()]
+    assert header_records or sdk == "ChatCompletionsClient", "no record of the headers to check"
+    for record in caplog.records:
+        assert KEY not in record.getMessage(), f"key in a log record of {record.name}"
