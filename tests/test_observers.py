@@ -368,8 +368,10 @@ def test_the_ledger_keeps_every_call_of_eight_processes(tmp_path: Path) -> None:
 
 def test_the_ledger_in_code_and_its_command_line_errors(tmp_path: Path) -> None:
     registry = PluginRegistry(allow={"test"})
-    register_observer(Ledger(tmp_path / "code.db"), registry=registry)
+    ledger = Ledger(tmp_path / "code.db")
+    register_observer(ledger, registry=registry)
     complete_with_model(MODEL, "", "hi", registry=registry)
+    assert ledger.flush(timeout=30)  # rows are written by the ledger's own thread
     assert usage(str(tmp_path / "code.db"))[0].calls == 1
     err = io.StringIO()
     assert cli(["usage", "--db", str(tmp_path / "none.db")], stderr=err) == 2
@@ -377,3 +379,91 @@ def test_the_ledger_in_code_and_its_command_line_errors(tmp_path: Path) -> None:
     err = io.StringIO()
     assert cli(["usage", "--db", str(tmp_path / "code.db"), "--since", "soon"], stderr=err) == 2
     assert "--since takes" in err.getvalue()
+
+
+# -- the ledger when its file is locked or broken -------------------------------------------
+
+
+def test_a_locked_ledger_never_holds_the_calls(tmp_path: Path) -> None:
+    """Another process holds the database for 3 s: calls go on; rows arrive afterwards."""
+    import sqlite3
+
+    db = tmp_path / "usage.db"
+    ledger = Ledger(db)
+    registry = PluginRegistry(allow={"test"})
+    register_observer(ledger, registry=registry)
+    complete_with_model(MODEL, "", "first", registry=registry)
+    assert ledger.flush(timeout=30)
+    holder = sqlite3.connect(db, timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+
+    async def calls() -> list[float]:
+        async def one() -> float:
+            started = time.perf_counter()
+            await msl.acomplete_with_model(MODEL, "", "hi", registry=registry)
+            return time.perf_counter() - started
+
+        return list(await asyncio.gather(*(one() for _ in range(20))))
+
+    try:
+        durations = asyncio.run(calls())
+        started = time.perf_counter()
+        complete_with_model(MODEL, "", "blocking", registry=registry)
+        durations.append(time.perf_counter() - started)
+        assert max(durations) < 1.0, durations  # the lock lasts 3 s
+        time.sleep(3)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert ledger.flush(timeout=30) and ledger.unwritten == 0
+    assert usage(str(db))[0].calls == 22
+
+
+@pytest.mark.parametrize("kind", ["directory", "not SQLite", "corrupt"])
+def test_a_broken_ledger_is_said_once_and_usage_refuses_it(tmp_path: Path, kind: str) -> None:
+    broken = tmp_path / "usage.db"
+    if kind == "directory":
+        broken.mkdir()
+    elif kind == "not SQLite":
+        broken.write_text("just some notes\n" * 100)
+    else:
+        sqlite_header = b"SQLite format 3\x00"
+        broken.write_bytes(sqlite_header + b"\xff" * 4000)
+    env = {**_environ(), LEDGER_ENV: str(broken), "METASYNC_LLM_SDKS": "test"}
+    done = subprocess.run(
+        [sys.executable, "-m", "metasync_llm", "complete", "hi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and "\"user_content\": \"hi\"" in done.stdout
+    trouble = [line for line in done.stderr.splitlines() if "usage ledger" in line]
+    assert len(trouble) == 1, done.stderr
+    assert "cannot be written" in trouble[0] and "Traceback" not in done.stderr
+    err = io.StringIO()
+    assert cli(["usage", "--db", str(broken)], stderr=err) == 2
+    assert err.getvalue().count("\n") == 1 and "usage ledger" in err.getvalue()
+
+
+def test_usage_refuses_an_age_before_year_one_and_expands_home(tmp_path: Path) -> None:
+    err = io.StringIO()
+    db = tmp_path / "u.db"
+    registry = PluginRegistry(allow={"test"})
+    ledger = Ledger(db)
+    register_observer(ledger, registry=registry)
+    complete_with_model(MODEL, "", "hi", registry=registry)
+    assert ledger.flush(timeout=30)
+    assert cli(["usage", "--db", str(db), "--since", "999999999d"], stderr=err) == 2
+    assert "before the year 1" in err.getvalue() and err.getvalue().count("\n") == 1
+    env = {**_environ(), "HOME": str(tmp_path), LEDGER_ENV: "~/home.db"}
+    env["METASYNC_LLM_SDKS"] = "test"
+    subprocess.run(
+        [sys.executable, "-m", "metasync_llm", "complete", "hi", "-q"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert usage(str(tmp_path / "home.db"))[0].calls == 1

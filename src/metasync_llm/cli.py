@@ -539,6 +539,8 @@ def main(
     """Run the CLI; returns the exit code."""
     out, err, inp = stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin
     args = build_parser().parse_args(argv)
+    if args.command in ("complete", "chat", "batch") and not getattr(args, "json", False):
+        _watch_the_ledger(err)
     try:
         if args.command == "sdks":
             return _cmd_sdks(args, out)
@@ -579,6 +581,28 @@ def main(
         if getattr(args, "stream", False) and exc.partial_text and not args.json:
             out.write("\n")  # end the partial answer's line before the error
         return _fail(args, err, out, exc, EXIT_FAILED)
+
+
+def _watch_the_ledger(err: TextIO) -> None:
+    """With ``METASYNC_LLM_LEDGER`` set, say in one line on stderr when it cannot record
+    this command's calls: at once if it cannot be opened, else when a write fails."""
+    import os  # noqa: PLC0415
+
+    from metasync_llm.registry import LEDGER_ENV  # noqa: PLC0415
+
+    path = os.environ.get(LEDGER_ENV)
+    if not path:
+        return
+    from metasync_llm import ledger  # noqa: PLC0415 - only with a ledger
+
+    problem = ledger.check(path)
+    if problem is not None:
+        err.write(
+            f"metasync-llm: usage ledger {path!r} ({LEDGER_ENV}) cannot be written ({problem});"
+            " calls are not recorded\n"
+        )
+        return
+    ledger.Ledger.on_trouble = lambda message: err.write(f"metasync-llm: {message}\n")
 
 
 def _drop_stdout(out: TextIO) -> None:

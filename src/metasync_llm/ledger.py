@@ -4,13 +4,21 @@ Off by default; on with ``METASYNC_LLM_LEDGER=/path/to/usage.db`` (every process
 discovers plugins registers it) or ``register_observer(Ledger(path))``. One row per call:
 when, model, SDK, outcome, error type and status, tokens, cost, latency, time to first
 chunk, attempts, finish reason, request id; never a prompt or an answer. Many threads and
-processes may write at once: WAL mode, one short transaction per row, waits on a busy
-database instead of failing (a row that still cannot be written is logged, the call is
-not affected).
+processes may write at once: WAL mode, short transactions, waits on a busy database
+instead of failing.
+
+A call never waits for the ledger: rows go to a writer thread of the process, which
+writes what has queued up in one transaction. An 8 s lock on the file held every async
+call on the loop for 8 s while rows were written in the call's thread. Rows the writer
+cannot write (a locked file past ``BUSY_TIMEOUT``, a directory, a corrupt file) are
+counted in :attr:`Ledger.unwritten` and reported once (a warning of the
+``metasync_llm.ledger`` logger, and ``on_trouble``); at exit the process waits up to
+``BUSY_TIMEOUT`` for the rows still queued.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -61,13 +69,24 @@ BUSY_TIMEOUT = 30.0
 
 
 class Ledger:
-    """The observer that appends each call's row to the SQLite database at ``path``."""
+    """The observer that appends each call's row to the SQLite database at ``path``
+    (``~`` expanded), through a writer thread (see the module docstring)."""
+
+    #: Called once, with a one-line message, when rows could not be written (the CLI
+    #: prints it on stderr); the warning is logged either way.
+    on_trouble: Callable[[str], object] | None = None
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         import threading  # noqa: PLC0415 - only with a ledger
 
-        self.path = os.fspath(path)
-        self._local = threading.local()
+        self.path = os.path.expanduser(os.fspath(path))
+        #: Rows that could not be written, and why the last one could not.
+        self.unwritten = 0
+        self.error: str | None = None
+        self._changed = threading.Condition()
+        self._queued: list[tuple[Any, ...]] = []
+        self._writing = 0  # rows taken by the writer, not yet written (or given up)
+        self._pid: int | None = None  # the process the writer runs in (a fork needs one)
 
     def __repr__(self) -> str:
         return f"Ledger({self.path!r})"
@@ -94,21 +113,90 @@ class Ledger:
             int(start.stream),
             os.getpid(),
         )
-        _when_free(lambda: self._insert(row))
+        with self._changed:
+            if self._pid != os.getpid():
+                self._start_writer()
+            self._queued.append(row)
+            self._changed.notify_all()
 
-    def _insert(self, row: tuple[Any, ...]) -> None:
-        connection = self._connection()
-        with connection:  # one short transaction
-            connection.execute(_INSERT, row)
+    def flush(self, timeout: float | None = BUSY_TIMEOUT) -> bool:
+        """Wait until every row queued so far is written (or given up); ``False`` if
+        ``timeout`` seconds passed first."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: not self._queued and not self._writing, timeout=timeout
+            )
 
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection (a forked child opens its own)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.connection = connect(self.path)
-            local.pid = os.getpid()
-        connection: sqlite3.Connection = local.connection
-        return connection
+    def _start_writer(self) -> None:
+        import atexit  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        if self._pid is None:
+            atexit.register(self._at_exit)
+        self._pid = os.getpid()
+        self._queued, self._writing = [], 0  # a forked child: the parent's rows are its own
+        threading.Thread(target=self._write, name="metasync-llm-ledger", daemon=True).start()
+
+    def _write(self) -> None:
+        pid = os.getpid()
+        connection: sqlite3.Connection | None = None
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._queued))
+                if self._pid != pid:
+                    return  # a forked copy of this thread's ledger: its child writes
+                rows, self._queued = self._queued, []
+                self._writing = len(rows)
+            try:
+                if connection is None:
+                    connection = connect(self.path)
+                _when_free(functools.partial(_insert, connection, rows))
+            except Exception as exc:
+                self._trouble(len(rows), exc)
+                if connection is not None:
+                    connection.close()
+                connection = None
+            with self._changed:
+                self._writing = 0
+                self._changed.notify_all()
+
+    def _trouble(self, count: int, exc: Exception) -> None:
+        first = self.error is None
+        self.unwritten += count
+        self.error = f"{type(exc).__name__}: {exc}"
+        if first:
+            message = (
+                f"usage ledger {self.path!r} cannot be written ({self.error}); calls are not"
+                " being recorded"
+            )
+            from metasync_llm._log import get_logger  # noqa: PLC0415
+
+            get_logger(__name__).warning(message)
+            if self.on_trouble is not None:
+                self.on_trouble(message)
+
+    def _at_exit(self) -> None:
+        if self._pid == os.getpid() and not self.flush(BUSY_TIMEOUT):
+            with self._changed:
+                left = len(self._queued) + self._writing
+            self._trouble(left, TimeoutError(f"{left} rows still queued at exit"))
+
+
+def _insert(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    with connection:  # one short transaction for what queued up
+        connection.executemany(_INSERT, rows)
+
+
+def check(path: str) -> str | None:
+    """Why the ledger at ``path`` cannot be written, or ``None`` when it can (a quick
+    look, for the command line: a directory, not SQLite, corrupt, unwritable)."""
+    import sqlite3  # noqa: PLC0415
+
+    try:
+        connect(os.path.expanduser(path)).close()
+    except (OSError, sqlite3.Error) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
@@ -212,8 +300,13 @@ def usage(path: str, *, since: datetime | None = None, by: str = "model") -> lis
     """The ledger's calls since ``since`` (all without), grouped ``by`` model, sdk or day."""
     if by not in GROUPS:
         raise ValueError(f"by must be one of {', '.join(GROUPS)}, got {by!r}")
+    import sqlite3  # noqa: PLC0415
+
+    path = os.path.expanduser(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"no usage ledger at {path!r} (set METASYNC_LLM_LEDGER)")
+    if Path(path).is_dir():
+        raise ValueError(f"{path!r} is a directory, not a usage ledger")
     query = (
         "SELECT at, model, sdk, outcome, error_type, prompt_tokens, completion_tokens,"
         " total_tokens, cost, currency, elapsed FROM calls"
@@ -223,7 +316,20 @@ def usage(path: str, *, since: datetime | None = None, by: str = "model") -> lis
         query += " WHERE at >= ?"
         args = (since.timestamp(),)
     rows: dict[str, UsageRow] = {}
-    connection = connect(path, read_only=True)
+    try:
+        _read(connect(path, read_only=True), query, args, by, rows)
+    except sqlite3.DatabaseError as exc:  # not SQLite, corrupt, no table of calls
+        raise ValueError(f"{path!r} is not a readable usage ledger ({exc})") from None
+    return [rows[key] for key in sorted(rows)]
+
+
+def _read(
+    connection: sqlite3.Connection,
+    query: str,
+    args: tuple[Any, ...],
+    by: str,
+    rows: dict[str, UsageRow],
+) -> None:
     try:
         for (
             at,
@@ -255,14 +361,16 @@ def usage(path: str, *, since: datetime | None = None, by: str = "model") -> lis
             row.latencies.append(elapsed)
     finally:
         connection.close()
-    return [rows[key] for key in sorted(rows)]
 
 
 def parse_since(text: str) -> datetime:
     """``--since``: an ISO date or time (UTC unless it says), or ``7d``, ``12h``, ``30m``."""
     units = {"d": "days", "h": "hours", "m": "minutes"}
     if text[-1:] in units and text[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        try:
+            return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        except OverflowError:
+            raise ValueError(f"--since {text!r} reaches before the year 1") from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

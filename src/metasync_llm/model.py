@@ -178,7 +178,7 @@ def parse_model(model: object) -> ModelSettings:
             (
                 "key",
                 "'key' holds what looks like an API key itself (not shown); it must name the"
-                " environment variable that holds the key, e.g. \"OPENAI_API_KEY\": put the"
+                ' environment variable that holds the key, e.g. "OPENAI_API_KEY": put the'
                 " key there, and its variable's name here",
             )
         )
