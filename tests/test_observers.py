@@ -438,7 +438,7 @@ def test_a_broken_ledger_is_said_once_and_usage_refuses_it(tmp_path: Path, kind:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0 and "\"user_content\": \"hi\"" in done.stdout
+    assert done.returncode == 0 and '"user_content": "hi"' in done.stdout
     trouble = [line for line in done.stderr.splitlines() if "usage ledger" in line]
     assert len(trouble) == 1, done.stderr
     assert "cannot be written" in trouble[0] and "Traceback" not in done.stderr
