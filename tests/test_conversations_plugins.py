@@ -418,3 +418,30 @@ def test_other_server_errors_are_not_taken_for_a_refused_schema(loopback: Loopba
             registry=registry("OpenAI"),
         )
     assert len(loopback.requests) == 1  # attempts: 1, and no fallback request
+
+
+@pytest.mark.parametrize(
+    ("sdk", "expected"),
+    [
+        ("OpenAI", [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}]),
+        ("AzureOpenAI", [{"role": "system", "content": "Be terse.\n\nhi"}]),
+        ("ChatCompletionsClient", [{"role": "system", "content": "Be terse.\n\nhi"}]),
+    ],
+)
+def test_a_one_turn_call_is_two_turns_or_the_seeds_combined_message_with_a_separator(
+    sdk: str, expected: list[dict[str, str]], loopback: LoopbackServer
+) -> None:
+    loopback.add(answer(sdk, "ok"), answer(sdk, "ok"))
+    reg = registry(sdk)
+    complete_with_model(doc(sdk, loopback.url), "Be terse.", "hi", api_key=KEY, registry=reg)
+    assert loopback.requests[0].json()["messages"] == expected
+    # The other form, asked for by the document.
+    other = "combined" if sdk == "OpenAI" else "separate"
+    model = doc(sdk, loopback.url, messageFormat=other)
+    complete_with_model(model, "Be terse.", "hi", api_key=KEY, registry=reg)
+    sent = loopback.requests[1].json()["messages"]
+    assert sent == (
+        [{"role": "system", "content": "Be terse.\n\nhi"}]
+        if other == "combined"
+        else [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}]
+    )

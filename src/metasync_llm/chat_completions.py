@@ -48,6 +48,9 @@ class ChatCompletionsSDK(BaseLLMSDK):
     }
     features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
     max_stop: ClassVar[int | None] = 4
+    #: How a one-turn call is sent without a ``messageFormat`` in the document: the seed's
+    #: ``"combined"`` (its AzureOpenAI and ChatCompletionsClient SDKs), or ``"separate"``.
+    message_format: ClassVar[str] = "combined"
     #: The hosts whose API :attr:`max_stop` describes (``None``: every endpoint). Servers
     #: elsewhere that speak the same API (vLLM, llama.cpp, Ollama) set their own limits.
     limits_hosts: ClassVar[tuple[str, ...] | None] = None
@@ -80,7 +83,8 @@ class ChatCompletionsSDK(BaseLLMSDK):
         allows it.
         """
         config = request.config
-        body: dict[str, Any] = {"model": config["deployment"], "messages": chat_messages(request)}
+        messages = chat_messages(request, self.message_format)
+        body: dict[str, Any] = {"model": config["deployment"], "messages": messages}
         if not config.get("omitTemperature"):
             body["temperature"] = request.temperature
         limit = "max_completion_tokens" if config.get("maxCompletionToken") else "max_tokens"
@@ -207,25 +211,27 @@ def _end(usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:
     return StreamEnd(prompt, completion, total, finish, request_id)
 
 
-def chat_messages(request: Request) -> list[dict[str, str]]:
+def chat_messages(request: Request, default_format: str = "combined") -> list[dict[str, str]]:
     """The ``messages`` list: a conversation's turns after the system prompt; a one-turn
-    call's as the document's ``messageFormat`` says.
+    call's as the document's ``messageFormat`` says (``default_format`` without one).
 
-    ``"combined"`` (the default, the seed's way: one system message holding the system
-    prompt followed by the user content) or ``"separate"`` (a system and a user message).
+    ``"combined"`` (the seed's way: one system message holding the system prompt followed
+    by the user content, a blank line between them unless the prompt ends in white space)
+    or ``"separate"`` (a system and a user message).
     """
     system, user = request.system_prompt, request.user_content
     if request.messages:  # a conversation: messageFormat is about one-turn prompts
         turns = [{"role": m.role, "content": m.content} for m in request.messages]
         return [{"role": "system", "content": system}, *turns] if system else turns
-    if request.config.get("messageFormat") == "separate":
+    if request.config.get("messageFormat", default_format) == "separate":
         messages = []
         if system:
             messages.append({"role": "system", "content": system})
         if user or not messages:
             messages.append({"role": "user", "content": user})
         return messages
-    return [{"role": "system", "content": (system or "") + (user or "")}]
+    glue = "\n\n" if system and user and not system[-1].isspace() else ""
+    return [{"role": "system", "content": system + glue + user}]
 
 
 def _finish_reason(value: object) -> str | None:

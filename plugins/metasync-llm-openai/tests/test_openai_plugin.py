@@ -60,7 +60,7 @@ def test_every_document_variant_passes_the_spec_server(peer: Callable[[str], str
     base = peer("openai")
     for extra in (
         {"maxCompletionToken": True, "omitTemperature": True},
-        {"messageFormat": "separate"},
+        {"messageFormat": "combined"},
         {"extraBody": {"top_p": 0.5}},
     ):
         assert call(doc(base, **extra), system="S", user="U").text
@@ -82,7 +82,11 @@ def test_what_is_sent(loopback: LoopbackServer) -> None:
     assert sent.path == "/v1/chat/completions"
     assert sent.headers["authorization"] == f"Bearer {CANARY}"
     body = sent.json()
-    assert body["messages"] == [{"role": "system", "content": "Be brief. Hi"}]
+    # Separate turns: OpenAI was not one of the seed's SDKs (combined is still a choice).
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief. "},
+        {"role": "user", "content": "Hi"},
+    ]
     assert (body["model"], body["temperature"], body["max_tokens"]) == ("gpt-4o", 0.7, 33)
     assert "max_completion_tokens" not in body
 

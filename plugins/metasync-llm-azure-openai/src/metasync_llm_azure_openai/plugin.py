@@ -20,6 +20,7 @@ class AzureOpenAISDK(OpenAISDK):
     sdk_name = "AzureOpenAI"
     required_fields = ("endpoint", "apiVersion", "deployment")
     limits_hosts = None  # every endpoint is Azure's own API, with its limits
+    message_format = "combined"  # the seed's way for this SDK
 
     def client_class(self, openai: Any, *, asynchronous: bool) -> Any:
         return openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI

@@ -24,6 +24,7 @@ class OpenAISDK(ChatCompletionsSDK):
     """
 
     sdk_name = "OpenAI"
+    message_format = "separate"  # a system and a user turn (not one of the seed's SDKs)
     limits_hosts: ClassVar[tuple[str, ...] | None] = ("api.openai.com",)  # elsewhere: the server
 
     def create_client(
