@@ -740,3 +740,34 @@ def test_14_a_temperature_below_the_minimum_is_clamped_up() -> None:
             complete_with_model(model, "", "hi", temperature=bad)  # type: ignore[arg-type]
     with pytest.raises(msl.ConfigurationError, match="temperature"):
         complete_with_model({**model, "minTemperature": None}, "", "hi", temperature=-3)
+
+
+# -- where SDKs keep the response's headers ------------------------------------------------
+
+
+class _SpeakeasyError(Exception):
+    """As mistralai (a Speakeasy SDK) raises: status and headers on the exception itself,
+    and the httpx response as ``raw_response``."""
+
+    def __init__(self, status_code: int, headers: dict[str, str], **extra: object) -> None:
+        super().__init__("Rate limit exceeded")
+        self.status_code = status_code
+        self.body = '{"message": "Rate limit exceeded"}'
+        self.headers = headers
+        for name, value in extra.items():
+            setattr(self, name, value)
+
+
+def test_retry_after_is_read_wherever_common_sdks_keep_the_headers() -> None:
+    from types import SimpleNamespace
+
+    from metasync_llm.errors import error_from_exception
+
+    on_itself = _SpeakeasyError(429, {"Retry-After": "7"})
+    in_raw = _SpeakeasyError(429, {}, raw_response=SimpleNamespace(headers={"retry-after": "8"}))
+    in_http = _SpeakeasyError(
+        429, {}, http_response=SimpleNamespace(headers={"retry-after-ms": "9000"})
+    )
+    for exc, seconds in ((on_itself, 7), (in_raw, 8), (in_http, 9)):
+        error = error_from_exception(exc, sdk="Mistral", model="m")
+        assert isinstance(error, msl.RateLimitError) and error.retry_after == seconds

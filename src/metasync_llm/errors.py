@@ -405,8 +405,9 @@ def provider_error(
     below 400: an error event of a stream) has no status to go by: ``codes`` maps the
     provider's error codes (see :func:`provider_code`) to the name of the class to raise
     (an overload is a :class:`ServerError`); other codes are a :class:`CompletionError`.
-    Reads ``retry-after-ms`` / ``Retry-After`` from ``headers`` for rate limits. Only the
-    first :data:`READ_LIMIT` characters of the body are read.
+    Reads ``retry-after-ms`` / ``Retry-After`` from ``headers`` for rate limits, else a
+    ``google.rpc.RetryInfo`` ``retryDelay`` in the body (Google's APIs). Only the first
+    :data:`READ_LIMIT` characters of the body are read.
     """
     message = clip(provider_message(body) or fallback[:READ_LIMIT] or "no error message")
     retry_after = None
@@ -415,6 +416,8 @@ def provider_error(
         retry_after = (
             millis / 1000 if millis is not None else retry_after_seconds(headers.get("retry-after"))
         )
+    if retry_after is None:
+        retry_after = _retry_info(body)
     label = f"{sdk} model {model!r}" if model else sdk
     code = provider_code(body)
     if status is not None and status >= 400:
@@ -433,6 +436,49 @@ def provider_error(
     return _error(
         cls or CompletionError, f"{where}: {message}", sdk, model, None, request_id, retry_after
     )
+
+
+def _retry_info(body: object) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail of an error body (``"37s"``, or
+    ``{"seconds": 37, "nanos": 0}``), as Google's APIs send with a 429."""
+    error = body.get("error", body) if isinstance(body, Mapping) else None
+    details = error.get("details") if isinstance(error, Mapping) else None
+    for detail in details if isinstance(details, list) else ():
+        if not isinstance(detail, Mapping):
+            continue
+        if not str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            continue
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            return retry_after_seconds(delay[:-1])
+        if isinstance(delay, Mapping):
+            seconds, nanos = delay.get("seconds", 0), delay.get("nanos", 0)
+            if isinstance(seconds, int | str) and isinstance(nanos, int):
+                return retry_after_seconds(str(int(seconds) + nanos / 1e9))
+    return None
+
+
+def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
+    """The HTTP response headers an SDK's exception carries, wherever common SDKs keep
+    them: ``response.headers`` (openai, anthropic, httpx, azure-core), ``headers``
+    (mistralai and other Speakeasy SDKs), ``raw_response.headers``, ``http_response.headers``.
+    Keys are lower case."""
+    candidates = (
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "headers", None),
+        getattr(getattr(exc, "raw_response", None), "headers", None),
+        getattr(getattr(exc, "http_response", None), "headers", None),
+    )
+    for headers in candidates:
+        items = getattr(headers, "items", None)
+        if callable(items):
+            try:
+                found = {str(k).lower(): str(v) for k, v in items()}
+            except (TypeError, ValueError):
+                continue
+            if found:  # an empty map (headers not kept there): look further
+                return found
+    return None
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -499,8 +545,9 @@ def error_from_exception(
     """The core error for an exception an SDK raised, found by duck typing.
 
     An HTTP status (``status_code``/``status``, also on ``response``) classifies it with the
-    provider's body (``body``, azure-core's ``error``, google-genai's ``details``),
-    ``response.headers`` (for ``Retry-After``) and ``request_id``. Otherwise timeout and
+    provider's body (``body``, azure-core's ``error``, google-genai's ``details``), the
+    response's headers (for ``Retry-After``; see :func:`_headers_of` for where) and
+    ``request_id``. Otherwise timeout and
     connection exceptions (builtin, or classes named ``*Timeout*``, ``*Connection*``,
     azure-core's ``ServiceRequestError``/``ServiceResponseError``, and transport errors such
     as a ``RemoteProtocolError`` for a body cut mid-way) map to :class:`APITimeoutError` and
@@ -512,12 +559,11 @@ def error_from_exception(
     status = _status_of(exc)
     body = _body_of(exc)
     if status is not None or isinstance(body, Mapping):  # an HTTP error, or an error event
-        headers = getattr(getattr(exc, "response", None), "headers", None)
         fallback = getattr(exc, "message", None)
         return provider_error(
             status,
             body,
-            headers if isinstance(headers, Mapping) else None,
+            _headers_of(exc),
             sdk=sdk,
             model=model,
             request_id=request_id,

@@ -342,6 +342,24 @@ def test_provider_errors_map_to_the_core_hierarchy(
     assert len(loopback.requests) == 1, "google-genai retried on its own"
 
 
+@pytest.mark.parametrize(
+    ("delay", "seconds"), [("37s", 37.0), ("0.5s", 0.5), ({"seconds": 2, "nanos": 500000000}, 2.5)]
+)
+def test_a_429_with_retry_info_gives_its_delay(
+    loopback: LoopbackServer, delay: object, seconds: float
+) -> None:
+    """Google sends the delay as google.rpc.RetryInfo in the body, not as Retry-After."""
+    body = wires.gemini_error(429, "Quota exceeded for metric ...", "RESOURCE_EXHAUSTED")
+    body["error"]["details"] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay},
+    ]
+    loopback.add(Reply.json(body, status=429))
+    with pytest.raises(msl.RateLimitError) as info:
+        call(doc(loopback.url))
+    assert info.value.retry_after == seconds
+
+
 def test_error_event_inside_the_stream_is_mapped(loopback: LoopbackServer) -> None:
     events: list[object] = [wires.gemini_response("partial ", finish=None, usage=None)]
     events.append(wires.gemini_error(503, "The model is overloaded", "UNAVAILABLE"))
