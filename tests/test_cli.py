@@ -248,7 +248,18 @@ def test_a_provider_sdk_that_is_not_installed_names_its_distribution(tmp_path: P
     registry = PluginRegistry(path=[str(tmp_path)])
     with pytest.raises(SDKNotFoundError) as info:
         registry.get_sdk("Anthropic")
-    assert "pip install metasync-llm-anthropic" in str(info.value)
+    # The packages are not on PyPI: the hint says how README installs them.
+    assert "not on PyPI yet" in str(info.value)
+    assert "pip install ./plugins/metasync-llm-anthropic" in str(info.value)
+    assert "--find-links DIR metasync-llm-anthropic" in str(info.value)
+
+
+def test_an_empty_prompt_is_the_users_to_fix_not_the_providers(tmp_path: Path) -> None:
+    for prompt in ("", "   \n"):
+        code, out, err = run("complete", prompt)
+        assert code == 2 and "the prompt is empty" in err and out == ""
+    code, out, _ = run("complete", "", "-s", "Only a system prompt.")
+    assert code == 0 and out
 
 
 def test_complete_with_a_schema_prints_the_validated_json(tmp_path: Path) -> None:
@@ -421,3 +432,25 @@ def test_chat_edits_the_line_with_arrow_keys_at_a_terminal(tmp_path: Path) -> No
     # The answer (an echo) is the edited line: the arrow keys never reached the model.
     assert b"\r\nhello world\r\ntest model" in first
     assert b"hello world\r\nhello world\r\ntest model" in second  # recalled by the Up key
+
+
+def test_ctrl_c_with_json_is_reported_as_json(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    slow = write(
+        tmp_path, {"name": "slow", "sdk": "test", "deployment": "echo", "test": {"delay": 30}}
+    )
+    env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "metasync_llm", "complete", "--model", slow, "hi", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(2)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err == ""
+    assert json.loads(out)["error"]["type"] == "KeyboardInterrupt"

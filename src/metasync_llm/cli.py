@@ -297,6 +297,8 @@ def _call_options(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
         options["schema"] = load_json(args.schema, "schema")
     if args.messages is None:
         options["user_content"] = _read_prompt(args, stdin)
+        if not options["user_content"].strip() and not args.system:
+            raise UsageError("the prompt is empty: give PROMPT, or pipe it on standard input")
         return options
     turns = load_json(args.messages, "messages")
     if not isinstance(turns, list):

@@ -668,7 +668,11 @@ class PluginRegistry:
             if close:
                 hint = f" (did you mean {close[0]!r}? SDK names are case-sensitive)"
             elif known:
-                hint = f"; it comes with {known}: pip install {known}"
+                hint = (
+                    f"; it comes with {known}, not on PyPI yet: pip install"
+                    f" ./plugins/{known} from a clone of metasync-llm, or pip install"
+                    f" --find-links DIR {known} from a folder of wheels (README, 'Set-up')"
+                )
             else:
                 hint = "; install the distribution that provides it"
             message = f"no SDK named {name!r} is installed{hint}"
