@@ -1,8 +1,8 @@
 """The Ray engine of a batch job: the same job on Ray Data, its limits shared by the cluster.
 
 The driver reads the input (bad lines become error rows there, as in the local engine),
-writes the requests to run to a temporary JSON Lines file, and has Ray Data read it on
-the driver's node, map its batches through a pool of async actors that call
+writes the requests to run to a temporary JSON Lines file, puts it block by block in
+Ray's object store, and has Ray Data map its batches through a pool of async actors that call
 ``acomplete_with_model``, and hand back the rows, which the driver writes to the output
 as they come: the output, resume and summary are the local engine's. One actor holds the
 job's rate limiters; every worker goes through it, so the limits hold for the cluster.
@@ -11,6 +11,7 @@ job's rate limiters; every worker goes through it, so the limits hold for the cl
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -155,7 +156,7 @@ def _run(
     # Blocks of one batch each: a block's rows come back to the driver when the whole
     # block is done, and the output is written as calls finish.
     blocks = max(2 * actors, -(-count // batch_size))
-    dataset = ray.data.read_text("local://" + str(todo), override_num_blocks=blocks)
+    dataset = ray.data.from_arrow_refs(_blocks(ray, todo, -(-count // blocks)))
     dataset = dataset.map_batches(
         _Caller,
         fn_constructor_kwargs={
@@ -172,6 +173,20 @@ def _run(
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for line in batch["row"]:
             job.emit(json.loads(str(line)))
+
+
+def _blocks(ray: Any, todo: Path, size: int) -> list[Any]:
+    """The requests of ``todo``, ``size`` lines a block, put in Ray's object store one by
+    one: the driver holds one block at a time, and the workers of any node read them.
+    (Ray Data's ``local://`` paths, read on the driver's node, are deprecated and go after
+    January 2027.)"""
+    import pyarrow  # type: ignore[import-untyped]  # noqa: PLC0415 - a dependency of Ray Data
+
+    refs = []
+    with open(todo, encoding="utf-8") as file:
+        while lines := [line.rstrip("\n") for line in itertools.islice(file, size)]:
+            refs.append(ray.put(pyarrow.table({"text": lines})))
+    return refs
 
 
 class _LimiterActor:
