@@ -467,3 +467,47 @@ def test_usage_refuses_an_age_before_year_one_and_expands_home(tmp_path: Path) -
         check=True,
     )
     assert usage(str(tmp_path / "home.db"))[0].calls == 1
+
+
+# -- observers cannot change a call's outcome; abandoned streams still end -----------------
+
+
+class _Exiting:
+    def __init__(self, kind: type[BaseException]) -> None:
+        self.kind = kind
+
+    def metasync_llm_call_ended(self, event: CallEnded) -> None:
+        raise self.kind("from the observer")
+
+
+@pytest.mark.parametrize("kind", [SystemExit, asyncio.CancelledError, GeneratorExit])
+def test_an_observer_raising_exit_or_cancellation_keeps_the_paid_result(
+    registry: PluginRegistry, kind: type[BaseException]
+) -> None:
+    register_observer(_Exiting(kind), registry=registry)
+    assert complete_with_model(MODEL, "", "hi", registry=registry).text == "hi"
+
+    async def twice() -> str:
+        return (await msl.acomplete_with_model(MODEL, "", "hi", registry=registry)).text
+
+    assert asyncio.run(twice()) == "hi"
+
+
+def test_async_streams_entered_by_hand_and_dropped_still_end(registry: PluginRegistry) -> None:
+    import gc
+
+    recorder = EndsOnly()
+    register_observer(recorder, registry=registry)
+    slow = {**MODEL, "test": {"chunkDelay": 0.01}}
+
+    async def abandon() -> None:
+        for _ in range(50):
+            stream = await msl.astream_with_model(slow, "", "one two three", registry=registry)
+            await stream.__aenter__()
+            await stream.__anext__()  # one chunk read, then the stream is dropped
+            del stream
+
+    asyncio.run(abandon())
+    gc.collect()
+    assert len(recorder.ended) == 50
+    assert {event.outcome for event in recorder.ended} == {"closed"}

@@ -168,7 +168,9 @@ def _emit(caller: Any, event: object) -> None:
     for impl in reversed(caller.get_hookimpls()):  # pluggy's order: the last registered first
         try:
             impl.function(*((event,) if impl.argnames else ()))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, CancelledError too: a paid result stays
+            if isinstance(exc, KeyboardInterrupt):
+                raise  # the user's Ctrl-C, not the observer's doing
             key = (impl.plugin_name, caller.name)
             if key not in _reported:
                 _reported.add(key)

@@ -312,6 +312,17 @@ def _spent(
     return spent
 
 
+def _abandoned(stream: AsyncCompletionStream) -> None:
+    """An async stream collected before it ended or was closed (entered by hand, never
+    exited; its HTTP connection cannot be closed from here, without its loop): observers
+    get the end event now, as for a closed stream (an OpenTelemetry span would otherwise
+    stay open for ever: 500 such streams held 500 spans). A blocking stream closes."""
+    state = getattr(stream, "_state", None)  # None: __init__ did not finish
+    if state is not None and state.watch is not None and not stream._closed:
+        stream._closed = True
+        state.abort(None, "closed")
+
+
 def _close(items: object) -> None:
     close = getattr(items, "close", None)
     if close is not None:
@@ -526,6 +537,9 @@ class AsyncCompletionStream:
             self._state.abort(None, "closed")
         self._closed = True
         await self._close_items()
+
+    def __del__(self) -> None:
+        _abandoned(self)
 
     async def __aenter__(self) -> AsyncCompletionStream:
         return self
