@@ -771,3 +771,19 @@ def test_retry_after_is_read_wherever_common_sdks_keep_the_headers() -> None:
     for exc, seconds in ((on_itself, 7), (in_raw, 8), (in_http, 9)):
         error = error_from_exception(exc, sdk="Mistral", model="m")
         assert isinstance(error, msl.RateLimitError) and error.retry_after == seconds
+
+
+@pytest.mark.parametrize("form", ["complete", "acomplete"])
+def test_12_a_byte_every_half_second_is_stopped_at_the_deadline_on_azure_ai_inference(
+    form: str, loopback: LoopbackServer
+) -> None:
+    """The wording of a report against ChatCompletionsClient (azure-core's transport):
+    one byte every 0.5 s, ``timeout: 1``, once said to hold a blocking call for 8 s."""
+    reg = registry("ChatCompletionsClient")
+    body = json.dumps(wires.chat_completion("slow")).encode()
+    loopback.add(Reply.trickle(body, every=0.5, size=1))
+    model = doc("ChatCompletionsClient", loopback.url, timeout=1)
+    started = time.monotonic()
+    with pytest.raises(msl.APITimeoutError, match="still sending"):
+        _forms(model, reg)[form]()
+    assert time.monotonic() - started < 3
