@@ -87,7 +87,12 @@ def build(session: nox.Session) -> None:
     for project in (".", *PLUGINS):
         session.run("python", "-m", "build", "--outdir", str(DIST), project)
     # The dependencies' wheels beside ours, so the folder installs without an index.
-    wheels = [str(w) for w in DIST.glob("metasync_llm*.whl")]
+    # The core's with its schema and batch extras: `--schema` and `batch` work after an
+    # install by name (`pip install --find-links dist "metasync-llm[schema]"`).
+    wheels = [
+        f"{w}[schema,batch]" if w.name.startswith("metasync_llm-") else str(w)
+        for w in DIST.glob("metasync_llm*.whl")
+    ]
     session.run("python", "-m", "pip", "download", "--dest", str(DIST), *wheels)
 
 

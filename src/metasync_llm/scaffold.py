@@ -93,7 +93,8 @@ def _pyproject(sdk: str, dist: str, package: str, cls: str) -> str:
         ]
 
         [project.optional-dependencies]
-        test = ["pytest>=8"]
+        # the conformance suite checks schema= too: it needs the core's schema extra
+        test = ["pytest>=8", "metasync-llm[schema]>={__version__}"]
 
         [project.entry-points."metasync_llm.sdks"]
         {sdk} = "{package}.plugin:{cls}"
