@@ -19,7 +19,7 @@ import pytest
 
 from metasync_llm.registry import ALLOW_ENV
 from metasync_llm.testing import LoopbackServer
-from metasync_llm.testing.wires import TEXT, openai_chat
+from metasync_llm.testing.wires import openai_chat
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -50,35 +50,39 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_every_python_example_runs_as_written(tmp_path: Path) -> None:
+#: What each README Python block prints, as its comments say (the provider block: nothing).
+PRINTED = [
+    ["Hello!", "(6, 2, 8)"],
+    [],
+    ["Tell a story", "(7, 3, 10)", "Hi ['Tell ', 'a ', 'story']"],
+    ["Another one?", "name='example' hex='example'", "one two"],
+    ["2 0.1"],
+    ["p ok 4"],
+]
+
+
+def test_every_python_example_runs_on_its_own(tmp_path: Path) -> None:
+    """Each block in a fresh process, as a reader copies one: no block needs another."""
     if importlib.util.find_spec("metasync_llm_openai") is None:
         if os.environ.get("METASYNC_REQUIRE_PEERS") == "1":
             pytest.fail("metasync_llm_openai is not installed (nox installs every plugin)")
         pytest.skip("metasync_llm_openai is not installed")
-    blocks = python_blocks()
-    assert len(blocks) >= 6
-    script = "\n\n".join(blocks)
-    assert "https://api.openai.com/v1" in script
+    examples = python_blocks()
+    assert len(examples) == len(PRINTED), "a README example was added or removed: see PRINTED"
     with LoopbackServer(default=openai_chat) as server:
-        script = script.replace("https://api.openai.com/v1", server.url)
-        done = run([sys.executable, "-c", script], tmp_path)
-        assert done.returncode == 0, done.stderr
+        for block, printed in zip(examples, PRINTED, strict=True):
+            # The provider example goes to a stand-in server.
+            script = block.replace("https://api.openai.com/v1", server.url)
+            done = run([sys.executable, "-c", script], tmp_path)
+            assert done.returncode == 0, (block, done.stderr)
+            assert done.stdout.splitlines() == printed, block
+            assert done.stderr == ""
         assert server.requests, "the provider example did not reach the server"
         assert server.requests[0].headers["authorization"] == "Bearer sk-your-key"
-    out = done.stdout.splitlines()
-    # What the examples say they print, in their order.
-    for expected in (
-        "Hello!",
-        "(6, 2, 8)",
-        "Hi again",
-        "Another one?",
-        "name='example' hex='example'",
-        "one two",
-        "2 0.1",
-    ):
-        assert expected in out, (expected, out)
-    assert TEXT not in done.stdout  # the provider answer is not printed by the example
-    assert done.stderr == ""
+
+
+def test_readme_is_a_ten_minute_read() -> None:
+    assert len(README.read_text(encoding="utf-8").splitlines()) <= 320
 
 
 @pytest.mark.parametrize(
