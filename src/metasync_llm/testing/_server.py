@@ -139,10 +139,11 @@ class LoopbackServer:
     """An HTTP/1.1 server on 127.0.0.1 that answers from a queue of replies.
 
     Replies are used in order; when the queue is empty, ``default`` answers. ``requests``
-    lists what arrived. Use as a context manager, or call :meth:`start` / :meth:`close`.
+    lists what arrived. ``port`` pins the port (0: any free one). Use as a context manager,
+    or call :meth:`start` / :meth:`close`.
     """
 
-    def __init__(self, default: Reply | Responder | None = None) -> None:
+    def __init__(self, default: Reply | Responder | None = None, *, port: int = 0) -> None:
         self.default: Reply | Responder = default or Reply.json(
             {"error": "no reply queued"}, status=599
         )
@@ -152,7 +153,7 @@ class LoopbackServer:
         self._disconnected = threading.Event()
         self._queue: deque[Reply | Responder] = deque()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler_class())
+        self._server = _Server(("127.0.0.1", port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property

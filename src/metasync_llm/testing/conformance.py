@@ -13,16 +13,23 @@ see :mod:`metasync_llm.testing.pytest_plugin`)::
         # replaces the document's "endpoint".
         replies = staticmethod(lambda request: Reply.json({...}))
 
-Every test runs the installed plugin through the public API, as a service would.
+Every test runs the installed plugin through the public API, as a service would. With
+``replies``, the suite also serves faults made from your replies: a stalled server, one
+that trickles its body, a 429 with ``Retry-After``, a stream cut part-way. They pass
+only if the plugin feeds the response's raw bytes to ``toolkit.sse_events`` /
+``toolkit.read_json`` (the attempt's deadline) and lets the SDK's HTTP errors escape (the
+core's mapping): the guarantees the bundled plugins have.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -34,7 +41,14 @@ from metasync_llm.connector import (
     complete_with_model,
     stream_with_model,
 )
-from metasync_llm.errors import CompletionError, ConfigurationError, MetasyncLLMError
+from metasync_llm.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    CompletionError,
+    ConfigurationError,
+    MetasyncLLMError,
+    RateLimitError,
+)
 from metasync_llm.hookspecs import ENTRY_POINT_GROUP
 from metasync_llm.registry import PluginRegistry, plugin_problems
 from metasync_llm.result import CompletionResult
@@ -89,6 +103,9 @@ class SDKConformance:
     #: loopback server that stands in for the API (wrap it in ``staticmethod``); its URL
     #: replaces ``model["endpoint"]``. ``None``: the document is used as it is.
     replies: ClassVar[Any] = None
+    #: The loopback server's port (0: any free one); pin it where a client or proxy needs a
+    #: known port.
+    server_port: ClassVar[int] = 0
     #: The key passed to calls (a canary: it must never show up in an error).
     api_key: ClassVar[str] = CANARY_KEY
     #: Top-level modules that importing the plugin must not import.
@@ -102,14 +119,16 @@ class SDKConformance:
         return PluginRegistry(allow={self.sdk_name})
 
     @contextmanager
-    def document(self) -> Iterator[dict[str, Any]]:
-        """The model document to call with (pointed at the loopback server, if any)."""
+    def document(self, fault: Callable[[Reply], Reply] | None = None) -> Iterator[dict[str, Any]]:
+        """The model document to call with (pointed at the loopback server, if any, whose
+        replies pass through ``fault``)."""
         doc = dict(self.model)
         if self.replies is None:
             yield doc
             return
-        responder: Callable[[RecordedRequest], Reply] = type(self).replies
-        with LoopbackServer(default=responder) as server:
+        replies: Callable[[RecordedRequest], Reply] = type(self).replies
+        responder = replies if fault is None else (lambda request: fault(replies(request)))
+        with LoopbackServer(default=responder, port=self.server_port) as server:
             doc["endpoint"] = server.url
             self._server = server
             try:
@@ -287,6 +306,55 @@ class SDKConformance:
         server = self._server
         return server.requests[-1].body.decode("utf-8", "replace") if server else None
 
+    # -- faults, made from the plugin's own replies ------------------------------------------
+
+    def _faulty(self, fault: Callable[[Reply], Reply], **fields: Any) -> CompletionError:
+        """The error of a blocking call (one attempt) against replies passed through
+        ``fault``; fails if the call succeeds or its error is not the core's."""
+        if self.replies is None:
+            import pytest  # noqa: PLC0415
+
+            pytest.skip("no loopback replies (replies = None): no server to make faults of")
+        with self.document(fault) as doc:
+            doc.update({"retry": {"attempts": 1}, **fields})
+            try:
+                result = self.call(doc)
+            except CompletionError as exc:
+                assert self.api_key not in str(exc) + repr(exc), "the API key leaked"
+                return exc
+        raise AssertionError(f"the call succeeded against a faulty server: {result.text!r}")
+
+    def test_a_stalled_server_is_a_timeout(self) -> None:
+        started = time.monotonic()
+        error = self._faulty(lambda reply: dataclasses.replace(reply, delay=4.0), timeout=0.5)
+        assert isinstance(error, APITimeoutError), f"{type(error).__name__}: {error}"
+        assert time.monotonic() - started < 3.5, "the timeout did not hold"
+
+    def test_a_trickling_server_is_stopped_at_the_deadline(self) -> None:
+        """Bytes every 0.1 s never trip a read timeout: only the attempt's deadline, which
+        the core checks where it reads the body (toolkit.sse_events / read_json)."""
+        started = time.monotonic()
+        error = self._faulty(lambda reply: _rechunked(reply, size=2, every=0.1), timeout=0.5)
+        assert isinstance(error, APITimeoutError), f"{type(error).__name__}: {error}"
+        assert time.monotonic() - started < 3.5, (
+            "a trickling server held the call past its timeout: read the raw body through"
+            " toolkit.sse_events / toolkit.read_json"
+        )
+
+    def test_a_429_carries_its_retry_after(self) -> None:
+        throttled = Reply.json(
+            {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}},
+            429,
+            {"retry-after": "7"},
+        )
+        error = self._faulty(lambda reply: throttled)
+        assert isinstance(error, RateLimitError), f"{type(error).__name__}: {error}"
+        assert error.retry_after == 7, "Retry-After was not read (see the plugin guide)"
+
+    def test_a_stream_cut_part_way_is_an_error_not_a_short_answer(self) -> None:
+        error = self._faulty(lambda reply: _rechunked(reply, size=None, cut=True))
+        assert isinstance(error, APIConnectionError), f"{type(error).__name__}: {error}"
+
     def test_importing_the_plugin_imports_no_heavy_library(self) -> None:
         module = self._entry_point().value.split(":")[0]
         code = (
@@ -300,3 +368,14 @@ class SDKConformance:
         assert json.loads(done.stdout) == [], (
             f"importing {module} imported client libraries: import them on first use"
         )
+
+
+def _rechunked(reply: Reply, *, size: int | None, every: float = 0.0, cut: bool = False) -> Reply:
+    """``reply``'s body in pieces of ``size`` bytes, ``every`` seconds apart (``size``
+    ``None``: two halves); with ``cut``, the connection breaks after the first piece."""
+    body = b"".join(reply.chunks) if reply.chunks is not None else reply.body
+    size = size or max(1, len(body) // 2)
+    pieces = tuple(body[i : i + size] for i in range(0, len(body), size))
+    return dataclasses.replace(
+        reply, body=b"", chunks=pieces, chunk_delay=every, cut_after=1 if cut else None
+    )
