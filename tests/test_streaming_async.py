@@ -286,3 +286,33 @@ def test_concurrent_first_calls_wait_for_one_client() -> None:
 
     clients = asyncio.run(run())
     assert len(made) == 1 and all(client is made[0] for client in clients)
+
+
+class _ContextOnlyClient:
+    """As mistralai's clients: no close() or aclose(), only with / async with."""
+
+    def __init__(self) -> None:
+        self.released: list[str] = []
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.append("sync")
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.released.append("async")
+
+
+def test_pooled_clients_without_close_are_released_through_their_context_manager() -> None:
+    from metasync_llm.toolkit import AsyncClientCache, ClientCache
+
+    pooled: ClientCache[_ContextOnlyClient] = ClientCache()
+    client = pooled.get("key", _ContextOnlyClient)
+    pooled.close()
+    assert client.released == ["sync"]
+
+    per_loop: AsyncClientCache[_ContextOnlyClient] = AsyncClientCache()
+
+    async def run() -> _ContextOnlyClient:
+        return await per_loop.get("key", _ContextOnlyClient)
+
+    async_client = asyncio.run(run())  # the loop's shutdown closes its clients
+    assert async_client.released == ["async"]

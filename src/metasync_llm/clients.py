@@ -58,10 +58,23 @@ def _digest(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
 
 
+def _closer(client: object, *, asynchronous: bool) -> Callable[[], object] | None:
+    """How to release ``client``: ``aclose()`` (async), ``close()``, else its context
+    manager's exit (mistralai's clients have no ``close``, only ``with``/``async with``)."""
+    names = ("aclose", "close", "__aexit__") if asynchronous else ("close", "__exit__")
+    for name in names:
+        method = getattr(client, name, None)
+        if callable(method):
+            if name.startswith("__"):
+                return lambda: method(None, None, None)
+            return method  # type: ignore[no-any-return]
+    return None
+
+
 def _close_all(clients: dict[Hashable, Any]) -> None:
     """Close every client in ``clients`` (sync ``close()``), ignoring failures."""
     for client in list(clients.values()):
-        close = getattr(client, "close", None)
+        close = _closer(client, asynchronous=False)
         if close is None:
             continue
         try:
@@ -133,7 +146,7 @@ class _LoopClients(Generic[T]):
 
 
 async def _close_client(client: object) -> None:
-    close = getattr(client, "aclose", None) or getattr(client, "close", None)
+    close = _closer(client, asynchronous=True)
     if close is None:
         return
     try:
