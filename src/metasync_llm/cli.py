@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check model documents in a JSON file")
     validate.add_argument(
         "model_file",
-        metavar="MODEL_FILE",
+        metavar="FILE",
         help="a JSON file with one model document or a list of them",
     )
     validate.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -458,12 +458,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature",
         type=float,
         default=1.0,
+        metavar="TEMP",
         help="temperature, clamped to the model's limits (default 1)",
     )
     complete.add_argument(
         "--max-tokens",
         type=int,
         default=None,
+        metavar="N",
         help="maximum tokens to generate (default 4096, capped by maxToken)",
     )
     complete.add_argument(
@@ -507,8 +509,21 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("-m", "--model", metavar="FILE", help="JSON file with a model or catalog")
     chat.add_argument("-n", "--name", help="the model to use from a catalog file")
     chat.add_argument("-s", "--system", default="", help="system prompt")
-    chat.add_argument("-t", "--temperature", type=float, default=1.0, help="temperature")
-    chat.add_argument("--max-tokens", type=int, default=None, help="maximum tokens per answer")
+    chat.add_argument(
+        "-t",
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="TEMP",
+        help="temperature, clamped to the model's limits (default 1)",
+    )
+    chat.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="maximum tokens per answer (default 4096, capped by maxToken)",
+    )
     chat.add_argument("-q", "--quiet", action="store_true", help="no summary per turn")
 
     from metasync_llm.batch._cli import add_parser  # noqa: PLC0415 - its own module

@@ -40,11 +40,14 @@ def add_parser(sub: Any) -> None:
         help="also run again the ids that failed with a retryable error (implies --resume)",
     )
     batch.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    batch.add_argument("--concurrency", type=int, default=64, help="calls in flight (default 64)")
+    batch.add_argument(
+        "--concurrency", type=int, default=64, metavar="N", help="calls in flight (default 64)"
+    )
     batch.add_argument(
         "--rate-limit-retries",
         type=int,
         default=10,
+        metavar="N",
         help="times a request is tried again after a 429 (default 10)",
     )
     batch.add_argument("--summary", metavar="FILE", help="write the summary as JSON to FILE")
@@ -53,15 +56,23 @@ def add_parser(sub: Any) -> None:
         "--progress-interval",
         type=float,
         default=10.0,
+        metavar="SECONDS",
         help="seconds between progress lines when stderr is not a terminal (default 10)",
     )
     batch.add_argument(
-        "--engine", choices=("local", "ray"), default="local", help="where calls run"
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="where calls run (default local)",
     )
     batch.add_argument(
-        "--ray-address", help="join this Ray cluster (default: start a local Ray for the job)"
+        "--ray-address",
+        metavar="ADDRESS",
+        help="join this Ray cluster (default: start a local Ray for the job)",
     )
-    batch.add_argument("--ray-actors", type=int, default=2, help="Ray actors calling (default 2)")
+    batch.add_argument(
+        "--ray-actors", type=int, default=2, metavar="N", help="Ray actors calling (default 2)"
+    )
     batch.add_argument(
         "--ray-runtime-env", metavar="JSON", help="Ray runtime environment for the workers"
     )
