@@ -320,48 +320,63 @@ def test_chat_with_piped_input_answers_each_line_as_a_turn(tmp_path: Path) -> No
     assert code == 2 and "deployment" in err
 
 
+class _ChatAtATerminal:
+    """``metasync-llm chat --model MODEL`` in a child process on a real terminal (a pty)."""
+
+    def __init__(self, model: str) -> None:
+        import pty
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the chat on the terminal
+            env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
+            os.execve(
+                sys.executable,
+                [sys.executable, "-m", "metasync_llm", "chat", "--model", model],
+                env,
+            )
+        self.seen = b""
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def read_until(self, marker: bytes, times: int = 1, timeout: float = 20) -> None:
+        """Read the terminal until ``marker`` has shown ``times`` times."""
+        import select
+
+        end = time.monotonic() + timeout
+        while self.seen.count(marker) < times:
+            ready, _, _ = select.select([self.fd], [], [], max(0, end - time.monotonic()))
+            assert ready, f"no {marker!r} in {self.seen!r}"
+            try:
+                self.seen += os.read(self.fd, 1024)
+            except OSError as exc:  # the child ended: the terminal is gone
+                raise AssertionError(f"no {marker!r} in {self.seen!r}") from exc
+
+    def exit_status(self) -> int:
+        """Leave the chat; its exit status."""
+        try:
+            self.type(b"exit\n")
+            _, status = os.waitpid(self.pid, 0)
+        finally:
+            os.close(self.fd)
+        return os.WEXITSTATUS(status)
+
+
 def test_chat_at_a_terminal_ctrl_c_stops_only_the_current_answer(tmp_path: Path) -> None:
     """A real terminal (a pty): the prompt, a streamed answer cut by Ctrl-C, another turn."""
-    import pty
-    import select
-
     slow = {"name": "slow", "sdk": "test", "deployment": "echo", "test": {"chunkDelay": 0.3}}
-    model = write(tmp_path, slow)
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the chat on the terminal
-        env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
-        os.execve(
-            sys.executable, [sys.executable, "-m", "metasync_llm", "chat", "--model", model], env
-        )
-    seen = b""
-
-    def read_until(marker: bytes, timeout: float = 20) -> None:
-        nonlocal seen
-        end = time.monotonic() + timeout
-        while marker not in seen:
-            ready, _, _ = select.select([fd], [], [], max(0, end - time.monotonic()))
-            assert ready, f"no {marker!r} in {seen!r}"
-            try:
-                seen += os.read(fd, 1024)
-            except OSError as exc:  # the child ended: the terminal is gone
-                raise AssertionError(f"no {marker!r} in {seen!r}") from exc
-
-    try:
-        read_until(b"> ")
-        os.write(fd, b"alpha beta gamma delta epsilon zeta eta theta\n")
-        read_until(b"theta\r\nalpha beta ")  # the terminal's echo, then the answer begins
-        os.write(fd, b"\x03")  # Ctrl-C
-        read_until(b"[answer stopped")
-        read_until(b"> ")
-        os.write(fd, b"again\n")
-        read_until(b"again\r\n")
-        read_until(b"tokens 1 in")  # the stopped turn is not in the conversation
-        os.write(fd, b"exit\n")
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
-    assert os.WEXITSTATUS(status) == 0, seen
-    answer = seen.split(b"theta\r\n", 1)[1].split(b"[answer stopped", 1)[0]
+    chat = _ChatAtATerminal(write(tmp_path, slow))
+    chat.read_until(b"> ")
+    chat.type(b"alpha beta gamma delta epsilon zeta eta theta\n")
+    chat.read_until(b"theta\r\nalpha beta ")  # the terminal's echo, then the answer begins
+    chat.type(b"\x03")  # Ctrl-C
+    chat.read_until(b"[answer stopped")
+    chat.read_until(b"> ", times=2)
+    chat.type(b"again\n")
+    chat.read_until(b"again\r\n")
+    chat.read_until(b"tokens 1 in")  # the stopped turn is not in the conversation
+    assert chat.exit_status() == 0, chat.seen
+    answer = chat.seen.split(b"theta\r\n", 1)[1].split(b"[answer stopped", 1)[0]
     assert answer.startswith(b"alpha beta ") and b"theta" not in answer
 
 
@@ -397,38 +412,14 @@ def test_control_characters_in_an_answer_are_shown_escaped_at_a_terminal(
 
 
 def test_chat_edits_the_line_with_arrow_keys_at_a_terminal(tmp_path: Path) -> None:
-    import pty
-    import select
-
-    model = write(tmp_path, CATALOG[0])
-    pid, fd = pty.fork()
-    if pid == 0:
-        env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
-        os.execve(
-            sys.executable, [sys.executable, "-m", "metasync_llm", "chat", "--model", model], env
-        )
-    seen = b""
-
-    def read_until(marker: bytes, times: int = 1) -> None:
-        nonlocal seen
-        end = time.monotonic() + 20
-        while seen.count(marker) < times:
-            ready, _, _ = select.select([fd], [], [], max(0, end - time.monotonic()))
-            assert ready, f"no {marker!r} in {seen!r}"
-            seen += os.read(fd, 1024)
-
-    try:
-        read_until(b"> ")
-        os.write(fd, b"helo world" + b"\x1b[D" * 7 + b"l\n")  # Left x7, then "l"
-        read_until(b"tokens")
-        os.write(fd, b"\x1b[A\n")  # Up: the last turn again
-        read_until(b"tokens", times=2)
-        os.write(fd, b"exit\n")
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
-    assert os.WEXITSTATUS(status) == 0, seen
-    first, second = seen.split(b"tokens")[:2]
+    chat = _ChatAtATerminal(write(tmp_path, CATALOG[0]))
+    chat.read_until(b"> ")
+    chat.type(b"helo world" + b"\x1b[D" * 7 + b"l\n")  # Left x7, then "l"
+    chat.read_until(b"tokens")
+    chat.type(b"\x1b[A\n")  # Up: the last turn again
+    chat.read_until(b"tokens", times=2)
+    assert chat.exit_status() == 0, chat.seen
+    first, second = chat.seen.split(b"tokens")[:2]
     # The answer (an echo) is the edited line: the arrow keys never reached the model.
     assert b"\r\nhello world\r\ntest model" in first
     assert b"hello world\r\nhello world\r\ntest model" in second  # recalled by the Up key

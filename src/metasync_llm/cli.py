@@ -408,6 +408,25 @@ def _cmd_usage(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _sampling_options(command: argparse.ArgumentParser) -> None:
+    """``-t/--temperature`` and ``--max-tokens``, as ``complete`` and ``chat`` take them."""
+    command.add_argument(
+        "-t",
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="TEMP",
+        help="temperature, clamped to the model's limits (default 1)",
+    )
+    command.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="maximum tokens per answer (default 4096, capped by maxToken)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``metasync-llm``."""
     parser = argparse.ArgumentParser(
@@ -453,21 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     complete.add_argument("-n", "--name", help="the model to use from a catalog file")
     complete.add_argument("-s", "--system", default="", help="system prompt")
-    complete.add_argument(
-        "-t",
-        "--temperature",
-        type=float,
-        default=1.0,
-        metavar="TEMP",
-        help="temperature, clamped to the model's limits (default 1)",
-    )
-    complete.add_argument(
-        "--max-tokens",
-        type=int,
-        default=None,
-        metavar="N",
-        help="maximum tokens to generate (default 4096, capped by maxToken)",
-    )
+    _sampling_options(complete)
     complete.add_argument(
         "--repair-json", action="store_true", help="mend JSON-shaped answers into valid JSON"
     )
@@ -509,21 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("-m", "--model", metavar="FILE", help="JSON file with a model or catalog")
     chat.add_argument("-n", "--name", help="the model to use from a catalog file")
     chat.add_argument("-s", "--system", default="", help="system prompt")
-    chat.add_argument(
-        "-t",
-        "--temperature",
-        type=float,
-        default=1.0,
-        metavar="TEMP",
-        help="temperature, clamped to the model's limits (default 1)",
-    )
-    chat.add_argument(
-        "--max-tokens",
-        type=int,
-        default=None,
-        metavar="N",
-        help="maximum tokens per answer (default 4096, capped by maxToken)",
-    )
+    _sampling_options(chat)
     chat.add_argument("-q", "--quiet", action="store_true", help="no summary per turn")
 
     from metasync_llm.batch._cli import add_parser  # noqa: PLC0415 - its own module

@@ -31,13 +31,7 @@ class IdSet:
 
     def __contains__(self, key: str) -> bool:
         slots, h = self._slots, _hash(key)
-        mask = len(slots) - 1
-        i = h & mask
-        while (held := slots[i]) != 0:
-            if held == h:
-                return True
-            i = (i + 1) & mask
-        return False
+        return slots[_slot(slots, h)] == h
 
     def add(self, key: str) -> None:
         if self._place(self._slots, _hash(key)):
@@ -47,12 +41,10 @@ class IdSet:
 
     @staticmethod
     def _place(slots: array[int], h: int) -> bool:
-        mask = len(slots) - 1
-        i = h & mask
-        while (held := slots[i]) != 0:
-            if held == h:
-                return False
-            i = (i + 1) & mask
+        """Put ``h`` in ``slots``; ``False`` if it was there already."""
+        i = _slot(slots, h)
+        if slots[i] == h:
+            return False
         slots[i] = h
         return True
 
@@ -62,6 +54,15 @@ class IdSet:
             if h:
                 self._place(bigger, h)
         self._slots = bigger
+
+
+def _slot(slots: array[int], h: int) -> int:
+    """Where ``h`` is in ``slots``, or the empty slot where it would go (linear probing)."""
+    mask = len(slots) - 1
+    i = h & mask
+    while (held := slots[i]) != 0 and held != h:
+        i = (i + 1) & mask
+    return i
 
 
 def _hash(key: str) -> int:
