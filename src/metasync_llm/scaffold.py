@@ -222,8 +222,10 @@ def _plugin(sdk: str, cls: str) -> str:
                 cheap). With a client library, implement ``create_client`` and use
                 ``self.client_for(request)``: the core keeps one client per endpoint and
                 key; switch the library's own retries off (the core retries). Wait at most
-                ``toolkit.timeout_of(config)`` seconds. The core maps the library's errors
-                (by HTTP status, body and headers) and scrubs the key from them.
+                ``toolkit.timeout_of(config)`` seconds, and read the body's raw bytes with
+                ``toolkit.read_json(chunks)`` (streams: ``toolkit.sse_events``), so that the
+                attempt's deadline holds against a server that trickles. The core maps the
+                library's errors (by HTTP status, body and headers) and scrubs the key.
                 """
                 {BEGIN}
                 raise NotImplementedError(
