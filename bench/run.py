@@ -28,6 +28,12 @@ KEY = "sk-bench"
 SDKS = ["OpenAI", "AzureOpenAI", "Anthropic", "ChatCompletionsClient", "Gemini"]
 
 
+#: What the plugins send for ("Be brief.", "Hello"), so the raw calls send the same: the
+#: OpenAI plugin two turns, AzureOpenAI and ChatCompletionsClient the seed's combined one.
+SEPARATE = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]
+COMBINED = [{"role": "system", "content": "Be brief.\n\nHello"}]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,7 +144,6 @@ def raw_clients(url: str) -> dict[str, Callable[[], Any]]:
         api_version="2024-05-01-preview",
         retry_total=0,
     )
-    msgs = [{"role": "system", "content": "Be brief.Hello"}]
     gem = gemini_client(url)
 
     def ant_call() -> Any:
@@ -152,14 +157,14 @@ def raw_clients(url: str) -> dict[str, Callable[[], Any]]:
 
     return {
         "OpenAI": lambda: oai.chat.completions.create(
-            model="m", messages=msgs, temperature=1.0, max_tokens=4096
+            model="m", messages=SEPARATE, temperature=1.0, max_tokens=4096
         ),
         "AzureOpenAI": lambda: az.chat.completions.create(
-            model="m", messages=msgs, temperature=1.0, max_tokens=4096
+            model="m", messages=COMBINED, temperature=1.0, max_tokens=4096
         ),
         "Anthropic": ant_call,
         "ChatCompletionsClient": lambda: aai.complete(
-            messages=msgs, model="m", temperature=1.0, max_tokens=4096
+            messages=COMBINED, model="m", temperature=1.0, max_tokens=4096
         ),
         "Gemini": lambda: gem.models.generate_content(
             model="gemini-2.5-flash", contents="Hello", config=GEMINI_CONFIG
@@ -402,7 +407,7 @@ def bench_async(url: str, total: int, rounds: int) -> list[dict[str, Any]]:
     async def measure() -> list[dict[str, Any]]:
         oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
         ant = anthropic.AsyncAnthropic(base_url=url, api_key=KEY, max_retries=0)
-        msgs = [{"role": "system", "content": "Be brief.Hello"}]
+        msgs = SEPARATE  # what the OpenAI plugin sends for ("Be brief.", "Hello")
 
         async def ant_raw() -> Any:
             async with ant.messages.stream(
@@ -474,7 +479,7 @@ def bench_stream(url: str, n: int) -> list[dict[str, Any]]:
     docs = documents(url)
     oai = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
     ant = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
-    msgs = [{"role": "system", "content": "Be brief.Hello"}]
+    msgs = SEPARATE  # what the OpenAI plugin sends for ("Be brief.", "Hello")
 
     def timed(chunks: Callable[[], Any]) -> tuple[float, float]:
         t = time.perf_counter()
@@ -642,7 +647,7 @@ def bench_batch(url: str, n: int) -> list[dict[str, Any]]:
 
     catalog = [documents(url)["OpenAI"]]
     requests = [{"id": i, "user": "Hello", "system": "Be brief."} for i in range(n)]
-    msgs = [{"role": "system", "content": "Be brief.Hello"}]
+    msgs = SEPARATE  # what the OpenAI plugin sends for ("Be brief.", "Hello")
 
     def raw(concurrency: int) -> float:
         async def job() -> float:
