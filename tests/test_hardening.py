@@ -787,3 +787,13 @@ def test_12_a_byte_every_half_second_is_stopped_at_the_deadline_on_azure_ai_infe
     with pytest.raises(msl.APITimeoutError, match="still sending"):
         _forms(model, reg)[form]()
     assert time.monotonic() - started < 3
+
+
+def test_a_retry_info_that_cannot_be_read_leaves_retry_after_unknown() -> None:
+    from metasync_llm.errors import provider_error
+
+    for delay in ({"seconds": "soon"}, {"seconds": True}, "37 minutes", {"seconds": "3"}):
+        body = {"error": {"details": [{"@type": "google.rpc.RetryInfo", "retryDelay": delay}]}}
+        error = provider_error(429, body, None, sdk="Gemini", model="m")
+        assert isinstance(error, msl.RateLimitError)
+        assert error.retry_after == (3.0 if delay == {"seconds": "3"} else None)

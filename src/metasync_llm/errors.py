@@ -451,10 +451,12 @@ def _retry_info(body: object) -> float | None:
         delay = detail.get("retryDelay")
         if isinstance(delay, str) and delay.endswith("s"):
             return retry_after_seconds(delay[:-1])
-        if isinstance(delay, Mapping):
+        if isinstance(delay, Mapping):  # protobuf JSON gives seconds as a string
             seconds, nanos = delay.get("seconds", 0), delay.get("nanos", 0)
-            if isinstance(seconds, int | str) and isinstance(nanos, int):
-                return retry_after_seconds(str(int(seconds) + nanos / 1e9))
+            if isinstance(nanos, int) and not isinstance(seconds, bool):
+                whole = retry_after_seconds(str(seconds))
+                if whole is not None:
+                    return whole + nanos / 1e9
     return None
 
 
