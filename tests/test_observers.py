@@ -511,3 +511,29 @@ def test_async_streams_entered_by_hand_and_dropped_still_end(registry: PluginReg
     gc.collect()
     assert len(recorder.ended) == 50
     assert {event.outcome for event in recorder.ended} == {"closed"}
+
+
+def test_a_forked_child_records_its_own_calls(tmp_path: Path) -> None:
+    """A fork has no writer thread, and the parent's lock may be held: the child starts
+    afresh and its rows are written too (a pre-fork server, multiprocessing's fork)."""
+    import os
+    import warnings
+
+    db = tmp_path / "usage.db"
+    registry = PluginRegistry(allow={"test"})
+    ledger = Ledger(db)
+    register_observer(ledger, registry=registry)
+    complete_with_model(MODEL, "", "parent", registry=registry)
+    with warnings.catch_warnings():  # 3.12+ warns about fork with threads: that is the case
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            complete_with_model(MODEL, "", "child", registry=registry)
+            os._exit(0 if ledger.flush(timeout=30) and ledger.unwritten == 0 else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert ledger.flush(timeout=30)
+    assert usage(str(db))[0].calls == 2

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,7 +78,8 @@ class Ledger:
     on_trouble: Callable[[str], object] | None = None
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        import threading  # noqa: PLC0415 - only with a ledger
+        import atexit  # noqa: PLC0415 - only with a ledger
+        import threading  # noqa: PLC0415
 
         self.path = os.path.expanduser(os.fspath(path))
         #: Rows that could not be written, and why the last one could not.
@@ -87,6 +89,10 @@ class Ledger:
         self._queued: list[tuple[Any, ...]] = []
         self._writing = 0  # rows taken by the writer, not yet written (or given up)
         self._pid: int | None = None  # the process the writer runs in (a fork needs one)
+        # A forked child has no writer thread, and may inherit the condition's lock held:
+        # it starts afresh (its first row starts its own writer).
+        os.register_at_fork(after_in_child=functools.partial(_forked, weakref.ref(self)))
+        atexit.register(self._at_exit)
 
     def __repr__(self) -> str:
         return f"Ledger({self.path!r})"
@@ -114,7 +120,7 @@ class Ledger:
             os.getpid(),
         )
         with self._changed:
-            if self._pid != os.getpid():
+            if self._pid is None:  # the first row of this process
                 self._start_writer()
             self._queued.append(row)
             self._changed.notify_all()
@@ -128,23 +134,23 @@ class Ledger:
             )
 
     def _start_writer(self) -> None:
-        import atexit  # noqa: PLC0415
         import threading  # noqa: PLC0415
 
-        if self._pid is None:
-            atexit.register(self._at_exit)
         self._pid = os.getpid()
-        self._queued, self._writing = [], 0  # a forked child: the parent's rows are its own
         threading.Thread(target=self._write, name="metasync-llm-ledger", daemon=True).start()
 
+    def _after_fork(self) -> None:
+        """In a forked child: a new lock and queue (the parent's rows are the parent's)."""
+        import threading  # noqa: PLC0415
+
+        self._changed = threading.Condition()
+        self._queued, self._writing, self._pid = [], 0, None
+
     def _write(self) -> None:
-        pid = os.getpid()
         connection: sqlite3.Connection | None = None
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: bool(self._queued))
-                if self._pid != pid:
-                    return  # a forked copy of this thread's ledger: its child writes
                 rows, self._queued = self._queued, []
                 self._writing = len(rows)
             try:
@@ -176,10 +182,16 @@ class Ledger:
                 self.on_trouble(message)
 
     def _at_exit(self) -> None:
-        if self._pid == os.getpid() and not self.flush(BUSY_TIMEOUT):
+        if self._pid is not None and not self.flush(BUSY_TIMEOUT):
             with self._changed:
                 left = len(self._queued) + self._writing
             self._trouble(left, TimeoutError(f"{left} rows still queued at exit"))
+
+
+def _forked(ledger: weakref.ref[Ledger]) -> None:
+    alive = ledger()
+    if alive is not None:
+        alive._after_fork()
 
 
 def _insert(connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
