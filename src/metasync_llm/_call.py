@@ -408,15 +408,18 @@ def _endpoint_key(settings: ModelSettings, config: Mapping[str, Any]) -> tuple[s
 
 
 def refuses_native_schema(call: Call, error: MetasyncLLMError) -> bool:
-    """Whether ``error`` says the server does not take the schema natively (then the call
-    is not retried as it is: :func:`without_native_schema` asks again, and the endpoint is
-    remembered, for the life of the process, as one that refuses it)."""
+    """Whether ``error`` says the server does not take ``call``'s schema natively: then
+    the call is not retried as it is, and :func:`without_native_schema` asks again."""
     if not call.native_schema or error.status not in (400, 422, 500, 501):
         return False
     import re  # noqa: PLC0415 - loaded already (errors)
 
-    if not re.search(_NATIVE_SCHEMA_REFUSED, str(error)):
-        return False
+    return re.search(_NATIVE_SCHEMA_REFUSED, str(error)) is not None
+
+
+def remember_native_schema_refused(call: Call) -> None:
+    """The endpoint of ``call`` refuses native schemas: for the life of the process, its
+    calls tell the model the schema instead (streams included)."""
     key = _endpoint_key(call.settings, call.config)
     if key not in _REFUSES_NATIVE_SCHEMA:
         _REFUSES_NATIVE_SCHEMA.add(key)
@@ -425,7 +428,6 @@ def refuses_native_schema(call: Call, error: MetasyncLLMError) -> bool:
             call.settings.sdk,
             call.settings.name,
         )
-    return True
 
 
 def without_native_schema(call: Call) -> Call:

@@ -26,6 +26,7 @@ from metasync_llm._call import (
     finished,
     reasked,
     refuses_native_schema,
+    remember_native_schema_refused,
     result_of,
     without_native_schema,
 )
@@ -142,9 +143,10 @@ class _StreamState:
         """
         error = call_error(exc, self.call)
         error.partial_text = "".join(self.chunks)
-        if (self.delivered and (self.chunks or self.end is not None)) or refuses_native_schema(
-            self.call, error
-        ):  # handed out, or a refusal that asking again as it stands cannot change
+        refused = refuses_native_schema(self.call, error)
+        if refused:  # asking again as it stands cannot change that: the asking layer adapts
+            remember_native_schema_refused(self.call)
+        if refused or (self.delivered and (self.chunks or self.end is not None)):
             error.attempts = self.attempts.count
             raise error
         delay = self.attempts.after_failure(error)
