@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -147,6 +148,7 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 
 #: The keys resolved in this process: no log record, of any logger, shows them.
 _KEYS_IN_USE: set[str] = set()
+_INSTALLING = threading.Lock()
 
 
 def _keep_out_of_logs(key: str) -> None:
@@ -159,7 +161,10 @@ def _keep_out_of_logs(key: str) -> None:
     """
     import logging  # noqa: PLC0415 - loaded by the client libraries anyway
 
-    if not _KEYS_IN_USE:
+    with _INSTALLING:  # two threads' first keys must not wrap the factory twice
+        if _KEYS_IN_USE:
+            _KEYS_IN_USE.add(key)
+            return
         made = logging.getLogRecordFactory()
 
         def redacting(*args: Any, **kwargs: Any) -> logging.LogRecord:
@@ -173,4 +178,4 @@ def _keep_out_of_logs(key: str) -> None:
             return record
 
         logging.setLogRecordFactory(redacting)
-    _KEYS_IN_USE.add(key)
+        _KEYS_IN_USE.add(key)
