@@ -100,7 +100,7 @@ def test_out_of_the_box_it_installs_loads_and_only_the_call_fails(tmp_path: Path
     )
     summary = tests.stdout.strip().splitlines()[-1]
     assert tests.returncode == 1, tests.stdout
-    assert summary.startswith("6 failed, 6 passed, 3 skipped"), tests.stdout
+    assert summary.startswith("7 failed, 6 passed, 3 skipped"), tests.stdout
     # The summary line is "FAILED path::Class::test" (CI=true adds " - message").
     failed = {
         line.split("::")[-1].split(" - ")[0]
@@ -114,6 +114,7 @@ def test_out_of_the_box_it_installs_loads_and_only_the_call_fails(tmp_path: Path
         "test_a_trickling_server_is_stopped_at_the_deadline",
         "test_a_429_carries_its_retry_after",
         "test_a_stream_cut_part_way_is_an_error_not_a_short_answer",
+        "test_an_answer_without_usage_reports_unknown_counts_not_zero",
     }
     assert "AcmeChat: the API call is not written yet: fill in _call_api" in tests.stdout
 
@@ -159,7 +160,7 @@ def test_a_third_party_ships_a_plugin_end_to_end(tmp_path: Path) -> None:
         check=False,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert tests.stdout.strip().splitlines()[-1].startswith("12 passed, 3 skipped")
+    assert tests.stdout.strip().splitlines()[-1].startswith("13 passed, 3 skipped")
 
     with LoopbackServer(default=openai_chat) as server:
         model = tmp_path / "model.json"

@@ -15,7 +15,8 @@ see :mod:`metasync_llm.testing.pytest_plugin`)::
 
 Every test runs the installed plugin through the public API, as a service would. With
 ``replies``, the suite also serves faults made from your replies: a stalled server, one
-that trickles its body, a 429 with ``Retry-After``, a stream cut part-way. They pass
+that trickles its body, a 429 with ``Retry-After``, a stream cut part-way, replies
+without usage. They pass
 only if the plugin feeds the response's raw bytes to ``toolkit.sse_events`` /
 ``toolkit.read_json`` (the attempt's deadline) and lets the SDK's HTTP errors escape (the
 core's mapping): the guarantees the bundled plugins have.
@@ -355,6 +356,20 @@ class SDKConformance:
         error = self._faulty(lambda reply: _rechunked(reply, size=None, cut=True))
         assert isinstance(error, APIConnectionError), f"{type(error).__name__}: {error}"
 
+    def test_an_answer_without_usage_reports_unknown_counts_not_zero(self) -> None:
+        """Servers that do not count tokens (many OpenAI-compatible ones, a stream not asked
+        for usage) leave every count ``None``: a made-up 0 would be billed as free."""
+        if self.replies is None:
+            import pytest  # noqa: PLC0415
+
+            pytest.skip("no loopback replies (replies = None): no server to strip usage from")
+        with self.document(_without_usage) as doc:
+            result = self.call(doc)
+        assert isinstance(result.text, str) and result.text, "no text without usage"
+        assert tuple(result.usage) == (None, None, None), (
+            f"usage {tuple(result.usage)} from replies that carry none: report None"
+        )
+
     def test_importing_the_plugin_imports_no_heavy_library(self) -> None:
         module = self._entry_point().value.split(":")[0]
         code = (
@@ -368,6 +383,32 @@ class SDKConformance:
         assert json.loads(done.stdout) == [], (
             f"importing {module} imported client libraries: import them on first use"
         )
+
+
+def _without_usage(reply: Reply) -> Reply:
+    """``reply`` with every key naming usage (``usage``, ``usageMetadata``, ...) removed from
+    its JSON body or from each JSON ``data:`` line of its event stream."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if "usage" not in k.lower()}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    body = b"".join(reply.chunks) if reply.chunks is not None else reply.body
+    try:
+        return dataclasses.replace(reply, body=json.dumps(strip(json.loads(body))).encode())
+    except ValueError:
+        pass  # not one JSON document: an event stream
+
+    def event_line(line: bytes) -> bytes:
+        if line.startswith(b"data:") and line[5:].strip() not in (b"", b"[DONE]"):
+            return b"data: " + json.dumps(strip(json.loads(line[5:]))).encode()
+        return line
+
+    lines = [event_line(line) for line in body.split(b"\n")]
+    return dataclasses.replace(reply, body=b"\n".join(lines), chunks=None)
 
 
 def _rechunked(reply: Reply, *, size: int | None, every: float = 0.0, cut: bool = False) -> Reply:
