@@ -25,10 +25,10 @@ import pytest
 from batch_server import StandIn
 
 import metasync_llm as msl
+from metasync_llm._model import RateLimit
 from metasync_llm.batch import BatchRequest, arun_batch, run_batch
 from metasync_llm.batch._limits import ModelLimiter
 from metasync_llm.cli import main as cli
-from metasync_llm.model import RateLimit
 from metasync_llm.registry import ALLOW_ENV
 
 HERE = Path(__file__).parent

@@ -17,7 +17,7 @@ from metasync_llm import (
     SDKNotFoundError,
     complete_with_model,
 )
-from metasync_llm.builtin_sdk import SIMULATED_ERRORS, count_tokens
+from metasync_llm._plugins._builtin import SIMULATED_ERRORS, count_tokens
 
 Doc = dict[str, Any]
 

@@ -218,7 +218,7 @@ def test_a_refused_plugin_leaves_the_manager_as_it_was() -> None:
 
 def test_the_cores_own_hook_methods_match_the_specs() -> None:
     """Discovery does not re-check the core's own methods at every start: this does."""
-    from metasync_llm.builtin_sdk import BuiltinTestSDK
+    from metasync_llm._plugins._builtin import BuiltinTestSDK
     from metasync_llm.chat_completions import ChatCompletionsSDK
     from metasync_llm.registry import signature_problems
 

@@ -21,7 +21,7 @@ from metasync_llm import (
     complete_with_model,
     stream_with_model,
 )
-from metasync_llm.schema import example, prepare_schema
+from metasync_llm._structured._schema import example, prepare_schema
 
 ECHO = {"name": "echo", "sdk": "test", "deployment": "echo"}
 JSON = {"name": "json", "sdk": "test", "deployment": "structured"}

@@ -150,22 +150,9 @@ def test_seed_import_paths() -> None:
 
 
 # Standard modules that together cost ~8 ms of a ~25 ms start; discovery does without them.
-SLOW_AT_START = ("asyncio", "dataclasses", "importlib.metadata", "logging", "threading", "weakref")
-# What discovery needs of the core: the contract, the loader, and the base class the
-# Chat Completions-shaped plugins subclass. Results, errors and the plugins' helpers load
-# with the first call (plugins reach them through metasync_llm.toolkit).
-CORE_AT_START = {
-    "metasync_llm",
-    "metasync_llm._entry_points",
-    "metasync_llm._lazy",
-    "metasync_llm._record",
-    "metasync_llm.base_sdk",
-    "metasync_llm.builtin_sdk",
-    "metasync_llm.chat_completions",
-    "metasync_llm.hookspecs",
-    "metasync_llm.registry",
-    "metasync_llm.toolkit",
-}
+# Discovery reads entry points from the dist-info files itself: importlib.metadata alone
+# costs about as much as the rest of start-up. The start-up time budget is in bench/.
+SLOW_AT_START = ("importlib.metadata",)
 
 
 def test_discovery_imports_no_provider_sdk() -> None:
@@ -176,8 +163,7 @@ def test_discovery_imports_no_provider_sdk() -> None:
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in"
         " ('openai', 'anthropic', 'azure', 'google', 'httpx', 'httpx2', 'opentelemetry'))\n"
         f"slow = sorted(set({SLOW_AT_START!r}) & set(sys.modules))\n"
-        "core = sorted(m for m in sys.modules if m.split('.')[0] == 'metasync_llm')\n"
-        "print(json.dumps({'sdks': names, 'heavy': heavy, 'slow': slow, 'core': core}))\n"
+        "print(json.dumps({'sdks': names, 'heavy': heavy, 'slow': slow}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != ALLOW_ENV}
     out = subprocess.run(
@@ -187,7 +173,6 @@ def test_discovery_imports_no_provider_sdk() -> None:
     assert "test" in report["sdks"]
     assert report["heavy"] == []
     assert report["slow"] == []  # the cold-start benchmark (bench/) counts on it
-    assert set(report["core"]) == CORE_AT_START
 
 
 def test_a_broken_plugin_prints_nothing_without_logging_configured(plugin_site: Path) -> None:

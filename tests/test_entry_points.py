@@ -26,7 +26,7 @@ spec = importlib.util.find_spec("metasync_llm")
 package = types.ModuleType("metasync_llm")
 package.__path__ = list(spec.submodule_search_locations)
 sys.modules["metasync_llm"] = package
-from metasync_llm._entry_points import scan
+from metasync_llm._plugins._entry_points import scan
 group = {ENTRY_POINT_GROUP!r}
 ours = sorted([ep.name, ep.value, ep.distribution] for ep in scan(sys.path, group))
 theirs = sorted(
@@ -121,7 +121,7 @@ def test_the_scan_finds_what_importlib_metadata_finds_on_every_layout(tmp_path: 
 
 def test_a_zip_on_the_path_is_not_scanned(tmp_path: Path) -> None:
     """What the scan leaves out, as documented: metadata inside zip files."""
-    from metasync_llm._entry_points import scan
+    from metasync_llm._plugins._entry_points import scan
 
     archive = tmp_path / "plugins.zip"
     import zipfile

@@ -29,9 +29,9 @@ from metasync_llm import (
     prepare_model,
     stream_with_model,
 )
+from metasync_llm._keys import redact
 from metasync_llm.cli import main as cli
 from metasync_llm.connector import validate_model
-from metasync_llm.keys import redact
 from metasync_llm.testing import LoopbackServer, Reply, wires
 
 KEY = "sk-canary-HARDEN-9f8e7d6c5b"
@@ -656,8 +656,8 @@ def test_12_a_stream_that_keeps_producing_text_may_last_longer(
 def test_12_creating_a_client_does_not_count_against_the_timeout() -> None:
     """A process's first call imports the client library (Gemini's: ~0.5 s): the timeout
     bounds the server's answer, so the deadline moves by the set-up time."""
-    from metasync_llm._attempt import AttemptClock, check_deadline, current
-    from metasync_llm.clients import timed_setup
+    from metasync_llm._pipeline._attempt import AttemptClock, check_deadline, current
+    from metasync_llm._wire._clients import timed_setup
 
     clock = AttemptClock(0.2, rolling=False)
     token = current.set(clock)

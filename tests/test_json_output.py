@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from metasync_llm.json_output import looks_like_json, repair_json_text
+from metasync_llm._structured._json_output import looks_like_json, repair_json_text
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from metasync_llm import ConfigurationError, PluginRegistry, complete_with_model
+from metasync_llm._keys import env_var_for, redact
+from metasync_llm._model import endpoint_problem, parse_model
 from metasync_llm.connector import validate_model
-from metasync_llm.keys import env_var_for, redact
-from metasync_llm.model import endpoint_problem, parse_model
 
 junk = (
     st.none()

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from metasync_llm import Completion, CompletionResult, Cost, Request, RetryPolicy, StreamEnd
-from metasync_llm.model import CostRates, ModelSettings, parse_model
+from metasync_llm._model import CostRates, ModelSettings, parse_model
 
 
 def _result() -> CompletionResult:

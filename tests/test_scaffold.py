@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from plugin_distributions import pip_install
 
+from metasync_llm._plugins._scaffold import BEGIN, END, names
 from metasync_llm.cli import main
 from metasync_llm.registry import ALLOW_ENV
-from metasync_llm.scaffold import BEGIN, END, names
 from metasync_llm.testing import LoopbackServer
 from metasync_llm.testing.wires import TEXT, openai_chat
 

@@ -51,12 +51,12 @@ _LAZY = {
     **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
     **dict.fromkeys(("Completion", "CompletionResult", "Cost", "StreamEnd"), "metasync_llm.result"),
     "RetryPolicy": "metasync_llm.retry",
-    "RateLimit": "metasync_llm.model",
+    "RateLimit": "metasync_llm._model",
     **dict.fromkeys(("register_observer", "unregister_observer"), "metasync_llm.observers"),
     **dict.fromkeys(
         ("BatchRequest", "BatchSummary", "arun_batch", "run_batch"), "metasync_llm.batch"
     ),
-    **dict.fromkeys(("AsyncCompletionStream", "CompletionStream"), "metasync_llm.streaming"),
+    **dict.fromkeys(("AsyncCompletionStream", "CompletionStream"), "metasync_llm._pipeline._run"),
 }
 
 __all__ = [  # noqa: PLE0604 - _LAZY is the one list of the lazy names
@@ -70,15 +70,15 @@ __all__ = [  # noqa: PLE0604 - _LAZY is the one list of the lazy names
 ]
 
 if _TYPE_CHECKING:
+    from metasync_llm._model import RateLimit as RateLimit
+    from metasync_llm._pipeline._run import *  # noqa: F403
     from metasync_llm.batch import *  # noqa: F403
     from metasync_llm.connector import *  # noqa: F403
     from metasync_llm.errors import *  # noqa: F403
-    from metasync_llm.model import RateLimit as RateLimit
     from metasync_llm.observers import register_observer as register_observer
     from metasync_llm.observers import unregister_observer as unregister_observer
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
     from metasync_llm.retry import *  # noqa: F403
-    from metasync_llm.streaming import *  # noqa: F403
 
 __getattr__, __dir__ = _lazy_exports(globals(), _LAZY)

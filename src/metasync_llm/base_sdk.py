@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from metasync_llm.hookspecs import PROJECT_NAME, SDK_HOOKS, hookimpl
 
 if TYPE_CHECKING:  # discovery imports this module at every start; these load with a call
-    from metasync_llm.clients import AsyncClientCache, ClientCache
+    from metasync_llm._wire._clients import AsyncClientCache, ClientCache
     from metasync_llm.request import Request
     from metasync_llm.result import Completion, StreamItem
 
@@ -105,7 +105,7 @@ class BaseLLMSDK(abc.ABC):
         on it). Called directly, it validates the document first; the connector, which
         validates once itself, calls :meth:`stream`.
         """
-        from metasync_llm.answers import collect  # noqa: PLC0415 - loaded on first call
+        from metasync_llm._wire._answers import collect  # noqa: PLC0415 - loaded on first call
         from metasync_llm.request import Request  # noqa: PLC0415
 
         self.validate_config(config)
@@ -121,7 +121,7 @@ class BaseLLMSDK(abc.ABC):
         This default serves plugins written to the seed's contract: it yields the whole
         :meth:`complete` answer as one chunk.
         """
-        from metasync_llm.answers import seed_answer  # noqa: PLC0415 - loaded on first call
+        from metasync_llm._wire._answers import seed_answer  # noqa: PLC0415 - loaded on first call
         from metasync_llm.result import StreamEnd  # noqa: PLC0415
 
         turns = request.turns()
@@ -158,7 +158,7 @@ class BaseLLMSDK(abc.ABC):
     @hookimpl
     async def acomplete(self, request: Request) -> Completion:
         """The whole answer of :meth:`astream`."""
-        from metasync_llm.answers import acollect  # noqa: PLC0415 - loaded on first call
+        from metasync_llm._wire._answers import acollect  # noqa: PLC0415 - loaded on first call
 
         return await acollect(self.astream(request), sdk=self.get_name(), model=request.model_name)
 
@@ -190,13 +190,13 @@ class BaseLLMSDK(abc.ABC):
 
     def client_key(self, config: Mapping[str, Any], api_key: str | None) -> Hashable:
         """What makes two calls share a client: endpoint, API version, key digest, timeouts."""
-        from metasync_llm.clients import client_key  # noqa: PLC0415 - loaded on first call
+        from metasync_llm._wire._clients import client_key  # noqa: PLC0415 - loaded on first call
 
         return client_key(config, api_key)
 
     def client_for(self, request: Request) -> Any:
         """The pooled client for the request's document and key, created on first use."""
-        from metasync_llm.clients import ClientCache  # noqa: PLC0415
+        from metasync_llm._wire._clients import ClientCache  # noqa: PLC0415
 
         clients: ClientCache[Any] = self._pool("_metasync_clients", ClientCache)
         config, key = request.config, request.api_key
@@ -210,7 +210,7 @@ class BaseLLMSDK(abc.ABC):
 
         A missing client is created in a worker thread (it imports the client library).
         """
-        from metasync_llm.clients import AsyncClientCache  # noqa: PLC0415
+        from metasync_llm._wire._clients import AsyncClientCache  # noqa: PLC0415
 
         clients: AsyncClientCache[Any] = self._pool("_metasync_async_clients", AsyncClientCache)
         config, key = request.config, request.api_key

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from metasync_llm.base_sdk import BaseLLMSDK
 
 if TYPE_CHECKING:
+    from metasync_llm._wire._sse import SSEEvent
     from metasync_llm.request import Request
-    from metasync_llm.responses import SSEEvent
     from metasync_llm.result import StreamEnd, StreamItem
 
 
@@ -30,9 +30,9 @@ class ChatCompletionsSDK(BaseLLMSDK):
     :meth:`~BaseLLMSDK.create_client`, :meth:`~BaseLLMSDK.stream` and
     :meth:`~BaseLLMSDK.astream` with the client library's calls, and read the raw body:
     :meth:`answer` for a whole JSON response, :meth:`chunks` (:meth:`achunks`) for the
-    server-sent events of a stream (from :func:`metasync_llm.responses.sse_events`). The
+    server-sent events of a stream (from :func:`metasync_llm._wire._sse.sse_events`). The
     document's quirks are honoured: ``messageFormat``, ``omitTemperature``,
-    ``maxCompletionToken`` (see :mod:`metasync_llm.model`).
+    ``maxCompletionToken`` (see :mod:`metasync_llm._model`).
     """
 
     #: The SDK identifier (``get_name()``).
@@ -68,7 +68,7 @@ class ChatCompletionsSDK(BaseLLMSDK):
         return self.sdk_name
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        from metasync_llm.model import check_config  # noqa: PLC0415 - loaded on first call
+        from metasync_llm._model import check_config  # noqa: PLC0415 - loaded on first call
 
         check_config(config, sdk=self.sdk_name, required=self.required_fields)
 
@@ -90,7 +90,7 @@ class ChatCompletionsSDK(BaseLLMSDK):
         limit = "max_completion_tokens" if config.get("maxCompletionToken") else "max_tokens"
         body[limit] = request.max_tokens
         if request.schema is not None:
-            from metasync_llm.schema import schema_name, strict_ready  # noqa: PLC0415
+            from metasync_llm._structured._schema import schema_name, strict_ready  # noqa: PLC0415
 
             body["response_format"] = {
                 "type": "json_schema",
@@ -110,7 +110,7 @@ class ChatCompletionsSDK(BaseLLMSDK):
         self, request: Request, response: Any, request_id: str | None = None
     ) -> tuple[str, StreamEnd]:
         """A whole (non-streamed) JSON response: its text and its ``StreamEnd``, to yield."""
-        from metasync_llm.answers import require_text  # noqa: PLC0415
+        from metasync_llm._wire._answers import require_text  # noqa: PLC0415
 
         if not isinstance(response, Mapping):
             raise _malformed(response)
@@ -174,7 +174,7 @@ class _ChunkReader:
 
     def feed(self, event: SSEEvent) -> str | None:
         """The text of one event's chunk (``None`` if it has none); raises an error event."""
-        from metasync_llm.responses import StreamErrorEvent  # noqa: PLC0415 - loaded already
+        from metasync_llm._wire._sse import StreamErrorEvent  # noqa: PLC0415 - loaded already
 
         chunk = event.json()
         if not isinstance(chunk, Mapping):
@@ -200,7 +200,7 @@ class _ChunkReader:
 
 
 def _end(usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:
-    from metasync_llm.answers import total_of, usage_count  # noqa: PLC0415
+    from metasync_llm._wire._answers import total_of, usage_count  # noqa: PLC0415
     from metasync_llm.result import StreamEnd  # noqa: PLC0415
 
     if not isinstance(usage, Mapping):

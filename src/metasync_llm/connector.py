@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mappi
 from types import TracebackType
 from typing import Any
 
-from metasync_llm._call import (
+from metasync_llm._keys import KeyResolver, no_key_field
+from metasync_llm._model import ModelSettings
+from metasync_llm._pipeline._call import (
     DEFAULT_MAX_TOKENS,
     Call,
     PreparedModel,
@@ -20,19 +22,17 @@ from metasync_llm._call import (
     prepare,
     with_key,
 )
-from metasync_llm._call import prepare_model as _prepare_model
-from metasync_llm.keys import KeyResolver, no_key_field
-from metasync_llm.model import ModelSettings
-from metasync_llm.registry import PluginRegistry, SDKRegistry
-from metasync_llm.request import Message
-from metasync_llm.result import CompletionResult
-from metasync_llm.retry import RetryPolicy
-from metasync_llm.streaming import (
+from metasync_llm._pipeline._call import prepare_model as _prepare_model
+from metasync_llm._pipeline._run import (
     AsyncCompletionStream,
     CompletionStream,
     arun_asking,
     run_asking,
 )
+from metasync_llm.registry import PluginRegistry, SDKRegistry
+from metasync_llm.request import Message
+from metasync_llm.result import CompletionResult
+from metasync_llm.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from metasync_llm.events import CallContent, CallEnded, CallRetry, CallStarted, FirstChunk
 
 if TYPE_CHECKING:
-    from metasync_llm._call import Call
+    from metasync_llm._pipeline._call import Call
     from metasync_llm.errors import MetasyncLLMError
     from metasync_llm.registry import PluginRegistry
     from metasync_llm.result import CompletionResult

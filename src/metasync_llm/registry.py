@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from metasync_llm import hookspecs
-from metasync_llm._entry_points import EntryPoint, scan_groups
+from metasync_llm._plugins._entry_points import EntryPoint, scan_groups
 from metasync_llm._record import Record
 from metasync_llm.base_sdk import BaseLLMSDK, implements_a_call
 from metasync_llm.hookspecs import (

@@ -14,9 +14,11 @@ from metasync_llm._lazy import lazy_exports
 
 # name -> the module that defines it ("errors" is that module itself); each name once.
 _SOURCES = {
-    "check_deadline": "metasync_llm._attempt",
-    **dict.fromkeys(("require_text", "total_of", "usage_count"), "metasync_llm.answers"),
-    **dict.fromkeys(("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm.clients"),
+    "check_deadline": "metasync_llm._pipeline._attempt",
+    **dict.fromkeys(("require_text", "total_of", "usage_count"), "metasync_llm._wire._answers"),
+    **dict.fromkeys(
+        ("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm._wire._clients"
+    ),
     **dict.fromkeys(("errors", "sdk_errors"), "metasync_llm.errors"),
     **dict.fromkeys(
         (
@@ -28,7 +30,7 @@ _SOURCES = {
             "require_fields",
             "timeout_of",
         ),
-        "metasync_llm.model",
+        "metasync_llm._model",
     ),
     **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
     **dict.fromkeys(
@@ -41,7 +43,7 @@ _SOURCES = {
             "read_json",
             "sse_events",
         ),
-        "metasync_llm.responses",
+        "metasync_llm._wire._sse",
     ),
     **dict.fromkeys(("Completion", "StreamEnd"), "metasync_llm.result"),
 }
@@ -50,13 +52,13 @@ __all__ = [*_SOURCES]  # noqa: PLE0604 - the table is the one list of names
 
 if TYPE_CHECKING:
     from metasync_llm import errors as errors  # noqa: PLC0414 - an explicit re-export
-    from metasync_llm._attempt import check_deadline as check_deadline  # noqa: PLC0414
-    from metasync_llm.answers import *  # noqa: F403
-    from metasync_llm.clients import *  # noqa: F403
+    from metasync_llm._model import *  # noqa: F403
+    from metasync_llm._pipeline._attempt import check_deadline as check_deadline  # noqa: PLC0414
+    from metasync_llm._wire._answers import *  # noqa: F403
+    from metasync_llm._wire._clients import *  # noqa: F403
+    from metasync_llm._wire._sse import *  # noqa: F403
     from metasync_llm.errors import sdk_errors as sdk_errors  # noqa: PLC0414
-    from metasync_llm.model import *  # noqa: F403
     from metasync_llm.request import *  # noqa: F403
-    from metasync_llm.responses import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
 
 __getattr__, __dir__ = lazy_exports(globals(), _SOURCES)

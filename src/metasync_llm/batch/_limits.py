@@ -18,7 +18,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-from metasync_llm.model import RateLimit
+from metasync_llm._model import RateLimit
 
 #: A wait for a limit this long (seconds) or longer is announced (``on_wait``).
 ANNOUNCED_WAIT = 5.0

@@ -81,7 +81,7 @@ def run_on_ray(
     job = _Job(catalog, out, summary, progress, on_problem, rate_limit_retries)
     env = dict(runtime_env or {})
     if forward_keys:
-        from metasync_llm.keys import env_var_for  # noqa: PLC0415
+        from metasync_llm._keys import env_var_for  # noqa: PLC0415
 
         names = {env_var_for(m.settings.key) for m in catalog.models.values() if m.settings.key}
         variables = {name: os.environ[name] for name in names if name in os.environ}

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from metasync_llm._call import PreparedModel, prepare_model
+from metasync_llm._model import is_number
+from metasync_llm._pipeline._call import PreparedModel, prepare_model
 from metasync_llm.errors import ConfigurationError
-from metasync_llm.model import is_number
 from metasync_llm.registry import PluginRegistry
 
 #: The fields a request line may have.

@@ -20,8 +20,8 @@ from collections.abc import (
 from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
 
-from metasync_llm._call import DEFAULT_MAX_TOKENS, PreparedModel
 from metasync_llm._log import get_logger
+from metasync_llm._pipeline._call import DEFAULT_MAX_TOKENS, PreparedModel
 from metasync_llm.batch._ids import IdSet
 from metasync_llm.batch._limits import Limiter, estimate_tokens
 from metasync_llm.batch._output import Output
@@ -325,7 +325,7 @@ async def call(
 async def _warm(model: PreparedModel) -> None:
     """Create ``model``'s async client on this loop now (nothing if it cannot: the call
     reports why)."""
-    from metasync_llm.keys import resolve_api_key  # noqa: PLC0415
+    from metasync_llm._keys import resolve_api_key  # noqa: PLC0415
     from metasync_llm.request import Request  # noqa: PLC0415
 
     sdk = model.loaded.sdk

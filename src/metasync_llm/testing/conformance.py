@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
-from metasync_llm._entry_points import EntryPoint, scan
+from metasync_llm._plugins._entry_points import EntryPoint, scan
 from metasync_llm.connector import (
     acomplete_with_model,
     astream_with_model,

@@ -253,7 +253,7 @@ def _answer(schema: object) -> str:
     """:data:`TEXT`, or an instance of the JSON Schema a request asks for."""
     if not isinstance(schema, dict):
         return TEXT
-    from metasync_llm.schema import example  # noqa: PLC0415 - for requests with a schema
+    from metasync_llm._structured._schema import example  # noqa: PLC0415 - for requests with a schema
 
     return json.dumps(example(schema))
 

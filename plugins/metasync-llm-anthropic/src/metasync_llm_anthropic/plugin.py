@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from metasync_llm import BaseLLMSDK, toolkit
 
 if TYPE_CHECKING:
+    from metasync_llm._wire._sse import SSEEvent
     from metasync_llm.request import Request
-    from metasync_llm.responses import SSEEvent
     from metasync_llm.result import StreamItem
 
 SDK = "Anthropic"

@@ -5,7 +5,7 @@ one) and get JSON values or events back, read strictly and within the call's dea
 
 - every chunk is checked against the running attempt's deadline, so a server that
   trickles bytes or sends only keep-alive comments cannot hold a call past its
-  ``timeout`` (:class:`~metasync_llm._attempt.DeadlineExceeded`, a ``TimeoutError``);
+  ``timeout`` (:class:`~metasync_llm._pipeline._attempt.DeadlineExceeded`, a ``TimeoutError``);
 - server-sent events are parsed as the WHATWG specification says: comment lines
   (``: keep-alive``) are skipped, ``data:`` lines of one event are joined, an event
   without its closing blank line at the end of the body is dropped;
@@ -22,7 +22,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
-from metasync_llm._attempt import check_deadline
+from metasync_llm._pipeline._attempt import check_deadline
 
 
 class SSEEvent:

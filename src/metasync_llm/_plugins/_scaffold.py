@@ -23,7 +23,7 @@ def name_in_use(sdk: str) -> str | None:
     """Who already provides SDK ``sdk`` (installed here, or a metasync-llm distribution)."""
     import sys  # noqa: PLC0415
 
-    from metasync_llm._entry_points import scan  # noqa: PLC0415
+    from metasync_llm._plugins._entry_points import scan  # noqa: PLC0415
     from metasync_llm.hookspecs import ENTRY_POINT_GROUP  # noqa: PLC0415
     from metasync_llm.registry import KNOWN_DISTRIBUTIONS  # noqa: PLC0415
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from metasync_llm.keys import redact
+from metasync_llm._keys import redact
 
 #: Links of a chain copied at most (SDKs chain two or three).
 MAX_LINKS = 8

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from metasync_llm._structured._json_output import repair_json_text
 from metasync_llm.errors import ConfigurationError
-from metasync_llm.json_output import repair_json_text
 
 #: Validation errors listed at most, in messages and in a re-ask.
 MAX_ERRORS = 10

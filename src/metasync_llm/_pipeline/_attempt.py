@@ -2,7 +2,7 @@
 
 The connector starts one :class:`AttemptClock` per attempt and makes it current (a
 context variable, so threads and asyncio tasks each see their own). The core's response
-readers (:mod:`metasync_llm.responses`) check its deadline at every chunk of bytes they
+readers (:mod:`metasync_llm._wire._sse`) check its deadline at every chunk of bytes they
 read, so a server that trickles bytes, or sends only keep-alive comments, cannot hold a
 call past its ``timeout``: a server that sends nothing is stopped by the read timeout of
 the client library, one that sends slowly by this deadline.

@@ -14,9 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from metasync_llm._keys import KeyResolver, redact, resolve_api_key
 from metasync_llm._log import get_logger
-from metasync_llm._scrub import scrubbed
-from metasync_llm.answers import require_text, usage_count
+from metasync_llm._model import CostRates, ModelSettings, is_number, parse_model
+from metasync_llm._structured._json_output import repair_json_text
+from metasync_llm._wire._answers import require_text, usage_count
+from metasync_llm._wire._scrub import scrubbed
 from metasync_llm.errors import (
     ConfigurationError,
     MetasyncLLMError,
@@ -27,16 +30,13 @@ from metasync_llm.errors import (
     clip,
     error_from_exception,
 )
-from metasync_llm.json_output import repair_json_text
-from metasync_llm.keys import KeyResolver, redact, resolve_api_key
-from metasync_llm.model import CostRates, ModelSettings, is_number, parse_model
 from metasync_llm.registry import Discovery, LoadedSDK, PluginRegistry, SDKRegistry
 from metasync_llm.request import Message, Request
 from metasync_llm.result import CompletionResult, Cost, StreamEnd
 from metasync_llm.retry import Attempts, RetryPolicy
 
 if TYPE_CHECKING:
-    from metasync_llm.schema import Schema
+    from metasync_llm._structured._schema import Schema
 
 logger = get_logger("metasync_llm.connector")
 
@@ -240,7 +240,7 @@ def prepare(
     checked_schema = None
     native = False
     if schema is not None:
-        from metasync_llm.schema import instruction, prepare_schema  # noqa: PLC0415
+        from metasync_llm._structured._schema import instruction, prepare_schema  # noqa: PLC0415
 
         checked_schema = prepare_schema(schema)
         native = (
@@ -432,7 +432,7 @@ def remember_native_schema_refused(call: Call) -> None:
 
 def without_native_schema(call: Call) -> Call:
     """``call`` with its schema told to the model in the system prompt instead."""
-    from metasync_llm.schema import instruction  # noqa: PLC0415 - loaded already
+    from metasync_llm._structured._schema import instruction  # noqa: PLC0415 - loaded already
 
     assert call.schema is not None
     again = copy.copy(call)
@@ -444,7 +444,7 @@ def without_native_schema(call: Call) -> Call:
 
 def reasked(call: Call, error: SchemaValidationError) -> Call:
     """``call`` again, with the invalid answer and what was wrong with it as two more turns."""
-    from metasync_llm.schema import feedback  # noqa: PLC0415
+    from metasync_llm._structured._schema import feedback  # noqa: PLC0415
 
     answer = error.result.raw_text if error.result is not None else ""
     again = copy.copy(call)
@@ -537,7 +537,7 @@ def finished(call: Call, result: CompletionResult) -> CompletionResult:
         raise _truncated(call, result, "its JSON is incomplete and was not repaired")
     from dataclasses import replace  # noqa: PLC0415 - loaded already
 
-    from metasync_llm.schema import check  # noqa: PLC0415 - loaded already
+    from metasync_llm._structured._schema import check  # noqa: PLC0415 - loaded already
 
     checked = check(call.schema, result.text)
     if checked.errors:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from metasync_llm import __version__
-from metasync_llm._terminal import for_terminal
+from metasync_llm.cli._terminal import for_terminal
 from metasync_llm.connector import complete_with_model, stream_with_model, validate_model
 from metasync_llm.errors import (
     ConfigurationError,
@@ -367,7 +367,7 @@ def _stream(
 
 
 def _cmd_new_sdk(args: argparse.Namespace, out: TextIO) -> int:
-    from metasync_llm.scaffold import BEGIN, write_plugin  # noqa: PLC0415 - this command only
+    from metasync_llm._plugins._scaffold import BEGIN, write_plugin  # noqa: PLC0415 - this command only
 
     try:
         root = write_plugin(args.name, Path(args.dir), force=args.force)
@@ -517,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling_options(chat)
     chat.add_argument("-q", "--quiet", action="store_true", help="no summary per turn")
 
-    from metasync_llm.batch._cli import add_parser  # noqa: PLC0415 - its own module
+    from metasync_llm.cli._batch import add_parser  # noqa: PLC0415 - its own module
 
     add_parser(sub)
 
@@ -557,13 +557,13 @@ def main(
         if args.command == "new-sdk":
             return _cmd_new_sdk(args, out)
         if args.command == "chat":
-            from metasync_llm.chat import run_chat  # noqa: PLC0415 - this command only
+            from metasync_llm.cli._chat import run_chat  # noqa: PLC0415 - this command only
 
             return run_chat(_model(args), args, out, err, inp)
         if args.command == "usage":
             return _cmd_usage(args, out)
         if args.command == "batch":
-            from metasync_llm.batch._cli import run as run_batch_command  # noqa: PLC0415
+            from metasync_llm.cli._batch import run as run_batch_command  # noqa: PLC0415
 
             return run_batch_command(args, out, err, inp)
         return _cmd_complete(args, out, err, inp)

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from metasync_llm._terminal import for_terminal
 from metasync_llm.cli import EXIT_FAILED, EXIT_OK, summary
+from metasync_llm.cli._terminal import for_terminal
 from metasync_llm.connector import prepare_model, stream_with_model
 from metasync_llm.errors import ConfigurationError, MetasyncLLMError
 

@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from metasync_llm._model import ModelSettings
 from metasync_llm.errors import ConfigurationError, MissingAPIKeyError
-from metasync_llm.model import ModelSettings
 
 #: A caller-supplied function that returns the key for a model document (or ``None``).
 KeyResolver = Callable[[Mapping[str, Any]], "str | None"]

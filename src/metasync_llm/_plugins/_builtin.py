@@ -253,7 +253,7 @@ def _default_reply(request: Request) -> str:
     import json  # noqa: PLC0415 - not needed at discovery
 
     if request.schema is not None:  # a deterministic instance of the schema
-        from metasync_llm.schema import example  # noqa: PLC0415
+        from metasync_llm._structured._schema import example  # noqa: PLC0415
 
         return json.dumps(example(request.schema), ensure_ascii=False)
     if request.config.get("deployment") == "echo":  # the last user turn

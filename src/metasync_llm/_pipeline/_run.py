@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from metasync_llm._attempt import AttemptClock
-from metasync_llm._attempt import current as current_attempt
-from metasync_llm._call import (
+from metasync_llm._model import timeout_of
+from metasync_llm._pipeline._attempt import AttemptClock
+from metasync_llm._pipeline._attempt import current as current_attempt
+from metasync_llm._pipeline._call import (
     Call,
     call_error,
     combined,
@@ -37,7 +38,6 @@ from metasync_llm.errors import (
     PluginError,
     SchemaValidationError,
 )
-from metasync_llm.model import timeout_of
 from metasync_llm.result import CompletionResult, StreamEnd
 
 if TYPE_CHECKING:
