@@ -11,6 +11,7 @@ from metasync_llm.batch._output import OutputError
 from metasync_llm.batch._progress import Progress
 from metasync_llm.batch._requests import InputProblem
 from metasync_llm.batch._summary import BatchSummary
+from metasync_llm.cli._common import EXIT_FAILED, EXIT_OK, UsageError, load_json
 
 #: Bad input lines shown one by one on stderr; the rest are counted (all are in the output).
 SHOWN_PROBLEMS = 20
@@ -85,8 +86,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, inp: TextIO) -> int:
     """Run the job; the exit code (0 every row succeeded, 1 some failed)."""
-    from metasync_llm.cli import EXIT_FAILED, EXIT_OK, UsageError, load_json  # noqa: PLC0415
-
     documents = load_json(args.catalog, "catalog")
     if not isinstance(documents, list):
         documents = [documents]

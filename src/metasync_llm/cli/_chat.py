@@ -13,12 +13,38 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from metasync_llm.cli import EXIT_FAILED, EXIT_OK, summary
+from metasync_llm.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    chosen_model,
+    sampling_options,
+    summary,
+)
 from metasync_llm.cli._terminal import for_terminal
 from metasync_llm.connector import prepare_model, stream_with_model
 from metasync_llm.errors import ConfigurationError, MetasyncLLMError
 
 QUIT = frozenset({"exit", "quit", ":q"})
+
+
+def add_parser(sub: Any) -> None:
+    chat = sub.add_parser(
+        "chat",
+        help="an interactive conversation (piped input: one turn per line)",
+        description="Talk to a model turn by turn: answers stream to stdout, usage and cost"
+        " per turn go to stderr. Type exit (or Ctrl-D) to leave; Ctrl-C stops the current"
+        " answer only. With piped input, each line is a user turn.",
+    )
+    chat.add_argument("-m", "--model", metavar="FILE", help="JSON file with a model or catalog")
+    chat.add_argument("-n", "--name", help="the model to use from a catalog file")
+    chat.add_argument("-s", "--system", default="", help="system prompt")
+    sampling_options(chat)
+    chat.add_argument("-q", "--quiet", action="store_true", help="no summary per turn")
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO, inp: TextIO) -> int:
+    """Hold the conversation with the model ``--model``/``--name`` pick."""
+    return run_chat(chosen_model(args), args, out, err, inp)
 
 
 def run_chat(
