@@ -226,7 +226,7 @@ def test_registering_in_code_checks_the_observer_and_survives_a_refresh(
 
 
 def test_without_observers_calls_carry_no_watch(registry: PluginRegistry) -> None:
-    from metasync_llm._pipeline._call import prepare
+    from metasync_llm._pipeline._prepare import prepare
 
     call = prepare(MODEL, "", "hi", 1, None, False, registry)
     assert call.observers is None and not registry.discovery().observed

@@ -14,7 +14,7 @@ from typing import Any
 
 from metasync_llm._keys import KeyResolver, no_key_field
 from metasync_llm._model import ModelSettings
-from metasync_llm._pipeline._call import (
+from metasync_llm._pipeline._prepare import (
     DEFAULT_MAX_TOKENS,
     Call,
     PreparedModel,
@@ -22,7 +22,7 @@ from metasync_llm._pipeline._call import (
     prepare,
     with_key,
 )
-from metasync_llm._pipeline._call import prepare_model as _prepare_model
+from metasync_llm._pipeline._prepare import prepare_model as _prepare_model
 from metasync_llm._pipeline._run import (
     AsyncCompletionStream,
     CompletionStream,
@@ -132,7 +132,7 @@ def complete_with_model(
         schema=schema,
         stop=stop,
     )
-    return run_asking(with_key(call, api_key, key_resolver, stream=False))
+    return run_asking(with_key(call, api_key, key_resolver))
 
 
 async def acomplete_with_model(
@@ -170,7 +170,7 @@ async def acomplete_with_model(
         schema=schema,
         stop=stop,
     )
-    return await arun_asking(await awith_key(call, api_key, key_resolver, stream=False))
+    return await arun_asking(await awith_key(call, api_key, key_resolver))
 
 
 def stream_with_model(
@@ -216,8 +216,9 @@ def stream_with_model(
         messages=messages,
         schema=schema,
         stop=stop,
+        stream=True,
     )
-    return CompletionStream(with_key(call, api_key, key_resolver, stream=True))
+    return CompletionStream(with_key(call, api_key, key_resolver))
 
 
 def astream_with_model(
@@ -260,8 +261,9 @@ def astream_with_model(
             messages=messages,
             schema=schema,
             stop=stop,
+            stream=True,
         )
-        return AsyncCompletionStream(await awith_key(call, api_key, key_resolver, stream=True))
+        return AsyncCompletionStream(await awith_key(call, api_key, key_resolver))
 
     return AsyncStreamContext(opened)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from metasync_llm.events import CallContent, CallEnded, CallRetry, CallStarted, FirstChunk
 
 if TYPE_CHECKING:
-    from metasync_llm._pipeline._call import Call
+    from metasync_llm._pipeline._prepare import Call
     from metasync_llm.errors import MetasyncLLMError
     from metasync_llm.registry import PluginRegistry
     from metasync_llm.result import CompletionResult
@@ -58,9 +58,9 @@ class CallWatch:
         self._hook = hook
         self._call = call
         self._ended = False
-        settings = call.settings
-        endpoint = call.config.get("endpoint")
-        deployment = call.config.get("deployment")
+        settings, request = call.settings, call.request
+        endpoint = request.config.get("endpoint")
+        deployment = request.config.get("deployment")
         self.started = CallStarted(
             call_id=next(_ids),
             model=settings.name,
@@ -69,11 +69,11 @@ class CallWatch:
             endpoint=endpoint if isinstance(endpoint, str) else None,
             stream=stream,
             asynchronous=asynchronous,
-            temperature=call.temperature,
-            max_tokens=call.max_tokens,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
             schema=call.schema is not None,
-            stop=len(call.stop),
-            turns=len(call.messages) or 1,
+            stop=len(request.stop),
+            turns=len(request.messages) or 1,
             started=time.time(),
         )
         self._start_clock = time.perf_counter()
@@ -83,19 +83,19 @@ class CallWatch:
         start = self.started
         _emit(
             self._hook.metasync_llm_call_first_chunk,
-            FirstChunk(start.call_id, start.model, start.sdk, seconds),
+            FirstChunk(call_id=start.call_id, model=start.model, sdk=start.sdk, seconds=seconds),
         )
 
     def retry(self, attempt: int, error: MetasyncLLMError, delay: float) -> None:
         start = self.started
         event = CallRetry(
-            start.call_id,
-            start.model,
-            start.sdk,
-            attempt,
-            type(error).__name__,
-            error.status,
-            delay,
+            call_id=start.call_id,
+            model=start.model,
+            sdk=start.sdk,
+            attempt=attempt,
+            error_type=type(error).__name__,
+            status=error.status,
+            delay=delay,
         )
         _emit(self._hook.metasync_llm_call_retry, event)
 
@@ -115,53 +115,47 @@ class CallWatch:
         self._ended = True
         start = self.started
         if self._hook.metasync_llm_call_content.get_hookimpls():
-            call = self._call
-            turns = tuple((m.role, m.content) for m in call.messages) or (
-                ("user", call.user_content),
-            )
-            text = result.text if result is not None else answer
+            request = self._call.request
+            turns = tuple((m.role, m.content) for m in request.turns()) or (("user", ""),)
             content = CallContent(
-                start.call_id, start.model, start.sdk, call.system_prompt, turns, text
+                call_id=start.call_id,
+                model=start.model,
+                sdk=start.sdk,
+                system_prompt=request.system_prompt,
+                messages=turns,
+                answer=result.text if result is not None else answer,
             )
             _emit(self._hook.metasync_llm_call_content, content)
         elapsed = time.perf_counter() - self._start_clock
         if result is not None:
             cost = result.cost
             event = CallEnded(
-                start,
-                "ok",
-                result.elapsed,
-                result.attempts,
-                result.prompt_tokens,
-                result.completion_tokens,
-                result.total_tokens,
-                cost.total if cost is not None else None,
-                cost.currency if cost is not None else None,
-                result.time_to_first_chunk,
-                result.finish_reason,
-                result.request_id,
+                start=start,
+                outcome="ok",
+                elapsed=result.elapsed,
+                attempts=result.attempts,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                total_tokens=result.total_tokens,
+                cost=cost.total if cost is not None else None,
+                currency=cost.currency if cost is not None else None,
+                time_to_first_chunk=result.time_to_first_chunk,
+                finish_reason=result.finish_reason,
+                request_id=result.request_id,
             )
         else:
             status = getattr(error, "status", None)
             event = CallEnded(
-                start,
-                outcome or "error",
-                elapsed,
-                getattr(error, "attempts", None) or attempts,
+                start=start,
+                outcome=outcome or "error",
+                elapsed=elapsed,
+                attempts=getattr(error, "attempts", None) or attempts,
                 time_to_first_chunk=first_chunk,
                 request_id=getattr(error, "request_id", None),
                 error_type=type(error).__name__ if error is not None else None,
                 status=status if isinstance(status, int) else None,
             )
         _emit(self._hook.metasync_llm_call_ended, event)
-
-
-def watch(call: Call, *, stream: bool, asynchronous: bool) -> CallWatch | None:
-    """A :class:`CallWatch` for ``call``, or ``None`` (no cost) when nobody observes."""
-    hook = call.observers
-    if hook is None:
-        return None
-    return CallWatch(hook, call, stream=stream, asynchronous=asynchronous)
 
 
 def _emit(caller: Any, event: object) -> None:
@@ -185,4 +179,4 @@ def _emit(caller: Any, event: object) -> None:
                 )
 
 
-__all__ = ["CallWatch", "register_observer", "unregister_observer", "watch"]
+__all__ = ["CallWatch", "register_observer", "unregister_observer"]

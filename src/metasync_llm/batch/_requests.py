@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metasync_llm._model import is_number
-from metasync_llm._pipeline._call import PreparedModel, prepare_model
+from metasync_llm._pipeline._prepare import PreparedModel, prepare_model
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.registry import PluginRegistry
 

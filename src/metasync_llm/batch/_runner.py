@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any, ParamSpec, TypeVar
 
 from metasync_llm._log import get_logger
-from metasync_llm._pipeline._call import DEFAULT_MAX_TOKENS, PreparedModel
+from metasync_llm._pipeline._prepare import DEFAULT_MAX_TOKENS, PreparedModel
 from metasync_llm.batch._ids import IdSet
 from metasync_llm.batch._limits import Limiter, estimate_tokens
 from metasync_llm.batch._output import Output

@@ -1,0 +1,369 @@
+"""The first step of every call: check the document and the arguments, build the request.
+
+The connector's four entry points call :func:`prepare` (the document, unless prepared,
+and every argument, against what the plugin declares in ``BaseLLMSDK.features``), then
+:func:`with_key` (or :func:`awith_key`), which resolves the API key into the
+:class:`~metasync_llm.Request`. Every problem here is a :class:`ConfigurationError`
+raised before any request leaves.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from metasync_llm._keys import KeyResolver, resolve_api_key
+from metasync_llm._model import ModelSettings, is_number, parse_model
+from metasync_llm._pipeline import _native_schema
+from metasync_llm.errors import ConfigurationError, PluginError, SDKNotFoundError
+from metasync_llm.registry import Discovery, LoadedSDK, PluginRegistry, SDKRegistry
+from metasync_llm.request import Message, Request
+from metasync_llm.retry import Attempts, RetryPolicy
+
+if TYPE_CHECKING:
+    from metasync_llm._structured._schema import Schema
+
+#: ``max_tokens`` when the caller gives none (lowered to the document's ``maxToken``).
+DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedModel:
+    """A model document checked once, to call without checking it again.
+
+    :func:`metasync_llm.prepare_model` makes one; pass it wherever a document goes. It holds
+    a read-only copy of the document taken when it was prepared, its common fields
+    (``settings``) and the plugin that validated it. If the registry is refreshed, the
+    next call prepares the copy again.
+    """
+
+    document: Mapping[str, Any]
+    settings: ModelSettings
+    loaded: LoadedSDK
+    registry: PluginRegistry
+    discovery: Discovery
+
+    @property
+    def name(self) -> str:
+        """The document's ``name``."""
+        return self.settings.name
+
+    @property
+    def sdk(self) -> str:
+        """The document's ``sdk``."""
+        return self.settings.sdk
+
+    def __repr__(self) -> str:
+        return f"<PreparedModel name={self.name!r} sdk={self.sdk!r}>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Call:
+    """One call: the :class:`Request` the plugin gets, and what the connector keeps beside it.
+
+    ``schema`` is the checked schema every answer is validated against; the request
+    carries it (``request.schema``) only when the provider enforces it natively. A re-ask
+    is ``dataclasses.replace`` of the request.
+    """
+
+    request: Request
+    settings: ModelSettings
+    loaded: LoadedSDK
+    retry: RetryPolicy
+    repair_json: bool = False
+    schema: Schema | None = None
+    #: The plugin manager's hooks when observers are registered, else ``None`` (no cost).
+    observers: Any = None
+
+    @property
+    def native_schema(self) -> bool:
+        """Whether the provider is asked to enforce the schema itself."""
+        return self.request.schema is not None
+
+    def attempts(self) -> Attempts:
+        """A fresh attempt counter under this call's retry policy."""
+        return Attempts(self.retry, self.settings.sdk, self.settings.name)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<Call sdk={self.settings.sdk!r} model={self.settings.name!r}>"
+
+
+def prepare_model(model: object, registry: PluginRegistry | None = None) -> PreparedModel:
+    """Check ``model`` (a document, or a prepared model) once for calls through ``registry``."""
+    registry = registry or SDKRegistry
+    if isinstance(model, PreparedModel):
+        if model.registry is registry and model.discovery is registry.discovery():
+            return model
+        model = model.document
+    settings, loaded = _checked(model, registry)
+    assert isinstance(model, Mapping)
+    document = types.MappingProxyType(copy.deepcopy(dict(model)))
+    return PreparedModel(document, settings, loaded, registry, registry.discovery())
+
+
+def _checked(model: object, registry: PluginRegistry) -> tuple[ModelSettings, LoadedSDK]:
+    settings = parse_model(model)
+    loaded = lookup(registry, settings)
+    assert isinstance(model, Mapping)
+    validate_sdk_config(loaded, model, settings)
+    return settings, loaded
+
+
+def config_error(message: str, settings: ModelSettings, *fields: str) -> ConfigurationError:
+    """The error of a call argument: its message, the fields it names, the model's names."""
+    return ConfigurationError(message, fields=fields, sdk=settings.sdk, model=settings.name)
+
+
+def prepare(
+    model: object,
+    system_prompt: object,
+    user_content: object,
+    temperature: object,
+    max_tokens: object,
+    repair_json: bool,
+    registry: PluginRegistry | None,
+    retry: RetryPolicy | None = None,
+    *,
+    messages: object = None,
+    schema: object = None,
+    stop: object = None,
+    stream: bool = False,
+) -> Call:
+    """Check the document (unless prepared) and the arguments, find the plugin, clamp.
+
+    ``retry`` overrides the document's ``retry`` block for this call. A conversation
+    (``messages``), stop sequences and a schema are checked against what the plugin
+    declares it honours (``BaseLLMSDK.features``). The request has no key yet.
+    """
+    if isinstance(model, PreparedModel):
+        model = prepare_model(model, registry)
+        config, settings, loaded = model.document, model.settings, model.loaded
+        found = model.discovery
+    else:
+        settings, loaded = _checked(model, registry or SDKRegistry)
+        assert isinstance(model, Mapping)
+        config = model
+        found = (registry or SDKRegistry).discovery()
+    system = text_argument("system_prompt", system_prompt, settings)
+    user = text_argument("user_content", user_content, settings)
+    requested = temperature_argument(temperature, settings)
+    limit = max_tokens_argument(max_tokens, settings)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise config_error(
+            f"retry must be a metasync_llm.RetryPolicy, got {type(retry).__name__}",
+            settings,
+            "retry",
+        )
+    sdk = loaded.sdk
+    turns: tuple[Message, ...] = ()
+    if messages is not None:
+        if user:
+            raise config_error(
+                "pass the conversation either as messages= or as user_content, not both",
+                settings,
+                "messages",
+                "user_content",
+            )
+        system, turns = conversation(messages, system, settings)
+        if len(turns) == 1 and turns[0].role == "user":  # one turn: every plugin takes it
+            user, turns = turns[0].content, ()
+        elif "messages" not in sdk.features:
+            raise config_error(
+                f"SDK {settings.sdk} ({loaded.info.origin}) answers one user turn; it does not"
+                f" declare conversations (a conversation of {len(turns)} turns was given)",
+                settings,
+                "messages",
+            )
+    stops = stop_argument(stop, sdk.stop_limit(config) if stop is not None else None, settings)
+    if stops and "stop" not in sdk.features:
+        raise config_error(
+            f"SDK {settings.sdk} ({loaded.info.origin}) does not declare stop sequences",
+            settings,
+            "stop",
+        )
+    checked_schema = native = None
+    if schema is not None:
+        from metasync_llm._structured._schema import instruction, prepare_schema  # noqa: PLC0415
+
+        checked_schema = prepare_schema(schema)
+        if (
+            settings.native_schema
+            and "schema" in sdk.features
+            and not _native_schema.known_to_refuse(settings.sdk, config)
+        ):
+            native = checked_schema.json
+        else:  # the model is told instead, and its answer validated all the same
+            system = _native_schema.told(system, instruction(checked_schema))
+    request = Request(
+        config=config,
+        system_prompt=system,
+        user_content=user,
+        temperature=settings.clamp_temperature(requested),
+        max_tokens=limit,
+        stream=stream,
+        messages=turns,
+        schema=native,
+        stop=stops,
+    )
+    return Call(
+        request=request,
+        settings=settings,
+        loaded=loaded,
+        retry=retry or settings.retry,
+        repair_json=bool(repair_json),
+        schema=checked_schema,
+        observers=found.plugin_manager.hook if found.observed else None,
+    )
+
+
+def with_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
+    """``call`` with its API key resolved into its request."""
+    key = resolve_api_key(
+        call.settings,
+        call.request.config,
+        api_key=api_key,
+        key_resolver=key_resolver,
+        required=call.loaded.sdk.requires_api_key,
+    )
+    return replace(call, request=replace(call.request, api_key=key))
+
+
+async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
+    """:func:`with_key` for asyncio: a resolver runs in a worker thread, or is awaited."""
+    import asyncio  # noqa: PLC0415 - loaded on first async use, not at import
+
+    if key_resolver is None or api_key is not None:
+        return with_key(call, api_key, key_resolver)
+    found: Any = await asyncio.to_thread(key_resolver, call.request.config)
+    if inspect.isawaitable(found):
+        found = await found
+    return with_key(call, None, lambda _model: found)
+
+
+def conversation(
+    messages: object, system: str, settings: ModelSettings
+) -> tuple[str, tuple[Message, ...]]:
+    """``(system prompt, turns)`` of a caller's ``messages``: OpenAI-style dicts (or
+    :class:`Message`) with ``role`` ``"user"``/``"assistant"`` and text ``content``; a
+    leading ``"system"`` message is the system prompt when ``system_prompt`` is empty."""
+
+    def invalid(why: str) -> ConfigurationError:
+        return config_error(f"messages {why}", settings, "messages")
+
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
+        raise invalid(
+            f"must be a list of {{'role', 'content'}} objects, got {type(messages).__name__}"
+        )
+    turns: list[Message] = []
+    for index, item in enumerate(messages):
+        role: object
+        content: object
+        if isinstance(item, Message):
+            role, content = item.role, item.content
+        elif isinstance(item, Mapping):
+            role, content = item.get("role"), item.get("content")
+        else:
+            role = content = None
+        if role == "system" and index == 0 and isinstance(content, str):
+            if system:
+                raise invalid("hold a system message and system_prompt is given too: pick one")
+            system = content
+            continue
+        if role not in ("user", "assistant"):
+            raise invalid(f"[{index}] has role {role!r}: it must be 'user' or 'assistant'")
+        if not isinstance(content, str):
+            raise invalid(f"[{index}] content must be a string, got {type(content).__name__}")
+        turns.append(Message(role, content))
+    if not turns:
+        raise invalid("must hold at least one user or assistant turn")
+    return system, tuple(turns)
+
+
+def stop_argument(value: object, limit: int | None, settings: ModelSettings) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    stops = (value,) if isinstance(value, str) else value
+    if (
+        not isinstance(stops, Sequence)
+        or not stops
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise config_error(
+            f"stop must be a non-empty string or a list of them, got {value!r}", settings, "stop"
+        )
+    if limit is not None and len(stops) > limit:
+        raise config_error(
+            f"stop has {len(stops)} sequences; SDK {settings.sdk} takes at most {limit}",
+            settings,
+            "stop",
+        )
+    return tuple(stops)
+
+
+def text_argument(name: str, value: object, settings: ModelSettings) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise config_error(f"{name} must be a string, got {type(value).__name__}", settings, name)
+    return value
+
+
+def temperature_argument(value: object, settings: ModelSettings) -> float:
+    """The temperature asked for (clamped later): a finite number; below 0 only when the
+    document's ``minTemperature`` will clamp it up, as the seed did."""
+    if not is_number(value) or (value < 0 and settings.min_temperature is None):
+        raise config_error(
+            f"temperature must be a finite number >= 0, got {value!r}", settings, "temperature"
+        )
+    return float(value)
+
+
+def max_tokens_argument(value: object, settings: ModelSettings) -> int:
+    if value is None:
+        value = DEFAULT_MAX_TOKENS
+    elif isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise config_error(
+            f"max_tokens must be a positive integer, got {value!r}", settings, "max_tokens"
+        )
+    if settings.max_token is not None and value > settings.max_token:
+        return settings.max_token
+    return value
+
+
+def lookup(registry: PluginRegistry, settings: ModelSettings) -> LoadedSDK:
+    try:
+        return registry.get_loaded(settings.sdk)
+    except SDKNotFoundError as exc:
+        exc.model = settings.name
+        exc.message = f"model {settings.name!r}: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+
+
+def validate_sdk_config(
+    loaded: LoadedSDK, model: Mapping[str, Any], settings: ModelSettings
+) -> None:
+    try:
+        loaded.sdk.validate_config(model)
+    except ConfigurationError as exc:
+        exc.sdk = exc.sdk or settings.sdk
+        exc.model = exc.model or settings.name
+        raise
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"model {settings.name!r} is invalid for SDK {settings.sdk}: {exc}",
+            sdk=settings.sdk,
+            model=settings.name,
+        ) from exc
+    except Exception as exc:
+        raise PluginError(
+            f"SDK {settings.sdk} ({loaded.info.origin}) validate_config raised"
+            f" {type(exc).__name__} instead of ValueError: {exc}",
+            sdk=settings.sdk,
+            model=settings.name,
+            distribution=loaded.info.distribution,
+        ) from exc
