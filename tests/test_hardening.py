@@ -761,7 +761,7 @@ class _SpeakeasyError(Exception):
 def test_retry_after_is_read_wherever_common_sdks_keep_the_headers() -> None:
     from types import SimpleNamespace
 
-    from metasync_llm.errors import error_from_exception
+    from metasync_llm._wire._mapping import error_from_exception
 
     on_itself = _SpeakeasyError(429, {"Retry-After": "7"})
     in_raw = _SpeakeasyError(429, {}, raw_response=SimpleNamespace(headers={"retry-after": "8"}))
@@ -790,7 +790,7 @@ def test_12_a_byte_every_half_second_is_stopped_at_the_deadline_on_azure_ai_infe
 
 
 def test_a_retry_info_that_cannot_be_read_leaves_retry_after_unknown() -> None:
-    from metasync_llm.errors import provider_error
+    from metasync_llm._wire._mapping import provider_error
 
     for delay in ({"seconds": "soon"}, {"seconds": True}, "37 minutes", {"seconds": "3"}):
         body = {"error": {"details": [{"@type": "google.rpc.RetryInfo", "retryDelay": delay}]}}

@@ -68,6 +68,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
     from metasync_llm import request, result, toolkit
     from metasync_llm._wire import _answers as answers
     from metasync_llm._wire import _clients as clients
+    from metasync_llm._wire import _mapping as mapping
     from metasync_llm._wire import _sse as responses
 
     sources = {
@@ -77,6 +78,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
         **vars(request),
         **vars(responses),
         **vars(result),
+        **vars(mapping),
         **vars(errors),
     }
     for name in toolkit.__all__:

@@ -19,7 +19,10 @@ _SOURCES = {
     **dict.fromkeys(
         ("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm._wire._clients"
     ),
-    **dict.fromkeys(("errors", "sdk_errors"), "metasync_llm.errors"),
+    "errors": "metasync_llm.errors",
+    **dict.fromkeys(
+        ("clip", "http_error", "provider_error", "sdk_errors"), "metasync_llm._wire._mapping"
+    ),
     **dict.fromkeys(
         (
             "check_config",
@@ -56,8 +59,11 @@ if TYPE_CHECKING:
     from metasync_llm._pipeline._attempt import check_deadline as check_deadline  # noqa: PLC0414
     from metasync_llm._wire._answers import *  # noqa: F403
     from metasync_llm._wire._clients import *  # noqa: F403
+    from metasync_llm._wire._mapping import clip as clip  # noqa: PLC0414
+    from metasync_llm._wire._mapping import http_error as http_error  # noqa: PLC0414
+    from metasync_llm._wire._mapping import provider_error as provider_error  # noqa: PLC0414
+    from metasync_llm._wire._mapping import sdk_errors as sdk_errors  # noqa: PLC0414
     from metasync_llm._wire._sse import *  # noqa: F403
-    from metasync_llm.errors import sdk_errors as sdk_errors  # noqa: PLC0414
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
 

@@ -21,6 +21,7 @@ from metasync_llm._pipeline import _native_schema
 from metasync_llm._pipeline._prepare import Call
 from metasync_llm._structured._json_output import repair_json_text
 from metasync_llm._wire._answers import require_text, usage_count
+from metasync_llm._wire._mapping import clip, error_from_exception
 from metasync_llm._wire._scrub import scrubbed
 from metasync_llm.errors import (
     ConfigurationError,
@@ -28,8 +29,6 @@ from metasync_llm.errors import (
     PluginError,
     SchemaValidationError,
     TruncatedResponseError,
-    clip,
-    error_from_exception,
 )
 from metasync_llm.request import Message
 from metasync_llm.result import CompletionResult, Cost, StreamEnd

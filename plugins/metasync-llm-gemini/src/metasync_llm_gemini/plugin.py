@@ -214,7 +214,7 @@ def _parsed(request: Request) -> Iterator[None]:
     except (pydantic.ValidationError, UnknownApiResponseError) as exc:
         raise toolkit.errors.CompletionError(
             f"{SDK} model {request.model_name!r} sent a chunk google-genai could not read:"
-            f" {type(exc).__name__}: {toolkit.errors.clip(str(exc), 500)}",
+            f" {type(exc).__name__}: {toolkit.clip(str(exc), 500)}",
             sdk=SDK,
             model=request.model_name,
         ) from exc
