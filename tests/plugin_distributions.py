@@ -17,7 +17,7 @@ from string import Template
 #: A seed-style SDK plugin: get_name, validate_config and complete.
 SDK_MODULE = Template("""\
 from metasync_llm import BaseLLMSDK, Completion
-from metasync_llm._model import require_fields
+from metasync_llm._plugin_fields import require_fields
 
 
 class $cls(BaseLLMSDK):

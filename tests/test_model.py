@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from metasync_llm import ConfigurationError, PluginRegistry, complete_with_model
 from metasync_llm._keys import env_var_for, redact
-from metasync_llm._model import endpoint_problem, parse_model
+from metasync_llm._model import parse_model
+from metasync_llm._plugin_fields import endpoint_problem
 from metasync_llm.connector import validate_model
 
 junk = (

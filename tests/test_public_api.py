@@ -65,6 +65,7 @@ def test_retry_after_seconds_and_http_dates() -> None:
 
 def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
     from metasync_llm import _model as model
+    from metasync_llm import _plugin_fields as plugin_fields
     from metasync_llm import request, result, toolkit
     from metasync_llm._wire import _answers as answers
     from metasync_llm._wire import _clients as clients
@@ -75,6 +76,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
         **vars(answers),
         **vars(clients),
         **vars(model),
+        **vars(plugin_fields),
         **vars(request),
         **vars(responses),
         **vars(result),
@@ -96,5 +98,5 @@ def test_importing_the_toolkit_imports_none_of_its_sources() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = out.stdout.split()
-    assert "metasync_llm._model" in loaded  # asked for
+    assert "metasync_llm._plugin_fields" in loaded  # asked for
     assert not {"metasync_llm._wire._answers", "metasync_llm._wire._clients"} & set(loaded)

@@ -68,7 +68,7 @@ class ChatCompletionsSDK(BaseLLMSDK):
         return self.sdk_name
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        from metasync_llm._model import check_config  # noqa: PLC0415 - loaded on first call
+        from metasync_llm._plugin_fields import check_config  # noqa: PLC0415 - loaded on first call
 
         check_config(config, sdk=self.sdk_name, required=self.required_fields)
 

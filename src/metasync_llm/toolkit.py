@@ -23,17 +23,17 @@ _SOURCES = {
     **dict.fromkeys(
         ("clip", "http_error", "provider_error", "sdk_errors"), "metasync_llm._wire._mapping"
     ),
+    "is_number": "metasync_llm._model",
     **dict.fromkeys(
         (
             "check_config",
             "connect_timeout_of",
             "endpoint_of",
             "extra_body",
-            "is_number",
             "require_fields",
             "timeout_of",
         ),
-        "metasync_llm._model",
+        "metasync_llm._plugin_fields",
     ),
     **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
     **dict.fromkeys(
@@ -55,8 +55,9 @@ __all__ = [*_SOURCES]  # noqa: PLE0604 - the table is the one list of names
 
 if TYPE_CHECKING:
     from metasync_llm import errors as errors  # noqa: PLC0414 - an explicit re-export
-    from metasync_llm._model import *  # noqa: F403
+    from metasync_llm._model import is_number as is_number  # noqa: PLC0414
     from metasync_llm._pipeline._attempt import check_deadline as check_deadline  # noqa: PLC0414
+    from metasync_llm._plugin_fields import *  # noqa: F403
     from metasync_llm._wire._answers import *  # noqa: F403
     from metasync_llm._wire._clients import *  # noqa: F403
     from metasync_llm._wire._mapping import clip as clip  # noqa: PLC0414

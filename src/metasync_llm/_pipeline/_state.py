@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from metasync_llm._model import timeout_of
 from metasync_llm._pipeline import _native_schema
 from metasync_llm._pipeline._attempt import AttemptClock
 from metasync_llm._pipeline._outcome import call_error, result_of
 from metasync_llm._pipeline._prepare import Call
+from metasync_llm._plugin_fields import timeout_of
 from metasync_llm.errors import IncompleteResponseError, MetasyncLLMError, PluginError
 from metasync_llm.result import CompletionResult, StreamEnd
 

@@ -9,8 +9,8 @@ import time
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from metasync_llm._model import connect_timeout_of, endpoint_of, timeout_of
 from metasync_llm._pipeline._attempt import add_setup
+from metasync_llm._plugin_fields import connect_timeout_of, endpoint_of, timeout_of
 
 if TYPE_CHECKING:
     import asyncio
