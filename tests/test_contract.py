@@ -8,7 +8,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from metasync_llm import BaseLLMSDK, Completion, Request, hookspecs
+from metasync_llm import ConfigurationError, BaseLLMSDK, Completion, Request, hookspecs
 from metasync_llm.registry import new_plugin_manager, plugin_problems
 
 
@@ -137,9 +137,9 @@ def test_newer_hooks_take_one_request() -> None:
     assert "pluggy refused the hooks" in pluggy_says and "'system_prompt'" in pluggy_says
 
 
-def test_the_base_class_needs_a_call_to_be_instantiated() -> None:
-    with pytest.raises(TypeError, match="complete"):
-        BaseLLMSDK()  # type: ignore[abstract]
+def test_the_base_class_needs_a_name_and_a_call_to_be_instantiated() -> None:
+    with pytest.raises(TypeError, match=r"get_name \(or set sdk_name\), complete"):
+        BaseLLMSDK()
 
     class NoCall(BaseLLMSDK):
         def get_name(self) -> str:
@@ -148,8 +148,26 @@ def test_the_base_class_needs_a_call_to_be_instantiated() -> None:
         def validate_config(self, config: Mapping[str, Any]) -> None:
             pass
 
-    with pytest.raises(TypeError, match=r"implement complete .* or stream and astream"):
+    with pytest.raises(TypeError, match=r"implement complete \(or stream and astream\)$"):
         NoCall()
+
+
+def test_sdk_name_and_required_fields_are_all_a_plugin_needs_besides_its_call() -> None:
+    class Named(BaseLLMSDK):
+        sdk_name = "Named"
+        required_fields = ("endpoint", "deployment")
+
+        def complete(self, *args: Any, **kwargs: Any) -> tuple[str, int, int, int]:
+            return ("x", 1, 1, 2)
+
+    sdk = Named()
+    assert sdk.get_name() == "Named"
+    sdk.validate_config({"endpoint": "https://x.example", "deployment": "d"})
+    with pytest.raises(ConfigurationError, match="deployment") as info:
+        sdk.validate_config({"endpoint": "https://x.example"})
+    assert info.value.sdk == "Named" and "deployment" in info.value.fields
+    with pytest.raises(ConfigurationError, match="timeout"):
+        sdk.validate_config({"endpoint": "https://x.example", "deployment": "d", "timeout": -1})
 
 
 def test_completion_unpacks_like_the_tuple() -> None:

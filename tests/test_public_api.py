@@ -70,6 +70,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
     from metasync_llm._wire import _answers as answers
     from metasync_llm._wire import _clients as clients
     from metasync_llm._wire import _mapping as mapping
+    from metasync_llm._wire import _reader as reader
     from metasync_llm._wire import _sse as responses
 
     sources = {
@@ -81,6 +82,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
         **vars(responses),
         **vars(result),
         **vars(mapping),
+        **vars(reader),
         **vars(errors),
     }
     for name in toolkit.__all__:

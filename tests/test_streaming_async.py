@@ -225,9 +225,6 @@ def test_hook_kinds_are_checked() -> None:
         ):
             return ("x", 1, 1, 2)
 
-        def acomplete(self, request):  # type: ignore[no-untyped-def, override]
-            return ("x", 1, 1, 2)
-
         async def stream(self, request):  # type: ignore[no-untyped-def, override]
             return None
 
@@ -235,7 +232,6 @@ def test_hook_kinds_are_checked() -> None:
             return None
 
     problems = " | ".join(signature_problems(Wrong()))
-    assert "acomplete(" in problems and "must be a coroutine function" in problems
     assert "stream(" in problems and "must not be async" in problems
     assert "astream(" in problems and "must be an async generator" in problems
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import _thread  # threading's lock, without importing threading at every start
-import abc
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -20,13 +19,15 @@ _POOLS_LOCK = _thread.allocate_lock()
 _Pool = TypeVar("_Pool")
 
 
-class BaseLLMSDK(abc.ABC):
+class BaseLLMSDK:
     """Base class of an SDK plugin.
 
-    Implement :meth:`get_name` and :meth:`validate_config`, and either the seed's one-shot
-    :meth:`complete` or, to stream for real, :meth:`stream` and :meth:`astream` (the other
-    hooks are derived). Every hook method of a subclass is a pluggy hook implementation
-    without a marker: the base class marks them. Register the subclass under the
+    Set :attr:`sdk_name` (or implement :meth:`get_name`), list the document fields the
+    plugin needs in :attr:`required_fields` (or implement :meth:`validate_config`), and
+    implement either the seed's one-shot :meth:`complete` or, to stream for real,
+    :meth:`stream` and :meth:`astream` (the other hooks are derived). Every hook method
+    of a subclass is a pluggy hook implementation without a marker: the base class marks
+    them. Register the subclass under the
     ``metasync_llm.sdks`` entry-point group with the entry-point name equal to
     :meth:`get_name`. The registry creates one instance per process and calls it from many
     threads, so keep per-call state local.
@@ -38,6 +39,10 @@ class BaseLLMSDK(abc.ABC):
     pools the clients :meth:`create_client` makes (:meth:`client_for`).
     """
 
+    #: The SDK identifier: the ``sdk`` field of model documents, and the entry-point name.
+    sdk_name: ClassVar[str]
+    #: Document fields :meth:`validate_config` requires (non-empty strings).
+    required_fields: ClassVar[tuple[str, ...]] = ()
     #: Whether the connector must resolve an API key before calling the plugin.
     requires_api_key: ClassVar[bool] = True
     #: Provider error codes the generic mapping cannot classify by HTTP status, as found
@@ -70,24 +75,30 @@ class BaseLLMSDK(abc.ABC):
                 hookimpl(function)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> BaseLLMSDK:
-        if not implements_a_call(cls):
-            raise TypeError(
-                f"Can't instantiate {cls.__name__}: implement complete (the seed's one-shot"
-                " call) or stream and astream"
-            )
+        missing = missing_hooks(cls)
+        if missing:
+            raise TypeError(f"Can't instantiate {cls.__name__}: implement {', '.join(missing)}")
         return super().__new__(cls)
 
     # -- the contract ------------------------------------------------------------------
 
-    @abc.abstractmethod
     @hookimpl
     def get_name(self) -> str:
-        """Return the SDK identifier used in the ``sdk`` field of model documents."""
+        """Return the SDK identifier used in the ``sdk`` field of model documents: by
+        default :attr:`sdk_name`."""
+        return self.sdk_name
 
-    @abc.abstractmethod
     @hookimpl
     def validate_config(self, config: Mapping[str, Any]) -> None:
-        """Raise ``ValueError`` naming every missing or invalid SDK-specific field."""
+        """Raise ``ValueError`` naming every missing or invalid SDK-specific field.
+
+        By default: each of :attr:`required_fields` must be a non-empty string, and the
+        fields chat-style plugins share (``timeout``, ``extraBody``, ``messageFormat``...)
+        must be valid where present.
+        """
+        from metasync_llm._plugin_fields import check_config  # noqa: PLC0415 - on first call
+
+        check_config(config, sdk=self.get_name(), required=self.required_fields)
 
     @hookimpl
     def complete(
@@ -154,13 +165,6 @@ class BaseLLMSDK(abc.ABC):
             answer.finish_reason,
             answer.request_id,
         )
-
-    @hookimpl
-    async def acomplete(self, request: Request) -> Completion:
-        """The whole answer of :meth:`astream`."""
-        from metasync_llm._wire._answers import acollect  # noqa: PLC0415 - loaded on first call
-
-        return await acollect(self.astream(request), sdk=self.get_name(), model=request.model_name)
 
     @hookimpl
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
@@ -230,6 +234,16 @@ class BaseLLMSDK(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} sdk={self.get_name()!r}>"
+
+
+def missing_hooks(cls: type) -> list[str]:
+    """What a plugin class lacks to be instantiated: a name, a call (empty when complete)."""
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))  # a subclass's own ABC rules
+    if getattr(cls, "get_name", None) is BaseLLMSDK.get_name and not hasattr(cls, "sdk_name"):
+        missing.append("get_name (or set sdk_name)")
+    if not implements_a_call(cls):
+        missing.append("complete (or stream and astream)")
+    return missing
 
 
 def implements_a_call(cls: type) -> bool:

@@ -12,7 +12,7 @@ Imported at discovery by the plugins that subclass it: it loads nothing else unt
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from metasync_llm.base_sdk import BaseLLMSDK
@@ -20,7 +20,7 @@ from metasync_llm.base_sdk import BaseLLMSDK
 if TYPE_CHECKING:
     from metasync_llm._wire._sse import SSEEvent
     from metasync_llm.request import Request
-    from metasync_llm.result import StreamEnd, StreamItem
+    from metasync_llm.result import StreamEnd
 
 
 class ChatCompletionsSDK(BaseLLMSDK):
@@ -28,16 +28,12 @@ class ChatCompletionsSDK(BaseLLMSDK):
 
     Set :attr:`sdk_name` and :attr:`required_fields`, implement
     :meth:`~BaseLLMSDK.create_client`, :meth:`~BaseLLMSDK.stream` and
-    :meth:`~BaseLLMSDK.astream` with the client library's calls, and read the raw body:
-    :meth:`answer` for a whole JSON response, :meth:`chunks` (:meth:`achunks`) for the
-    server-sent events of a stream (from :func:`metasync_llm._wire._sse.sse_events`). The
-    document's quirks are honoured: ``messageFormat``, ``omitTemperature``,
-    ``maxCompletionToken`` (see :mod:`metasync_llm._model`).
+    :meth:`~BaseLLMSDK.astream` with the client library's calls (the body is
+    :meth:`chat_body`), and hand the response's headers and raw bytes to
+    ``toolkit.read_answer`` (``aread_answer``) with :meth:`reader`. The document's quirks
+    are honoured: ``messageFormat``, ``omitTemperature``, ``maxCompletionToken``.
     """
 
-    #: The SDK identifier (``get_name()``).
-    sdk_name: ClassVar[str]
-    #: Document fields ``validate_config`` requires (non-empty strings).
     required_fields: ClassVar[tuple[str, ...]] = ("endpoint", "deployment")
     #: Report the response's ``id`` as the request id (for APIs without a request-id header).
     response_id_is_request_id: ClassVar[bool] = False
@@ -63,14 +59,6 @@ class ChatCompletionsSDK(BaseLLMSDK):
             if urlsplit(endpoint).hostname not in self.limits_hosts:
                 return None
         return super().stop_limit(config)
-
-    def get_name(self) -> str:
-        return self.sdk_name
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        from metasync_llm._plugin_fields import check_config  # noqa: PLC0415 - loaded on first call
-
-        check_config(config, sdk=self.sdk_name, required=self.required_fields)
 
     # -- the request ---------------------------------------------------------------------
 
@@ -106,76 +94,38 @@ class ChatCompletionsSDK(BaseLLMSDK):
 
     # -- the answer ----------------------------------------------------------------------
 
-    def answer(
-        self, request: Request, response: Any, request_id: str | None = None
-    ) -> tuple[str, StreamEnd]:
-        """A whole (non-streamed) JSON response: its text and its ``StreamEnd``, to yield."""
-        from metasync_llm._wire._answers import require_text  # noqa: PLC0415
-
-        if not isinstance(response, Mapping):
-            raise _malformed(response)
-        if request_id is None and self.response_id_is_request_id:
-            request_id = _text(response.get("id"))
-        choices = response.get("choices")
-        choice = choices[0] if isinstance(choices, list) and choices else {}
-        if not isinstance(choice, Mapping):
-            raise _malformed(response)
-        finish = _finish_reason(choice.get("finish_reason"))
-        message = choice.get("message")
-        content = message.get("content") if isinstance(message, Mapping) else None
-        text = require_text(
-            content if isinstance(content, str) else None,
-            finish,
-            sdk=self.sdk_name,
-            model=request.model_name,
-            request_id=request_id,
+    def reader(self, request: Request, request_id: str | None = None) -> ChatCompletionsReader:
+        """The reader of one answer (``toolkit.read_answer``): a whole JSON body, or the
+        server-sent events of a stream ended by ``data: [DONE]``."""
+        return ChatCompletionsReader(
+            self.sdk_name, request.model_name, request_id, self.response_id_is_request_id
         )
-        return text, _end(response.get("usage"), finish, request_id)
-
-    def chunks(self, events: Iterable[SSEEvent], request_id: str | None) -> Iterator[StreamItem]:
-        """A stream's text chunks, then its ``StreamEnd`` once a finish reason has come.
-
-        A stream that ends without a finish reason yields no ``StreamEnd``: the connector
-        reports the answer as cut short. An ``{"error": ...}`` event raises it.
-        """
-        reader = _ChunkReader(request_id, self.response_id_is_request_id)
-        for event in events:
-            if event.data == "[DONE]":
-                break
-            text = reader.feed(event)
-            if text:
-                yield text
-        if reader.finish is not None:
-            yield reader.end()
-
-    async def achunks(
-        self, events: AsyncIterable[SSEEvent], request_id: str | None
-    ) -> AsyncIterator[StreamItem]:
-        """:meth:`chunks` for an async stream."""
-        reader = _ChunkReader(request_id, self.response_id_is_request_id)
-        async for event in events:
-            if event.data == "[DONE]":
-                break
-            text = reader.feed(event)
-            if text:
-                yield text
-        if reader.finish is not None:
-            yield reader.end()
 
 
-class _ChunkReader:
-    """Reads the chunks of one streamed chat completion: text, finish reason and usage."""
+class ChatCompletionsReader:
+    """Reads one chat completion, whole or streamed: text, finish reason, usage, request id.
 
-    def __init__(self, request_id: str | None, ids_are_request_ids: bool) -> None:
+    A stream that ends without a finish reason has no ``StreamEnd``: the connector reports
+    the answer as cut short. An ``{"error": ...}`` event raises it.
+    """
+
+    def __init__(
+        self, sdk: str, model: str | None, request_id: str | None, ids_are_request_ids: bool
+    ) -> None:
+        self.sdk, self.model = sdk, model
         self.request_id = request_id
         self._ids = ids_are_request_ids and request_id is None
         self.finish: str | None = None
         self.usage: Any = None
+        self.done = False
 
     def feed(self, event: SSEEvent) -> str | None:
         """The text of one event's chunk (``None`` if it has none); raises an error event."""
         from metasync_llm._wire._sse import StreamErrorEvent  # noqa: PLC0415 - loaded already
 
+        if event.data == "[DONE]":
+            self.done = True
+            return None
         chunk = event.json()
         if not isinstance(chunk, Mapping):
             raise _malformed(chunk)
@@ -195,8 +145,34 @@ class _ChunkReader:
         content = delta.get("content") if isinstance(delta, Mapping) else None
         return content if isinstance(content, str) else None
 
-    def end(self) -> StreamEnd:
+    def end(self) -> StreamEnd | None:
+        if self.finish is None:
+            return None
         return _end(self.usage, self.finish, self.request_id)
+
+    def whole(self, response: Any) -> tuple[str, StreamEnd]:
+        """A whole (non-streamed) JSON response: its text and its ``StreamEnd``."""
+        from metasync_llm._wire._answers import require_text  # noqa: PLC0415
+
+        if not isinstance(response, Mapping):
+            raise _malformed(response)
+        if self._ids:
+            self.request_id = _text(response.get("id"))
+        choices = response.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else {}
+        if not isinstance(choice, Mapping):
+            raise _malformed(response)
+        finish = _finish_reason(choice.get("finish_reason"))
+        message = choice.get("message")
+        content = message.get("content") if isinstance(message, Mapping) else None
+        text = require_text(
+            content if isinstance(content, str) else None,
+            finish,
+            sdk=self.sdk,
+            model=self.model,
+            request_id=self.request_id,
+        )
+        return text, _end(response.get("usage"), finish, self.request_id)
 
 
 def _end(usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:

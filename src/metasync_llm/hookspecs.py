@@ -1,7 +1,7 @@
 """The pluggy hook specifications: the SDK contract, and the observers' call events.
 
 SDK hooks: ``get_name``, ``validate_config`` and the seed's ``complete`` keep the seed's
-signatures; ``stream``, ``acomplete``, ``astream`` and every later hook take one
+signatures; ``stream``, ``astream`` and every later hook take one
 :class:`~metasync_llm.request.Request`, so a new request parameter changes no signature.
 
 Observer hooks (``metasync_llm_call_*``) are broadcast to every observer: each takes one
@@ -80,12 +80,6 @@ def stream(request: Request) -> Iterator[StreamItem]:
 
 
 @hookspec
-async def acomplete(request: Request) -> Completion:
-    """The whole answer of :func:`astream`, as a coroutine; ``BaseLLMSDK`` collects ``astream``."""
-    raise NotImplementedError
-
-
-@hookspec
 def astream(request: Request) -> AsyncIterator[StreamItem]:
     """The async-iterator form of :func:`stream` (an async generator): chunks, then ``StreamEnd``.
 
@@ -100,7 +94,6 @@ SDK_HOOKS: tuple[str, ...] = (
     "validate_config",
     "complete",
     "stream",
-    "acomplete",
     "astream",
 )
 

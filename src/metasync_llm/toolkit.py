@@ -15,6 +15,7 @@ from metasync_llm._lazy import lazy_exports
 # name -> the module that defines it ("errors" is that module itself); each name once.
 _SOURCES = {
     "check_deadline": "metasync_llm._pipeline._attempt",
+    **dict.fromkeys(("AnswerReader", "aread_answer", "read_answer"), "metasync_llm._wire._reader"),
     **dict.fromkeys(("require_text", "total_of", "usage_count"), "metasync_llm._wire._answers"),
     **dict.fromkeys(
         ("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm._wire._clients"
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from metasync_llm._wire._mapping import http_error as http_error  # noqa: PLC0414
     from metasync_llm._wire._mapping import provider_error as provider_error  # noqa: PLC0414
     from metasync_llm._wire._mapping import sdk_errors as sdk_errors  # noqa: PLC0414
+    from metasync_llm._wire._reader import *  # noqa: F403
     from metasync_llm._wire._sse import *  # noqa: F403
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403

@@ -30,7 +30,7 @@ from metasync_llm._plugins._records import (
     PluginInfo,
     PluginLoadFailure,
 )
-from metasync_llm.base_sdk import BaseLLMSDK, implements_a_call
+from metasync_llm.base_sdk import BaseLLMSDK, missing_hooks
 from metasync_llm.hookspecs import ENTRY_POINT_GROUP, OBSERVER_GROUP
 
 #: Comma-separated allow-list of SDK names; when set, only these plugins are loaded.
@@ -60,9 +60,7 @@ def _instantiate(obj: object, info: PluginInfo) -> BaseLLMSDK | PluginLoadFailur
             f"entry point {info.target!r} is a {what}, not a subclass of"
             " metasync_llm.BaseLLMSDK implementing get_name, validate_config and complete",
         )
-    missing = sorted(obj.__abstractmethods__)
-    if not implements_a_call(obj):
-        missing.append("complete (or stream and astream)")
+    missing = missing_hooks(obj)
     if missing:
         return PluginLoadFailure(
             info,

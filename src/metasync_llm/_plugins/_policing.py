@@ -115,8 +115,8 @@ def signature_problems(sdk: BaseLLMSDK, pm: pluggy.PluginManager | None = None) 
     """How ``sdk``'s hook methods differ from the specs, beyond what pluggy checks.
 
     The connector (and seed-style callers) pass every spec parameter by name, so each
-    must be accepted that way; ``acomplete`` must be a coroutine function, ``astream`` an
-    async generator, the others not async. Empty when they match.
+    must be accepted that way; ``astream`` must be an async generator, the others not
+    async. Empty when they match.
     """
     pm = pm or new_plugin_manager()
     problems = []
@@ -162,12 +162,10 @@ def _signature_problem(hook: str, method: Any, expected: tuple[str, ...]) -> str
         f"positional-only parameter {n!r}" for n, p in params.items() if p.kind is p.POSITIONAL_ONLY
     ]
     coroutine = inspect.iscoroutinefunction(method)
-    if hook == "acomplete" and not coroutine:
-        details.append("must be a coroutine function (async def)")
-    elif hook == "astream" and not inspect.isasyncgenfunction(method):
+    if hook == "astream" and not inspect.isasyncgenfunction(method):
         details.append("must be an async generator (async def with yield), not a coroutine")
-    elif hook not in ("acomplete", "astream") and (coroutine or inspect.isasyncgenfunction(method)):
-        details.append("must not be async (use acomplete/astream for asyncio)")
+    elif hook != "astream" and (coroutine or inspect.isasyncgenfunction(method)):
+        details.append("must not be async (use astream for asyncio)")
     if not details:
         return None
     return f"{hook}({', '.join(expected)}) expected: {', '.join(details)}"

@@ -6,7 +6,7 @@ answer with the same rules (through :mod:`metasync_llm.toolkit`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import Iterable
 
 from metasync_llm.errors import (
     ContentFilterError,
@@ -107,15 +107,6 @@ def collect(items: Iterable[object], *, sdk: str, model: str | None) -> Completi
     chunks: list[str] = []
     end: StreamEnd | None = None
     for item in items:
-        end = _take(item, chunks, end, sdk)
-    return _whole(chunks, end)
-
-
-async def acollect(items: AsyncIterable[object], *, sdk: str, model: str | None) -> Completion:
-    """:func:`collect` for an async stream."""
-    chunks: list[str] = []
-    end: StreamEnd | None = None
-    async for item in items:
         end = _take(item, chunks, end, sdk)
     return _whole(chunks, end)
 

@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from metasync_llm.request import Request
     from metasync_llm.result import StreamItem
 
-SDK = "Anthropic"
-
 #: Anthropic's stop reasons in the vocabulary of the other SDKs.
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -35,6 +33,8 @@ class AnthropicSDK(BaseLLMSDK):
     ones per event loop); their own retries are off.
     """
 
+    sdk_name = "Anthropic"
+    required_fields = ("endpoint", "deployment")
     features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
     # Overloads and server errors can arrive as an event of a stream that began with 200.
     error_codes: ClassVar[Mapping[str, str]] = {
@@ -42,12 +42,6 @@ class AnthropicSDK(BaseLLMSDK):
         "api_error": "ServerError",
         "rate_limit_error": "RateLimitError",
     }
-
-    def get_name(self) -> str:
-        return SDK
-
-    def validate_config(self, config: Mapping[str, Any]) -> None:
-        toolkit.check_config(config, sdk=SDK, required=("endpoint", "deployment"))
 
     def create_client(
         self, config: Mapping[str, Any], api_key: str | None, *, asynchronous: bool
@@ -71,31 +65,15 @@ class AnthropicSDK(BaseLLMSDK):
     def stream(self, request: Request) -> Iterator[StreamItem]:
         create = self.client_for(request).messages.with_streaming_response.create
         with create(**_body(request)) as response:
-            reader = _EventReader(response.headers.get("request-id"))
-            if not toolkit.is_event_stream(response.headers):  # one message, not streamed
-                yield from reader.message(toolkit.read_json(response.iter_bytes()))
-                return
-            for event in toolkit.sse_events(response.iter_bytes()):
-                text = reader.feed(event)
-                if text:
-                    yield text
-        if reader.stopped:
-            yield reader.end()
+            reader = _Reader(response.headers.get("request-id"))
+            yield from toolkit.read_answer(response.headers, response.iter_bytes(), reader)
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         client = await self.async_client_for(request)
         async with client.messages.with_streaming_response.create(**_body(request)) as response:
-            reader = _EventReader(response.headers.get("request-id"))
-            if not toolkit.is_event_stream(response.headers):  # one message, not streamed
-                for item in reader.message(await toolkit.aread_json(response.iter_bytes())):
-                    yield item
-                return
-            async for event in toolkit.asse_events(response.iter_bytes()):
-                text = reader.feed(event)
-                if text:
-                    yield text
-        if reader.stopped:
-            yield reader.end()
+            reader = _Reader(response.headers.get("request-id"))
+            async for item in toolkit.aread_answer(response.headers, response.iter_bytes(), reader):
+                yield item
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -130,8 +108,9 @@ def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-class _EventReader:
-    """Reads a streamed message's events: text deltas, usage, the stop reason, the end."""
+class _Reader:
+    """Reads a message, streamed (its events: text deltas, usage, the stop reason, the
+    end) or whole."""
 
     _USAGE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
@@ -139,7 +118,7 @@ class _EventReader:
         self.request_id = request_id
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
-        self.stopped = False  # message_stop arrived: the answer is complete
+        self.done = False  # message_stop arrived: the answer is complete
 
     def feed(self, event: SSEEvent) -> str | None:
         data = event.json()
@@ -159,13 +138,13 @@ class _EventReader:
                 self.stop_reason = delta["stop_reason"]
             self._count(data.get("usage"))
         elif kind == "message_stop":
-            self.stopped = True
+            self.done = True
         elif kind == "error" or event.event == "error":
             body = data.get("error", data) if isinstance(data, Mapping) else data
             raise toolkit.StreamErrorEvent(body)
         return None
 
-    def message(self, data: object) -> list[StreamItem]:
+    def whole(self, data: object) -> list[StreamItem]:
         """A whole ``message`` body: its text, then its ``StreamEnd``."""
         if not isinstance(data, Mapping) or data.get("type") != "message":
             raise toolkit.errors.CompletionError(
@@ -182,13 +161,16 @@ class _EventReader:
         self._count(data.get("usage"))
         stop = data.get("stop_reason")
         self.stop_reason = stop if isinstance(stop, str) else None
-        return [text, self.end()] if text else [self.end()]
+        return [text, self._end()] if text else [self._end()]
 
     def _count(self, usage: object) -> None:
         if isinstance(usage, Mapping):  # later events repeat or update the counts
             self.usage.update((k, v) for k, v in usage.items() if v is not None)
 
-    def end(self) -> toolkit.StreamEnd:
+    def end(self) -> toolkit.StreamEnd | None:
+        return self._end() if self.done else None
+
+    def _end(self) -> toolkit.StreamEnd:
         usage = self.usage
         # Cached prompt tokens are reported apart from input_tokens; all of them are prompt.
         parts = [toolkit.usage_count(usage.get(field)) for field in self._USAGE]

@@ -53,10 +53,8 @@ class ChatCompletionsClientSDK(ChatCompletionsSDK):
             if response.status_code >= 400:
                 response.read()
                 _raise_for_status(response)
-            if toolkit.is_event_stream(response.headers):
-                yield from self.chunks(toolkit.sse_events(response.iter_bytes()), None)
-            else:  # a plain request, or a server that does not stream
-                yield from self.answer(request, toolkit.read_json(response.iter_bytes()))
+            reader = self.reader(request)
+            yield from toolkit.read_answer(response.headers, response.iter_bytes(), reader)
         finally:
             response.close()
 
@@ -67,14 +65,9 @@ class ChatCompletionsClientSDK(ChatCompletionsSDK):
             if response.status_code >= 400:
                 await response.read()
                 _raise_for_status(response)
-            if toolkit.is_event_stream(response.headers):
-                events = toolkit.asse_events(response.iter_bytes())
-                async for item in self.achunks(events, None):
-                    yield item
-            else:
-                body = await toolkit.aread_json(response.iter_bytes())
-                for item in self.answer(request, body):
-                    yield item
+            reader = self.reader(request)
+            async for item in toolkit.aread_answer(response.headers, response.iter_bytes(), reader):
+                yield item
         finally:
             await response.close()
 

@@ -52,27 +52,17 @@ class OpenAISDK(ChatCompletionsSDK):
     def stream(self, request: Request) -> Iterator[StreamItem]:
         create = self.client_for(request).chat.completions.with_streaming_response.create
         with create(**self._body(request)) as response:
-            request_id = response.headers.get("x-request-id")
-            if toolkit.is_event_stream(response.headers):
-                events = toolkit.sse_events(response.iter_bytes())
-                yield from self.chunks(events, request_id)
-            else:  # a plain request, or a server that does not stream
-                body = toolkit.read_json(response.iter_bytes())
-                yield from self.answer(request, body, request_id)
+            reader = self.reader(request, response.headers.get("x-request-id"))
+            yield from toolkit.read_answer(response.headers, response.iter_bytes(), reader)
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         client = await self.async_client_for(request)
-        create = client.chat.completions.with_streaming_response.create
-        async with create(**self._body(request)) as response:
-            request_id = response.headers.get("x-request-id")
-            if toolkit.is_event_stream(response.headers):
-                events = toolkit.asse_events(response.iter_bytes())
-                async for item in self.achunks(events, request_id):
-                    yield item
-            else:
-                body = await toolkit.aread_json(response.iter_bytes())
-                for item in self.answer(request, body, request_id):
-                    yield item
+        async with client.chat.completions.with_streaming_response.create(
+            **self._body(request)
+        ) as response:
+            reader = self.reader(request, response.headers.get("x-request-id"))
+            async for item in toolkit.aread_answer(response.headers, response.iter_bytes(), reader):
+                yield item
 
     def _body(self, request: Request) -> dict[str, Any]:
         body = self.chat_body(request)
