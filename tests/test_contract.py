@@ -8,7 +8,7 @@ from typing import Any
 import pluggy
 import pytest
 
-from metasync_llm import ConfigurationError, BaseLLMSDK, Completion, Request, hookspecs
+from metasync_llm import BaseLLMSDK, Completion, ConfigurationError, Request, hookspecs
 from metasync_llm.registry import new_plugin_manager, plugin_problems
 
 

@@ -72,6 +72,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
     from metasync_llm._wire import _mapping as mapping
     from metasync_llm._wire import _reader as reader
     from metasync_llm._wire import _sse as responses
+    from metasync_llm._wire import _transport as transport
 
     sources = {
         **vars(answers),
@@ -83,6 +84,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
         **vars(result),
         **vars(mapping),
         **vars(reader),
+        **vars(transport),
         **vars(errors),
     }
     for name in toolkit.__all__:

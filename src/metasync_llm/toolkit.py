@@ -15,7 +15,11 @@ from metasync_llm._lazy import lazy_exports
 # name -> the module that defines it ("errors" is that module itself); each name once.
 _SOURCES = {
     "check_deadline": "metasync_llm._pipeline._attempt",
-    **dict.fromkeys(("AnswerReader", "aread_answer", "read_answer"), "metasync_llm._wire._reader"),
+    **dict.fromkeys(
+        ("AnswerReader", "aread_answer", "aread_events", "read_answer", "read_events"),
+        "metasync_llm._wire._reader",
+    ),
+    **dict.fromkeys(("httpx_client_args", "ssl_context"), "metasync_llm._wire._transport"),
     **dict.fromkeys(("require_text", "total_of", "usage_count"), "metasync_llm._wire._answers"),
     **dict.fromkeys(
         ("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm._wire._clients"
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
     from metasync_llm._wire._mapping import sdk_errors as sdk_errors  # noqa: PLC0414
     from metasync_llm._wire._reader import *  # noqa: F403
     from metasync_llm._wire._sse import *  # noqa: F403
+    from metasync_llm._wire._transport import *  # noqa: F403
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
 

@@ -21,6 +21,12 @@ if TYPE_CHECKING:
     from metasync_llm.result import StreamEnd, StreamItem
 
 
+class Event(Protocol):
+    """One event of a stream: what it holds, as JSON (an ``SSEEvent`` is one)."""
+
+    def json(self) -> Any: ...
+
+
 class AnswerReader(Protocol):
     """What a plugin knows of its provider's answers; no I/O.
 
@@ -30,7 +36,7 @@ class AnswerReader(Protocol):
 
     done: bool
 
-    def feed(self, event: SSEEvent) -> str | None:
+    def feed(self, event: SSEEvent | Any) -> str | None:
         """The text of one event (``None`` if it has none); raise an error event as
         ``toolkit.StreamErrorEvent``."""
         ...
@@ -49,29 +55,28 @@ def read_answer(
     headers: Mapping[str, str], body: Iterable[bytes], reader: AnswerReader
 ) -> Iterator[StreamItem]:
     """The items of a response, read from its raw ``body`` bytes by ``reader``."""
-    if not is_event_stream(headers):  # a plain request, or a server that does not stream
+    if is_event_stream(headers):
+        yield from read_events(sse_events(body), reader)
+    else:  # a plain request, or a server that does not stream
         yield from reader.whole(read_json(body))
-        return
-    for event in sse_events(body):
-        text = reader.feed(event)
-        if text:
-            yield text
-        if reader.done:
-            break
-    end = reader.end()
-    if end is not None:
-        yield end
 
 
 async def aread_answer(
     headers: Mapping[str, str], body: AsyncIterable[bytes], reader: AnswerReader
 ) -> AsyncIterator[StreamItem]:
     """:func:`read_answer` for an async body."""
-    if not is_event_stream(headers):
+    if is_event_stream(headers):
+        async for item in aread_events(asse_events(body), reader):
+            yield item
+    else:
         for item in reader.whole(await aread_json(body)):
             yield item
-        return
-    async for event in asse_events(body):
+
+
+def read_events(events: Iterable[Event], reader: AnswerReader) -> Iterator[StreamItem]:
+    """The items of a stream's events (anything with a ``json()`` method: the events of
+    ``toolkit.sse_events``, or the chunks an SDK parsed itself, wrapped)."""
+    for event in events:
         text = reader.feed(event)
         if text:
             yield text
@@ -82,4 +87,19 @@ async def aread_answer(
         yield end
 
 
-__all__ = ["AnswerReader", "aread_answer", "read_answer"]
+async def aread_events(
+    events: AsyncIterable[Event], reader: AnswerReader
+) -> AsyncIterator[StreamItem]:
+    """:func:`read_events` for async events."""
+    async for event in events:
+        text = reader.feed(event)
+        if text:
+            yield text
+        if reader.done:
+            break
+    end = reader.end()
+    if end is not None:
+        yield end
+
+
+__all__ = ["AnswerReader", "Event", "aread_answer", "aread_events", "read_answer", "read_events"]

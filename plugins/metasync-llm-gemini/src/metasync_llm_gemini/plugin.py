@@ -54,6 +54,7 @@ class GeminiSDK(BaseLLMSDK):
     at every chunk. The core pools the clients (async ones, ``Client.aio``, per event loop).
     """
 
+    sdk_name = SDK
     features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
     max_stop: ClassVar[int | None] = 5
     # An error sent inside a stream that began with 200 carries Google's canonical status.
@@ -62,9 +63,6 @@ class GeminiSDK(BaseLLMSDK):
         "UNAVAILABLE": "ServerError",
         "RESOURCE_EXHAUSTED": "RateLimitError",
     }
-
-    def get_name(self) -> str:
-        return SDK
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
         toolkit.check_config(config, sdk=SDK, required=("deployment",), problems=_problems(config))
@@ -81,9 +79,12 @@ class GeminiSDK(BaseLLMSDK):
             "ignore", r".* is not a valid \w+$", UserWarning, r"google\.genai\._common"
         )
 
-        from metasync_llm_gemini._transport import client_args  # noqa: PLC0415
+        import httpx2  # noqa: PLC0415 - google-genai's HTTP library
 
-        sync_args, async_args = client_args(config)
+        # google-genai reads bodies itself: its transports check the deadline (toolkit).
+        # Both sides get one: it would otherwise build an aiohttp session for the async
+        # side whenever aiohttp is installed, with none of the document's timeouts.
+        sync_args, async_args = toolkit.httpx_client_args(httpx2, config)
         options = genai.types.HttpOptions(
             base_url=toolkit.endpoint_of(config) if "endpoint" in config else DEFAULT_ENDPOINT,
             api_version=config.get("apiVersion", DEFAULT_API_VERSION),
@@ -106,12 +107,7 @@ class GeminiSDK(BaseLLMSDK):
             _parsed(request),
             closing(models.generate_content_stream(**_arguments(request))) as chunks,
         ):
-            for chunk in chunks:
-                text = reader.feed(_wire(chunk))
-                if text:
-                    yield text
-        if reader.finished:
-            yield reader.end()
+            yield from toolkit.read_events(map(_Chunk, chunks), reader)
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         models, reader = (await self.async_client_for(request)).models, _Reader(request)
@@ -123,12 +119,8 @@ class GeminiSDK(BaseLLMSDK):
         with _parsed(request):
             chunks = await models.generate_content_stream(**_arguments(request))
             async with aclosing(chunks):
-                async for chunk in chunks:
-                    text = reader.feed(_wire(chunk))
-                    if text:
-                        yield text
-        if reader.finished:
-            yield reader.end()
+                async for item in toolkit.aread_events((_Chunk(c) async for c in chunks), reader):
+                    yield item
 
 
 def _problems(config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
@@ -197,9 +189,16 @@ def _contents(turns: list[tuple[str, str]]) -> str | list[dict[str, Any]]:
     return contents
 
 
-def _wire(chunk: Any) -> Any:
-    """A chunk google-genai parsed, back in the API's JSON shape (~2 us)."""
-    return chunk.model_dump(mode="json", by_alias=True, exclude_none=True)
+class _Chunk:
+    """A chunk google-genai parsed, as an event whose JSON is the API's shape again."""
+
+    __slots__ = ("chunk",)
+
+    def __init__(self, chunk: Any) -> None:
+        self.chunk = chunk
+
+    def json(self) -> Any:
+        return self.chunk.model_dump(mode="json", by_alias=True, exclude_none=True)  # ~2 us
 
 
 @contextmanager
@@ -229,6 +228,7 @@ class _Reader:
         self.usage: Mapping[str, Any] = {}
         self.reason: str | None = None
         self.finished = False  # a candidate said why it stopped: the answer is complete
+        self.done = False  # the stream goes on to its end (usage may follow the reason)
 
     def whole(self, body: object) -> list[StreamItem]:
         """A whole answer (not streamed): its text, then its ``StreamEnd``."""
@@ -237,10 +237,18 @@ class _Reader:
                 f"{SDK} answered with something that is not a GenerateContentResponse:"
                 f" {str(body)[:200]}"
             )
-        text = self.feed(body)
-        return [text, self.end()] if text else [self.end()]
+        text = self._take(body)
+        return [text, self._end()] if text else [self._end()]
 
-    def feed(self, data: Mapping[str, Any]) -> str:
+    def feed(self, event: Any) -> str:
+        """One chunk of a stream: its text."""
+        return self._take(event.json())
+
+    def end(self) -> toolkit.StreamEnd | None:
+        """After the last chunk: the answer's end, if a candidate said why it stopped."""
+        return self._end() if self.finished else None
+
+    def _take(self, data: Mapping[str, Any]) -> str:
         """One response or chunk: its text (thoughts and non-text parts left out)."""
         if isinstance(data.get("responseId"), str):
             self.request_id = data["responseId"]
@@ -269,7 +277,7 @@ class _Reader:
             and part.get("thought") is not True
         )
 
-    def end(self) -> toolkit.StreamEnd:
+    def _end(self) -> toolkit.StreamEnd:
         """The answer's usage and finish reason; an answer stopped for its content raises."""
         reason = self.reason
         if reason in FILTERED:
