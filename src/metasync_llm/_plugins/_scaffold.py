@@ -176,18 +176,16 @@ def _plugin(sdk: str, cls: str) -> str:
         class {cls}(BaseLLMSDK):
             """SDK ``{sdk}``. The API call in :meth:`_call_api` is the one part left to write.
 
-            ``stream`` makes one call and yields the whole answer; ``complete``,
-            ``acomplete`` and ``astream`` come from ``BaseLLMSDK`` (built on ``stream``).
+            ``stream`` makes one call and yields the whole answer; ``complete`` and
+            ``astream`` come from ``BaseLLMSDK`` (built on ``stream``).
             To stream for real, yield each chunk as it arrives; for an async client,
             override ``astream`` too.
             """
 
-            def get_name(self) -> str:
-                return SDK
-
-            def validate_config(self, config: Mapping[str, Any]) -> None:
-                # Names every missing or invalid field; checks the endpoint's form.
-                toolkit.check_config(config, sdk=SDK, required=("endpoint", "deployment"))
+            sdk_name = SDK  # get_name() returns it
+            # validate_config names each of these that is missing, and checks the
+            # endpoint's form; override it for checks of your own.
+            required_fields = ("endpoint", "deployment")
 
             def stream(self, request: Request) -> Iterator[str | StreamEnd]:
                 messages = [{{"role": "user", "content": request.user_content}}]
