@@ -121,7 +121,7 @@ class ChatCompletionsReader:
 
     def feed(self, event: SSEEvent) -> str | None:
         """The text of one event's chunk (``None`` if it has none); raises an error event."""
-        from metasync_llm._wire._sse import StreamErrorEvent  # noqa: PLC0415 - loaded already
+        from metasync_llm._wire._sse import StreamErrorEvent  # noqa: PLC0415 - not at discovery
 
         if event.data == "[DONE]":
             self.done = True
@@ -219,7 +219,7 @@ def _text(value: object) -> str | None:
 
 
 def _malformed(body: object) -> Exception:
-    from metasync_llm.errors import CompletionError  # noqa: PLC0415 - loaded already
+    from metasync_llm.errors import CompletionError  # noqa: PLC0415 - not at discovery
 
     return CompletionError(
         f"the provider answered with a {type(body).__name__} where a chat completion belongs"

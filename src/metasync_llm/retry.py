@@ -70,7 +70,6 @@ class RetryPolicy:
 
 
 DEFAULT_POLICY = RetryPolicy()
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 class Attempts:

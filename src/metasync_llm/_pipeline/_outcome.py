@@ -38,7 +38,7 @@ logger = get_logger("metasync_llm.connector")
 
 def without_native_schema(call: Call) -> Call:
     """``call`` with its schema told to the model in the system prompt instead."""
-    from metasync_llm._structured._schema import instruction  # noqa: PLC0415 - loaded already
+    from metasync_llm._structured._schema import instruction  # noqa: PLC0415 - schema calls only
 
     assert call.schema is not None
     request = call.request
@@ -137,7 +137,7 @@ def finished(call: Call, result: CompletionResult) -> CompletionResult:
         return repaired(call, result)
     if result.truncated:
         raise _truncated(call, result, "its JSON is incomplete and was not repaired")
-    from metasync_llm._structured._schema import check  # noqa: PLC0415 - loaded already
+    from metasync_llm._structured._schema import check  # noqa: PLC0415 - schema calls only
 
     checked = check(call.schema, result.text)
     if checked.errors:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from metasync_llm._keys import redact
+from metasync_llm.errors import MetasyncLLMError
 
 #: Links of a chain copied at most (SDKs chain two or three).
 MAX_LINKS = 8
@@ -57,8 +58,6 @@ def scrubbed(exc: BaseException, secrets: Iterable[str | None], _links: int = 0)
     text and notes), and their chain replaced by copies.
     """
     keys = tuple(s for s in secrets if s)
-    from metasync_llm.errors import MetasyncLLMError  # noqa: PLC0415 - loaded already
-
     if isinstance(exc, MetasyncLLMError):
         exc.message = redact(exc.message, keys)
         exc.args = (exc.message,)

@@ -91,6 +91,6 @@ class ChatCompletionsClientSDK(ChatCompletionsSDK):
 
 
 def _raise_for_status(response: Any) -> None:
-    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415 - imported already
+    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415 - not at discovery
 
     raise HttpResponseError(response=response)
