@@ -1,4 +1,5 @@
-"""Sessions: tests (core and every plugin), lint (ruff), typecheck (mypy --strict), build, bench.
+"""Sessions: tests (core and every plugin), quick (the developer loop), lint (ruff), typecheck
+(mypy --strict), build, bench.
 
 Every session runs on the interpreter nox runs on (any Python 3.11+); ``nox
 --force-python 3.12`` picks another. An interpreter that is missing, or older than 3.11,
@@ -38,15 +39,29 @@ def tests(session: nox.Session) -> None:
     """Install the core and every plugin (not editable), then run all their tests."""
     _supported(session)
     session.install(".[test,ray]", *PLUGINS)
+    # The report lets CI check that tests ran: "nothing ran" must never pass as green.
+    report = Path(session.virtualenv.location) / "junit.xml"
+    _pytest(session, f"--junitxml={report}")
+
+
+@nox.session(python=None)
+def quick(session: nox.Session) -> None:
+    """The developer loop: editable installs, the slow tests (throwaway distributions and
+    virtualenvs, Ray) left out; ``nox -s quick -- -k gemini`` narrows it further."""
+    _supported(session)
+    session.install("-e", ".[test]", *(arg for plugin in PLUGINS for arg in ("-e", plugin)))
+    _pytest(session, "-m", "not slow", "-q")
+
+
+def _pytest(session: nox.Session, *options: str) -> None:
+    """pytest on the core's and every plugin's tests, with the peers' mock servers up."""
     test_dirs = ["tests", *(f"{p}/tests" for p in PLUGINS if (ROOT / p / "tests").is_dir())]
     env = {}
     if PLUGINS and PEERS.exists():
         # The providers' OpenAPI specs, served on 127.0.0.1 (see README, "Tests").
         session.run("bash", str(PEERS), "start", external=True)
         env["METASYNC_PEERS_SH"] = str(PEERS)
-    # The report lets CI check that tests ran: "nothing ran" must never pass as green.
-    report = Path(session.virtualenv.location) / "junit.xml"
-    session.run("pytest", f"--junitxml={report}", *test_dirs, *session.posargs, env=env)
+    session.run("pytest", *options, *test_dirs, *session.posargs, env=env)
 
 
 @nox.session(python=None)

@@ -50,6 +50,7 @@ from metasync_llm.errors import (
     MetasyncLLMError,
     RateLimitError,
 )
+from metasync_llm.events import CallEnded, CallStarted
 from metasync_llm.hookspecs import ENTRY_POINT_GROUP
 from metasync_llm.registry import PluginRegistry, plugin_problems
 from metasync_llm.result import CompletionResult
@@ -138,13 +139,9 @@ class SDKConformance:
                 self._server = None
 
     def call(self, doc: Mapping[str, Any], **kwargs: Any) -> CompletionResult:
+        kwargs.setdefault("registry", self.registry())
         return complete_with_model(
-            doc,
-            "You are a test.",
-            "Say hello.",
-            api_key=self.api_key,
-            registry=self.registry(),
-            **kwargs,
+            doc, "You are a test.", "Say hello.", api_key=self.api_key, **kwargs
         )
 
     def _entry_point(self) -> EntryPoint:
@@ -223,6 +220,29 @@ class SDKConformance:
             done, streamed = asyncio.run(run())
         self._check_result(done)
         self._check_result(streamed)
+
+    def test_observers_see_each_call_start_and_end_with_its_usage(self) -> None:
+        """The events observers (OpenTelemetry, the usage ledger) get for a blocking call
+        and a stream: one start, one end with the outcome and the result's counts."""
+        registry = self.registry()
+        seen = _Events()
+        registry.register_observer(seen, name="conformance")
+        with self.document() as doc:
+            result = self.call(doc, registry=registry)
+            with stream_with_model(
+                doc, "You are a test.", "Say hello.", api_key=self.api_key, registry=registry
+            ) as stream:
+                streamed = stream.until_done()
+        assert [(e.sdk, e.stream) for e in seen.started] == [
+            (self.sdk_name, False),
+            (self.sdk_name, True),
+        ], "each call sends one CallStarted"
+        assert [e.outcome for e in seen.ended] == ["ok", "ok"], "each call sends one CallEnded"
+        for ended, done in zip(seen.ended, (result, streamed), strict=True):
+            assert (ended.prompt_tokens, ended.completion_tokens, ended.total_tokens) == tuple(
+                done.usage
+            ), "CallEnded carries the result's counts"
+        assert seen.ended[1].time_to_first_chunk is not None, "a stream reports its first chunk"
 
     def test_errors_come_out_in_the_core_hierarchy_without_the_key(self) -> None:
         if "endpoint" not in self.model:
@@ -383,6 +403,20 @@ class SDKConformance:
         assert json.loads(done.stdout) == [], (
             f"importing {module} imported client libraries: import them on first use"
         )
+
+
+class _Events:
+    """An observer that keeps the start and end events it is sent."""
+
+    def __init__(self) -> None:
+        self.started: list[CallStarted] = []
+        self.ended: list[CallEnded] = []
+
+    def metasync_llm_call_started(self, event: CallStarted) -> None:
+        self.started.append(event)
+
+    def metasync_llm_call_ended(self, event: CallEnded) -> None:
+        self.ended.append(event)
 
 
 def _without_usage(reply: Reply) -> Reply:
