@@ -121,7 +121,13 @@ class BaseLLMSDK:
 
         self.validate_config(config)
         request = Request(
-            config, system_prompt, user_content, temperature, max_tokens, api_key, stream=False
+            config=config,
+            system_prompt=system_prompt,
+            user_content=user_content,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            api_key=api_key,
+            stream=False,
         )
         return collect(self.stream(request), sdk=self.get_name(), model=request.model_name)
 

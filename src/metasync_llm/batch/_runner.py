@@ -331,7 +331,15 @@ async def _warm(model: PreparedModel) -> None:
     sdk = model.loaded.sdk
     try:
         key = resolve_api_key(model.settings, model.document, required=sdk.requires_api_key)
-        await sdk.async_client_for(Request(model.document, "", "", 1.0, 1, key))
+        probe = Request(
+            config=model.document,
+            system_prompt="",
+            user_content="",
+            temperature=1.0,
+            max_tokens=1,
+            api_key=key,
+        )
+        await sdk.async_client_for(probe)
     except (MetasyncLLMError, NotImplementedError):
         pass  # no key (the call says so), or a plugin that makes no clients
 
