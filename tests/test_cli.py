@@ -445,3 +445,65 @@ def test_ctrl_c_with_json_is_reported_as_json(tmp_path: Path) -> None:
     out, err = child.communicate(timeout=60)
     assert child.returncode == 130 and err == ""
     assert json.loads(out)["error"]["type"] == "KeyboardInterrupt"
+
+
+# -- tools -----------------------------------------------------------------------------------
+
+WEATHER_MODULE = '''
+def get_weather(city: str) -> str:
+    """The weather in a city now."""
+    return f"sunny in {city}"
+
+def explode(city: str) -> str:
+    """Always fails."""
+    raise RuntimeError("no forecast")
+'''
+
+
+@pytest.fixture
+def tool_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "cli_weather_tools.py").write_text(WEATHER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "cli_weather_tools"
+
+
+def test_complete_with_tool_runs_the_loop_and_prints_the_answer(tool_module: str) -> None:
+    code, out, err = run("complete", "get_weather please", "--tool", f"{tool_module}:get_weather")
+    assert code == 0 and out == "Tool results: get_weather: sunny in example\n"
+    assert err.startswith("2 rounds, tokens in/out/total ")
+
+
+def test_complete_with_tool_json_has_the_transcript(tool_module: str) -> None:
+    code, out, _ = run(
+        "complete", "explode", "--tool", f"{tool_module}:explode", "--json", "--max-rounds", "3"
+    )
+    data = json.loads(out)
+    assert code == 0 and data["rounds"] == 2
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant", "tool", "assistant"]
+    assert data["messages"][2]["content"] == "Error: RuntimeError: no forecast"
+
+
+def test_complete_with_tool_definitions_prints_the_calls(tmp_path: Path) -> None:
+    tools = [
+        {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        }
+    ]
+    code, out, _ = run("complete", "x", "--tools", write(tmp_path, tools, "tools.json"), "-q")
+    assert code == 0 and out == 'tool call call_0_0: lookup({"q": "example"})\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tool", "no_such_module_here:f"], "cannot import 'no_such_module_here'"),
+        (["--tool", "json"], "give MODULE:FUNCTION"),
+        (["--tool", "json:nothing"], "json has no function 'nothing'"),
+        (["--tool", "json:dumps", "--stream"], "--stream does not run tools"),
+        (["--tool-choice", "auto"], "tool_choice is given without tools"),
+    ],
+)
+def test_bad_tool_options_exit_2(extra: list[str], message: str) -> None:
+    code, _, err = run("complete", "x", *extra)
+    assert code == 2 and message in err

@@ -34,7 +34,7 @@ def test_configuration_errors_are_value_errors_and_failures_runtime_errors() -> 
         for c in vars(errors).values()
         if isinstance(c, type) and issubclass(c, errors.CompletionError)
     ]
-    assert len(call_failures) == 15  # CompletionError and its 14 kinds
+    assert len(call_failures) == 16  # CompletionError and its 15 kinds
     for cls in [*call_failures, errors.PluginError]:
         assert issubclass(cls, RuntimeError) and not issubclass(cls, ValueError)
 
@@ -67,6 +67,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
     from metasync_llm import _model as model
     from metasync_llm import _plugin_fields as plugin_fields
     from metasync_llm import request, result, toolkit
+    from metasync_llm._tools import _calls as tool_calls
     from metasync_llm._wire import _answers as answers
     from metasync_llm._wire import _clients as clients
     from metasync_llm._wire import _mapping as mapping
@@ -85,6 +86,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
         **vars(mapping),
         **vars(reader),
         **vars(transport),
+        **vars(tool_calls),
         **vars(errors),
     }
     for name in toolkit.__all__:

@@ -56,6 +56,10 @@ PRINTED = [
     [],
     ["Tell a story", "(7, 3, 10)", "Hi ['Tell ', 'a ', 'story']"],
     ["Another one?", "name='example' hex='example'", "one two"],
+    [
+        "Tool results: get_weather: sunny in example",
+        "2 ['user', 'assistant', 'tool', 'assistant']",
+    ],
     ["2 0.1"],
     ["p ok 4"],
 ]

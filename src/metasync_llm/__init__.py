@@ -44,6 +44,7 @@ _LAZY = {
             "SDKNotFoundError",
             "SchemaValidationError",
             "ServerError",
+            "ToolLoopError",
             "TruncatedResponseError",
         ),
         "metasync_llm.errors",
@@ -51,6 +52,9 @@ _LAZY = {
     **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
     **dict.fromkeys(("Completion", "CompletionResult", "Cost", "StreamEnd"), "metasync_llm.result"),
     "RetryPolicy": "metasync_llm.retry",
+    **dict.fromkeys(
+        ("Tool", "ToolCall", "ToolRun", "arun_tools", "run_tools"), "metasync_llm.tools"
+    ),
     "RateLimit": "metasync_llm._model",
     **dict.fromkeys(("register_observer", "unregister_observer"), "metasync_llm.observers"),
     **dict.fromkeys(
@@ -80,5 +84,6 @@ if _TYPE_CHECKING:
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
     from metasync_llm.retry import *  # noqa: F403
+    from metasync_llm.tools import *  # noqa: F403
 
 __getattr__, __dir__ = _lazy_exports(globals(), _LAZY)

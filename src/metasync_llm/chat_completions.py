@@ -12,15 +12,15 @@ Imported at discovery by the plugins that subclass it: it loads nothing else unt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from metasync_llm.base_sdk import BaseLLMSDK
 
 if TYPE_CHECKING:
     from metasync_llm._wire._sse import SSEEvent
-    from metasync_llm.request import Request
-    from metasync_llm.result import StreamEnd
+    from metasync_llm.request import Message, Request
+    from metasync_llm.result import RawToolCall, StreamEnd
 
 
 class ChatCompletionsSDK(BaseLLMSDK):
@@ -42,7 +42,7 @@ class ChatCompletionsSDK(BaseLLMSDK):
         "server_error": "ServerError",
         "rate_limit_exceeded": "RateLimitError",
     }
-    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
+    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop", "tools"})
     max_stop: ClassVar[int | None] = 4
     #: How a one-turn call is sent without a ``messageFormat`` in the document: the seed's
     #: ``"combined"`` (its AzureOpenAI and ChatCompletionsClient SDKs), or ``"separate"``.
@@ -90,6 +90,24 @@ class ChatCompletionsSDK(BaseLLMSDK):
             }
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        "parameters": dict(tool.parameters),
+                    },
+                }
+                for tool in request.tools
+            ]
+        choice = request.tool_choice
+        if choice is not None:
+            named = choice not in ("auto", "none", "required")
+            body["tool_choice"] = (
+                {"type": "function", "function": {"name": choice}} if named else choice
+            )
         return body
 
     # -- the answer ----------------------------------------------------------------------
@@ -118,6 +136,7 @@ class ChatCompletionsReader:
         self.finish: str | None = None
         self.usage: Any = None
         self.done = False
+        self.calls: Any = None  # a toolkit.ToolCallAssembler, from the first call fragment
 
     def feed(self, event: SSEEvent) -> str | None:
         """The text of one event's chunk (``None`` if it has none); raises an error event."""
@@ -142,13 +161,38 @@ class ChatCompletionsReader:
         choice = choices[0]
         self.finish = _finish_reason(choice.get("finish_reason")) or self.finish
         delta = choice.get("delta")
-        content = delta.get("content") if isinstance(delta, Mapping) else None
+        if not isinstance(delta, Mapping):
+            return None
+        if delta.get("tool_calls"):
+            self._add_calls(delta["tool_calls"])
+        content = delta.get("content")
         return content if isinstance(content, str) else None
+
+    def _add_calls(self, fragments: object) -> None:
+        """The fragments of tool calls in one delta: a call's index, then its id and name
+        (first fragment) and pieces of its arguments' JSON text."""
+        if self.calls is None:
+            from metasync_llm._tools._calls import ToolCallAssembler  # noqa: PLC0415
+
+            self.calls = ToolCallAssembler()
+        for position, fragment in enumerate(fragments if isinstance(fragments, list) else ()):
+            if not isinstance(fragment, Mapping):
+                continue
+            function = fragment.get("function")
+            function = function if isinstance(function, Mapping) else {}
+            index = fragment.get("index")
+            self.calls.add(
+                index if isinstance(index, int) else position,
+                id=_text(fragment.get("id")),
+                name=_text(function.get("name")),
+                arguments=_text(function.get("arguments")) or "",
+            )
 
     def end(self) -> StreamEnd | None:
         if self.finish is None:
             return None
-        return _end(self.usage, self.finish, self.request_id)
+        calls = self.calls.calls() if self.calls else ()
+        return _end(self.usage, self.finish, self.request_id, calls)
 
     def whole(self, response: Any) -> tuple[str, StreamEnd]:
         """A whole (non-streamed) JSON response: its text and its ``StreamEnd``."""
@@ -164,18 +208,34 @@ class ChatCompletionsReader:
             raise _malformed(response)
         finish = _finish_reason(choice.get("finish_reason"))
         message = choice.get("message")
-        content = message.get("content") if isinstance(message, Mapping) else None
-        text = require_text(
-            content if isinstance(content, str) else None,
-            finish,
-            sdk=self.sdk,
-            model=self.model,
-            request_id=self.request_id,
-        )
-        return text, _end(response.get("usage"), finish, self.request_id)
+        message = message if isinstance(message, Mapping) else {}
+        content = message.get("content")
+        calls = tuple(_whole_calls(message.get("tool_calls")))
+        text = content if isinstance(content, str) else ""
+        if not calls:
+            text = require_text(
+                text or None, finish, sdk=self.sdk, model=self.model, request_id=self.request_id
+            )
+        return text, _end(response.get("usage"), finish, self.request_id, calls)
 
 
-def _end(usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:
+def _whole_calls(calls: object) -> Iterator[RawToolCall]:
+    from metasync_llm.result import RawToolCall  # noqa: PLC0415
+
+    for call in calls if isinstance(calls, list) else ():
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if isinstance(function, Mapping) and isinstance(function.get("name"), str):
+            arguments = function.get("arguments")
+            yield RawToolCall(
+                _text(call.get("id")),
+                function["name"],
+                arguments if isinstance(arguments, str | Mapping) else "",
+            )
+
+
+def _end(
+    usage: Any, finish: str | None, request_id: str | None, calls: tuple[RawToolCall, ...] = ()
+) -> StreamEnd:
     from metasync_llm._wire._answers import total_of, usage_count  # noqa: PLC0415
     from metasync_llm.result import StreamEnd  # noqa: PLC0415
 
@@ -184,10 +244,10 @@ def _end(usage: Any, finish: str | None, request_id: str | None) -> StreamEnd:
     prompt = usage_count(usage.get("prompt_tokens"))
     completion = usage_count(usage.get("completion_tokens"))
     total = total_of(prompt, completion, usage.get("total_tokens"))
-    return StreamEnd(prompt, completion, total, finish, request_id)
+    return StreamEnd(prompt, completion, total, finish, request_id, calls)
 
 
-def chat_messages(request: Request, default_format: str = "combined") -> list[dict[str, str]]:
+def chat_messages(request: Request, default_format: str = "combined") -> list[dict[str, Any]]:
     """The ``messages`` list: a conversation's turns after the system prompt; a one-turn
     call's as the document's ``messageFormat`` says (``default_format`` without one).
 
@@ -197,10 +257,10 @@ def chat_messages(request: Request, default_format: str = "combined") -> list[di
     """
     system, user = request.system_prompt, request.user_content
     if request.messages:  # a conversation: messageFormat is about one-turn prompts
-        turns = [{"role": m.role, "content": m.content} for m in request.messages]
+        turns = [_chat_turn(m) for m in request.messages]
         return [{"role": "system", "content": system}, *turns] if system else turns
     if request.config.get("messageFormat", default_format) == "separate":
-        messages = []
+        messages: list[dict[str, Any]] = []
         if system:
             messages.append({"role": "system", "content": system})
         if user or not messages:
@@ -208,6 +268,29 @@ def chat_messages(request: Request, default_format: str = "combined") -> list[di
         return messages
     glue = "\n\n" if system and user and not system[-1].isspace() else ""
     return [{"role": "system", "content": system + glue + user}]
+
+
+def _chat_turn(message: Message) -> dict[str, Any]:
+    """One turn in Chat Completions' shape: tool calls with their arguments as JSON text,
+    tool results as ``role: tool`` messages."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if not message.tool_calls:
+        return {"role": message.role, "content": message.content}
+    import json  # noqa: PLC0415 - not at discovery
+
+    return {
+        "role": "assistant",
+        "content": message.content or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+            for call in message.tool_calls
+        ],
+    }
 
 
 def _finish_reason(value: object) -> str | None:

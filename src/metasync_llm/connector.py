@@ -33,6 +33,7 @@ from metasync_llm.registry import PluginRegistry, SDKRegistry
 from metasync_llm.request import Message
 from metasync_llm.result import CompletionResult
 from metasync_llm.retry import RetryPolicy
+from metasync_llm.tools import Tool
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 Model = Mapping[str, Any] | PreparedModel
+#: A tool: a function, a :class:`~metasync_llm.Tool`, or ``{"name", "description", "parameters"}``.
+ToolLike = Callable[..., Any] | Tool | Mapping[str, Any]
 
 
 def prepare_model(model: Model, *, registry: PluginRegistry | None = None) -> PreparedModel:
@@ -90,9 +93,11 @@ def complete_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
-    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    messages: Sequence[Mapping[str, Any] | Message] | None = None,
     schema: Mapping[str, Any] | type | None = None,
     stop: str | Sequence[str] | None = None,
+    tools: Sequence[ToolLike] | None = None,
+    tool_choice: str | None = None,
 ) -> CompletionResult:
     """Run a completion through the SDK plugin the model document names.
 
@@ -118,6 +123,13 @@ def complete_with_model(
     answer is validated (``result.data`` holds the value), re-asked once with the errors
     when it does not fit (``schemaRetries``), and otherwise raises
     :class:`SchemaValidationError`. ``stop`` ends the answer at any of the given sequences.
+
+    ``tools`` offers functions the model may call (Python functions, :class:`Tool` values
+    or ``{"name", "description", "parameters"}`` dicts); ``tool_choice`` is ``"auto"``,
+    ``"none"``, ``"required"`` or a tool's name. The calls the model asks for are in
+    ``result.tool_calls`` (``finish_reason`` ``"tool_calls"``); append ``result.message``
+    and a ``{"role": "tool", "tool_call_id", "content"}`` turn per result to ``messages``
+    to go on, or let :func:`metasync_llm.run_tools` run the loop.
     """
     call = prepare(
         model,
@@ -131,6 +143,8 @@ def complete_with_model(
         messages=messages,
         schema=schema,
         stop=stop,
+        tools=tools,
+        tool_choice=tool_choice,
     )
     return run_asking(with_key(call, api_key, key_resolver))
 
@@ -147,9 +161,11 @@ async def acomplete_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
-    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    messages: Sequence[Mapping[str, Any] | Message] | None = None,
     schema: Mapping[str, Any] | type | None = None,
     stop: str | Sequence[str] | None = None,
+    tools: Sequence[ToolLike] | None = None,
+    tool_choice: str | None = None,
 ) -> CompletionResult:
     """The asyncio form of :func:`complete_with_model`, with the same arguments and result.
 
@@ -169,6 +185,8 @@ async def acomplete_with_model(
         messages=messages,
         schema=schema,
         stop=stop,
+        tools=tools,
+        tool_choice=tool_choice,
     )
     return await arun_asking(await awith_key(call, api_key, key_resolver))
 
@@ -185,9 +203,11 @@ def stream_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
-    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    messages: Sequence[Mapping[str, Any] | Message] | None = None,
     schema: Mapping[str, Any] | type | None = None,
     stop: str | Sequence[str] | None = None,
+    tools: Sequence[ToolLike] | None = None,
+    tool_choice: str | None = None,
 ) -> CompletionStream:
     """Stream a completion: iterate the returned stream for text chunks, then read ``.result``.
 
@@ -216,6 +236,8 @@ def stream_with_model(
         messages=messages,
         schema=schema,
         stop=stop,
+        tools=tools,
+        tool_choice=tool_choice,
         stream=True,
     )
     return CompletionStream(with_key(call, api_key, key_resolver))
@@ -233,9 +255,11 @@ def astream_with_model(
     repair_json: bool = False,
     registry: PluginRegistry | None = None,
     retry: RetryPolicy | None = None,
-    messages: Sequence[Mapping[str, str] | Message] | None = None,
+    messages: Sequence[Mapping[str, Any] | Message] | None = None,
     schema: Mapping[str, Any] | type | None = None,
     stop: str | Sequence[str] | None = None,
+    tools: Sequence[ToolLike] | None = None,
+    tool_choice: str | None = None,
 ) -> AsyncStreamContext:
     """The asyncio form of :func:`stream_with_model`, used as an async context manager::
 
@@ -261,6 +285,8 @@ def astream_with_model(
             messages=messages,
             schema=schema,
             stop=stop,
+            tools=tools,
+            tool_choice=tool_choice,
             stream=True,
         )
         return AsyncCompletionStream(await awith_key(call, api_key, key_resolver))

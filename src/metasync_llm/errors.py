@@ -26,8 +26,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from metasync_llm._lazy import lazy_exports
 
@@ -238,6 +238,27 @@ class TruncatedResponseError(CompletionError):
         self.result = result
 
 
+class ToolLoopError(CompletionError):
+    """:func:`metasync_llm.run_tools` reached ``max_rounds`` with the model still calling
+    tools. ``messages`` holds the transcript so far (re-usable as ``messages=``),
+    ``rounds`` the calls made, ``result`` the last answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        messages: Sequence[Mapping[str, Any]] = (),
+        rounds: int = 0,
+        result: CompletionResult | None = None,
+        sdk: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, sdk=sdk, model=model)
+        self.messages = list(messages)
+        self.rounds = rounds
+        self.result = result
+
+
 #: Turning a provider's exceptions and HTTP errors into this hierarchy is the wire layer's
 #: job (``metasync_llm._wire._mapping``); its plugin-facing helpers stay importable from
 #: here, loaded on first use.
@@ -276,6 +297,7 @@ __all__ = [  # noqa: PLE0604 - the mapping helpers are listed once, in _MAPPING
     "SDKNotFoundError",
     "SchemaValidationError",
     "ServerError",
+    "ToolLoopError",
     "TruncatedResponseError",
     *_MAPPING,
 ]

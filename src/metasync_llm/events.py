@@ -8,6 +8,10 @@ observers implementing the ``metasync_llm_call_content`` hook receive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metasync_llm.tools import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,8 @@ class CallContent:
     messages: tuple[tuple[str, str], ...]
     #: The answer's text; what had arrived when the call failed or was closed.
     answer: str
+    #: The tool calls of the answer, with their arguments.
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,9 @@ class CallEnded:
     #: The error's class name (``RateLimitError``...) and HTTP status, for a failed call.
     error_type: str | None = None
     status: int | None = None
+    #: The names of the tools the answer called, in order (their arguments are content:
+    #: see ``CallContent``).
+    tool_calls: tuple[str, ...] = ()
 
     @property
     def call_id(self) -> int:

@@ -124,6 +124,7 @@ class CallWatch:
                 system_prompt=request.system_prompt,
                 messages=turns,
                 answer=result.text if result is not None else answer,
+                tool_calls=result.tool_calls if result is not None else (),
             )
             _emit(self._hook.metasync_llm_call_content, content)
         elapsed = time.perf_counter() - self._start_clock
@@ -142,6 +143,7 @@ class CallWatch:
                 time_to_first_chunk=result.time_to_first_chunk,
                 finish_reason=result.finish_reason,
                 request_id=result.request_id,
+                tool_calls=tuple(call.name for call in result.tool_calls),
             )
         else:
             status = getattr(error, "status", None)

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-Role = Literal["user", "assistant"]
+if TYPE_CHECKING:
+    from metasync_llm.tools import Tool, ToolCall
+
+Role = Literal["user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One turn of a conversation: ``role`` is ``"user"`` or ``"assistant"``."""
+    """One turn of a conversation: ``role`` is ``"user"``, ``"assistant"`` or ``"tool"``.
+
+    An assistant turn may hold the ``tool_calls`` the model made (its ``content`` may then
+    be empty); a ``"tool"`` turn is the result of one call: ``tool_call_id`` names the
+    call, ``name`` its tool (filled in by the connector from the call it answers).
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +38,8 @@ class Request:
     answer as it arrives: when it is false, a plugin may make a non-streamed call and yield
     the whole text as one chunk.
 
-    A one-turn call has ``user_content``; a conversation has ``messages`` (user and
-    assistant turns, in order) and no ``user_content``: :meth:`turns` gives both alike.
+    A one-turn call has ``user_content``; a conversation has ``messages`` (user, assistant
+    and tool turns, in order) and no ``user_content``: :meth:`turns` gives both alike.
     ``schema`` is a JSON Schema the provider should enforce natively (the connector
     validates every answer against it either way), ``stop`` the stop sequences. A plugin
     declares in ``BaseLLMSDK.features`` which of these it honours; the connector sends
@@ -46,6 +57,11 @@ class Request:
     messages: tuple[Message, ...] = ()
     schema: Mapping[str, Any] | None = None
     stop: tuple[str, ...] = ()
+    #: The tools the model may call (checked; ``parameters`` are JSON Schema objects).
+    tools: tuple[Tool, ...] = ()
+    #: ``None`` (the provider's default: auto), ``"auto"``, ``"none"``, ``"required"``, or
+    #: the name of the one tool the model must call.
+    tool_choice: str | None = None
 
     @property
     def model_name(self) -> str | None:

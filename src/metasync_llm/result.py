@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metasync_llm.tools import ToolCall
 
 Usage = tuple[int | None, int | None, int | None]
 
@@ -51,6 +54,21 @@ class Completion(_Unpacks):
 
 
 @dataclass(frozen=True, slots=True)
+class RawToolCall:
+    """A tool call as a plugin read it from the provider, on its ``StreamEnd``.
+
+    ``arguments`` is the JSON text the provider sent (OpenAI's ``function.arguments``, the
+    joined fragments of a stream) or the object it sent (Anthropic's ``input``, Gemini's
+    ``args``); ``id`` is ``None`` when the provider gives calls no id. The core reads the
+    arguments strictly and checks them against the tool's parameters.
+    """
+
+    id: str | None
+    name: str
+    arguments: str | Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class StreamEnd:
     """The last item of a plugin's ``stream``/``astream``: usage and why the answer stopped.
 
@@ -64,6 +82,8 @@ class StreamEnd:
     total_tokens: int | None = None
     finish_reason: str | None = None
     request_id: str | None = None
+    #: The tool calls of the answer, in the order the model made them.
+    tool_calls: tuple[RawToolCall, ...] = ()
 
 
 #: What a plugin's ``stream`` and ``astream`` yield: text chunks, then one ``StreamEnd``.
@@ -114,6 +134,18 @@ class CompletionResult(_Unpacks):
     #: With ``schema=``: the answer's value, validated (a model instance for a pydantic
     #: model); ``None`` otherwise.
     data: Any = None
+    #: With ``tools=``: the calls the model asked for, in order (``finish_reason`` is then
+    #: ``"tool_calls"``); empty otherwise.
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The answer as an assistant turn, its tool calls included, to append to
+        ``messages`` (``{"role": "assistant", "content": ..., "tool_calls": [...]}``)."""
+        turn: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            turn["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        return turn
 
     @property
     def usage(self) -> Usage:

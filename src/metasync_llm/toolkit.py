@@ -53,7 +53,9 @@ _SOURCES = {
         ),
         "metasync_llm._wire._sse",
     ),
-    **dict.fromkeys(("Completion", "StreamEnd"), "metasync_llm.result"),
+    **dict.fromkeys(("Completion", "RawToolCall", "StreamEnd"), "metasync_llm.result"),
+    "ToolCallAssembler": "metasync_llm._tools._calls",
+    "tool_result_object": "metasync_llm._tools._calls",
 }
 
 __all__ = [*_SOURCES]  # noqa: PLE0604 - the table is the one list of names
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
     from metasync_llm._model import is_number as is_number  # noqa: PLC0414
     from metasync_llm._pipeline._attempt import check_deadline as check_deadline  # noqa: PLC0414
     from metasync_llm._plugin_fields import *  # noqa: F403
+    from metasync_llm._tools._calls import ToolCallAssembler as ToolCallAssembler  # noqa: PLC0414
+    from metasync_llm._tools._calls import tool_result_object as tool_result_object  # noqa: PLC0414
     from metasync_llm._wire._answers import *  # noqa: F403
     from metasync_llm._wire._clients import *  # noqa: F403
     from metasync_llm._wire._mapping import clip as clip  # noqa: PLC0414

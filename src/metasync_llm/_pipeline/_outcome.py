@@ -31,7 +31,8 @@ from metasync_llm.errors import (
     TruncatedResponseError,
 )
 from metasync_llm.request import Message
-from metasync_llm.result import CompletionResult, Cost, StreamEnd
+from metasync_llm.result import CompletionResult, Cost, RawToolCall, StreamEnd
+from metasync_llm.tools import ToolCall
 
 logger = get_logger("metasync_llm.connector")
 
@@ -88,6 +89,13 @@ def result_of(
     if total is None and prompt is not None and completion is not None:
         total = prompt + completion
     finish = end.finish_reason
+    calls: tuple[ToolCall, ...] = ()
+    if end.tool_calls:
+        from metasync_llm._tools._calls import read_calls  # noqa: PLC0415 - tool calls only
+
+        calls = read_calls(end.tool_calls, call.tools)
+        if call.tools and finish in (None, "stop"):  # Gemini says STOP for calls
+            finish = "tool_calls"
     truncated = finish == "length" or (
         finish is None and completion is not None and completion >= call.request.max_tokens
     )
@@ -110,6 +118,7 @@ def result_of(
         time_to_first_chunk=first_chunk,
         attempts=attempts,
         setup=setup,
+        tool_calls=calls,
     )
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
@@ -133,6 +142,8 @@ def finished(call: Call, result: CompletionResult) -> CompletionResult:
     raises :class:`TruncatedResponseError`. An answer the schema refuses raises
     :class:`SchemaValidationError` (the connector re-asks, as ``schemaRetries`` says).
     """
+    if result.tool_calls and call.tools:  # not the answer yet: the model asks for results
+        return result
     if call.schema is None:
         return repaired(call, result)
     if result.truncated:
@@ -273,13 +284,20 @@ def _count(value: object) -> bool:
     return value is None or (type(value) is int and value >= 0)
 
 
+def _valid_calls(value: object) -> bool:
+    return isinstance(value, tuple) and all(
+        type(c) is RawToolCall and isinstance(c.name, str) for c in value
+    )
+
+
 def _reason(value: object) -> bool:
     return value is None or isinstance(value, str)
 
 
 def _well_formed(text: str, end: StreamEnd) -> bool:
     return (
-        text != ""
+        _valid_calls(end.tool_calls)
+        and (text != "" or bool(end.tool_calls))
         and _count(end.prompt_tokens)
         and _count(end.completion_tokens)
         and _count(end.total_tokens)
@@ -290,7 +308,7 @@ def _well_formed(text: str, end: StreamEnd) -> bool:
 def _reject(text: str, end: StreamEnd, call: Call) -> NoReturn:
     """Raise the error that says why an answer is not :func:`_well_formed`."""
     settings, info = call.settings, call.loaded.info
-    if text == "":
+    if text == "" and not end.tool_calls:
         require_text(
             None,
             end.finish_reason,
@@ -303,6 +321,10 @@ def _reject(text: str, end: StreamEnd, call: Call) -> NoReturn:
         for field in _COUNTS
         if not _count(getattr(end, field))
     ]
+    if not _valid_calls(end.tool_calls):
+        problems.append(
+            f"tool_calls is {end.tool_calls!r}, not a tuple of metasync_llm.result.RawToolCall"
+        )
     if not _reason(end.finish_reason):
         problems.append(f"finish_reason is {end.finish_reason!r}, not str or None")
     raise PluginError(

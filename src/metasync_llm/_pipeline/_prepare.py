@@ -13,12 +13,13 @@ import copy
 import inspect
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from metasync_llm._keys import KeyResolver, resolve_api_key
 from metasync_llm._model import ModelSettings, is_number, parse_model
 from metasync_llm._pipeline import _native_schema
+from metasync_llm._pipeline._conversation import conversation
 from metasync_llm.errors import ConfigurationError, PluginError, SDKNotFoundError
 from metasync_llm.registry import Discovery, LoadedSDK, PluginRegistry, SDKRegistry
 from metasync_llm.request import Message, Request
@@ -26,7 +27,9 @@ from metasync_llm.retry import Attempts, RetryPolicy
 
 if TYPE_CHECKING:
     from metasync_llm._structured._schema import Schema
+    from metasync_llm._tools._define import PreparedTool
 
+_NO_TOOLS: Mapping[str, PreparedTool] = types.MappingProxyType({})
 #: ``max_tokens`` when the caller gives none (lowered to the document's ``maxToken``).
 DEFAULT_MAX_TOKENS = 4096
 
@@ -78,6 +81,8 @@ class Call:
     schema: Schema | None = None
     #: The plugin manager's hooks when observers are registered, else ``None`` (no cost).
     observers: Any = None
+    #: The checked tools of ``tools=``, by name (their validators and callables).
+    tools: Mapping[str, PreparedTool] = field(default_factory=lambda: _NO_TOOLS)
 
     @property
     def native_schema(self) -> bool:
@@ -131,6 +136,8 @@ def prepare(
     messages: object = None,
     schema: object = None,
     stop: object = None,
+    tools: object = None,
+    tool_choice: object = None,
     stream: bool = False,
 ) -> Call:
     """Check the document (unless prepared) and the arguments, find the plugin, clamp.
@@ -178,6 +185,7 @@ def prepare(
                 settings,
                 "messages",
             )
+    offered, choice = tools_argument(tools, tool_choice, turns, loaded, settings)
     stops = stop_argument(stop, sdk.stop_limit(config) if stop is not None else None, settings)
     if stops and "stop" not in sdk.features:
         raise config_error(
@@ -208,6 +216,8 @@ def prepare(
         messages=turns,
         schema=native,
         stop=stops,
+        tools=tuple(tool.tool for tool in offered.values()),
+        tool_choice=choice,
     )
     return Call(
         request=request,
@@ -217,7 +227,56 @@ def prepare(
         repair_json=bool(repair_json),
         schema=checked_schema,
         observers=found.plugin_manager.hook if found.observed else None,
+        tools=types.MappingProxyType(offered),
     )
+
+
+def tools_argument(
+    tools: object,
+    tool_choice: object,
+    turns: tuple[Message, ...],
+    loaded: LoadedSDK,
+    settings: ModelSettings,
+) -> tuple[dict[str, PreparedTool], str | None]:
+    """The checked tools and tool choice; a plugin that does not declare ``"tools"`` gets
+    neither tools nor a conversation holding tool calls (never a silent drop)."""
+    used = tools is not None or any(t.tool_calls or t.role == "tool" for t in turns)
+    if not used:
+        if tool_choice is not None:
+            raise config_error(
+                "tool_choice is given without tools: pass tools=[...] too", settings, "tool_choice"
+            )
+        return {}, None
+    if "tools" not in loaded.sdk.features:
+        what = "tools" if tools is not None else "a conversation holding tool calls"
+        raise config_error(
+            f"SDK {settings.sdk} ({loaded.info.origin}) does not declare tool calling;"
+            f" {what} cannot be sent through it",
+            settings,
+            "tools" if tools is not None else "messages",
+        )
+    if tools is None:
+        return {}, tool_choice_argument(tool_choice, {}, settings) if tool_choice else None
+    from metasync_llm._tools._define import prepare_tools  # noqa: PLC0415 - tool calls only
+
+    try:
+        offered = prepare_tools(tools)
+    except ConfigurationError as exc:
+        exc.sdk, exc.model = settings.sdk, settings.name
+        raise
+    return offered, tool_choice_argument(tool_choice, offered, settings)
+
+
+def tool_choice_argument(
+    value: object, offered: Mapping[str, PreparedTool], settings: ModelSettings
+) -> str | None:
+    from metasync_llm._tools._define import tool_choice_argument as checked  # noqa: PLC0415
+
+    try:
+        return checked(value, offered)
+    except ConfigurationError as exc:
+        exc.sdk, exc.model = settings.sdk, settings.name
+        raise
 
 
 def with_key(call: Call, api_key: str | None, key_resolver: KeyResolver | None) -> Call:
@@ -242,45 +301,6 @@ async def awith_key(call: Call, api_key: str | None, key_resolver: KeyResolver |
     if inspect.isawaitable(found):
         found = await found
     return with_key(call, None, lambda _model: found)
-
-
-def conversation(
-    messages: object, system: str, settings: ModelSettings
-) -> tuple[str, tuple[Message, ...]]:
-    """``(system prompt, turns)`` of a caller's ``messages``: OpenAI-style dicts (or
-    :class:`Message`) with ``role`` ``"user"``/``"assistant"`` and text ``content``; a
-    leading ``"system"`` message is the system prompt when ``system_prompt`` is empty."""
-
-    def invalid(why: str) -> ConfigurationError:
-        return config_error(f"messages {why}", settings, "messages")
-
-    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
-        raise invalid(
-            f"must be a list of {{'role', 'content'}} objects, got {type(messages).__name__}"
-        )
-    turns: list[Message] = []
-    for index, item in enumerate(messages):
-        role: object
-        content: object
-        if isinstance(item, Message):
-            role, content = item.role, item.content
-        elif isinstance(item, Mapping):
-            role, content = item.get("role"), item.get("content")
-        else:
-            role = content = None
-        if role == "system" and index == 0 and isinstance(content, str):
-            if system:
-                raise invalid("hold a system message and system_prompt is given too: pick one")
-            system = content
-            continue
-        if role not in ("user", "assistant"):
-            raise invalid(f"[{index}] has role {role!r}: it must be 'user' or 'assistant'")
-        if not isinstance(content, str):
-            raise invalid(f"[{index}] content must be a string, got {type(content).__name__}")
-        turns.append(Message(role, content))
-    if not turns:
-        raise invalid("must hold at least one user or assistant turn")
-    return system, tuple(turns)
 
 
 def stop_argument(value: object, limit: int | None, settings: ModelSettings) -> tuple[str, ...]:

@@ -20,6 +20,12 @@ Token counts are the number of words and punctuation marks of the prompt (every 
 and of the answer; an answer longer than ``max_tokens`` is cut there and reported with
 finish reason ``"length"``, one that reaches a stop sequence ends before it
 (``"stop_sequence"``).
+
+Given tools (and a ``tool_choice`` other than ``"none"``), a turn that is not a tool
+result is answered with tool calls: the forced tool, else every tool the last user turn
+names (in the order named), else the first tool, each with a schema-valid example of its
+arguments (``test.toolArguments``, a string, replaces them: to rehearse invalid ones).
+After tool results, the answer quotes them: ``Tool results: name: content; ...``.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from metasync_llm.base_sdk import BaseLLMSDK
 if TYPE_CHECKING:
     from metasync_llm.errors import CompletionError
     from metasync_llm.request import Request
-    from metasync_llm.result import Completion, StreamEnd, StreamItem
+    from metasync_llm.result import Completion, RawToolCall, StreamEnd, StreamItem
 
 _TOKEN = r"\w+|[^\w\s]"  # a pattern: re compiles and caches it on first use
 MAX_DELAY = 60.0
@@ -116,13 +122,14 @@ def _chunks(text: str, config: Mapping[str, Any], stream: bool = True) -> Iterat
         yield match.group()
 
 
-def _end(answer: Completion) -> StreamEnd:
+def _end(answer: Completion, calls: tuple[RawToolCall, ...]) -> StreamEnd:
     return toolkit.StreamEnd(
         answer.prompt_tokens,
         answer.completion_tokens,
         answer.total_tokens,
         answer.finish_reason,
         answer.request_id,
+        calls,
     )
 
 
@@ -130,7 +137,7 @@ class BuiltinTestSDK(BaseLLMSDK):
     """SDK ``test``: no network, no key, deterministic answers and rehearsable failures."""
 
     requires_api_key = False
-    features = frozenset({"messages", "schema", "stop"})
+    features = frozenset({"messages", "schema", "stop", "tools"})
 
     def get_name(self) -> str:
         return "test"
@@ -159,6 +166,10 @@ class BuiltinTestSDK(BaseLLMSDK):
             or (isinstance(reply, list) and reply and all(isinstance(r, str) for r in reply))
         ):
             problems.append(("test.reply", "'test.reply' must be a string or a list of them"))
+        if options.get("toolArguments") is not None and not isinstance(
+            options["toolArguments"], str
+        ):
+            problems.append(("test.toolArguments", "'test.toolArguments' must be a string"))
         finish = options.get("finishReason")
         if finish is not None and not isinstance(finish, str):
             problems.append(("test.finishReason", "'test.finishReason' must be a string"))
@@ -190,12 +201,12 @@ class BuiltinTestSDK(BaseLLMSDK):
         delay, pause = _option(config, "delay"), _option(config, "chunkDelay")
         if delay:
             time.sleep(delay)
-        answer = _answer(request)
+        answer, calls = _answer(request)
         for i, chunk in enumerate(_chunks(answer.text, config, request.stream)):
             if i and pause:
                 time.sleep(pause)
             yield chunk
-        yield _end(answer)
+        yield _end(answer, calls)
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         import asyncio  # noqa: PLC0415 - not for sync-only processes: its import costs ~40 ms
@@ -204,15 +215,15 @@ class BuiltinTestSDK(BaseLLMSDK):
         delay, pause = _option(config, "delay"), _option(config, "chunkDelay")
         if delay:
             await asyncio.sleep(delay)
-        answer = _answer(request)
+        answer, calls = _answer(request)
         for i, chunk in enumerate(_chunks(answer.text, config, request.stream)):
             if i and pause:
                 await asyncio.sleep(pause)
             yield chunk
-        yield _end(answer)
+        yield _end(answer, calls)
 
 
-def _answer(request: Request) -> Completion:
+def _answer(request: Request) -> tuple[Completion, tuple[RawToolCall, ...]]:
     config = request.config
     options: Mapping[str, Any] = config.get("test") or {}
     model = str(config.get("name", "test"))
@@ -220,7 +231,10 @@ def _answer(request: Request) -> Completion:
     if error is not None:
         raise simulated_error(error, model, options)
     turns = request.turns()
-    reply = options.get("reply")
+    calls: tuple[RawToolCall, ...] = ()
+    if request.tools and request.tool_choice != "none" and turns and turns[-1].role != "tool":
+        calls = _tool_calls(request, options)
+    reply = "" if calls else options.get("reply")
     if isinstance(reply, list):  # one reply per ask: the n-th after n assistant turns
         asked = sum(turn.role == "assistant" for turn in turns)
         reply = reply[min(asked, len(reply) - 1)]
@@ -233,19 +247,48 @@ def _answer(request: Request) -> Completion:
     for stop in request.stop:  # the answer ends where a stop sequence would begin
         if stop in reply:
             reply, finish_reason = reply[: reply.index(stop)], "stop_sequence"
+    if calls:
+        finish_reason = "tool_calls"
     if options.get("omitUsage"):
-        return toolkit.Completion(reply, None, None, None, finish_reason, "test-request")
+        return toolkit.Completion(reply, None, None, None, finish_reason, "test-request"), calls
     prompt_tokens = count_tokens(request.system_prompt) + sum(
         count_tokens(turn.content) for turn in turns
     )
-    completion_tokens = count_tokens(reply)
-    return toolkit.Completion(
+    completion_tokens = count_tokens(reply) + sum(count_tokens(str(c.arguments)) for c in calls)
+    answer = toolkit.Completion(
         reply,
         prompt_tokens,
         completion_tokens,
         prompt_tokens + completion_tokens,
         finish_reason,
         "test-request",
+    )
+    return answer, calls
+
+
+def _tool_calls(request: Request, options: Mapping[str, Any]) -> tuple[RawToolCall, ...]:
+    """The forced tool, else the tools the last user turn names, else the first tool; each
+    called once with an example of its arguments."""
+    import json  # noqa: PLC0415 - not needed at discovery
+
+    from metasync_llm._structured._schema import example  # noqa: PLC0415
+
+    tools = {tool.name: tool for tool in request.tools}
+    if request.tool_choice in tools:
+        chosen = [request.tool_choice]
+    else:
+        said = next((t.content for t in reversed(request.turns()) if t.role == "user"), "")
+        named = sorted((said.find(name), name) for name in tools if name in said)
+        chosen = [name for _, name in named] or [request.tools[0].name]
+    asked = sum(turn.role == "assistant" for turn in request.turns())
+    fixed = options.get("toolArguments")
+    return tuple(
+        toolkit.RawToolCall(
+            f"call_{asked}_{n}",
+            name,
+            fixed if fixed is not None else json.dumps(example(tools[name].parameters)),
+        )
+        for n, name in enumerate(chosen)
     )
 
 
@@ -256,6 +299,14 @@ def _default_reply(request: Request) -> str:
         from metasync_llm._structured._schema import example  # noqa: PLC0415
 
         return json.dumps(example(request.schema), ensure_ascii=False)
+    turns = request.turns()
+    if request.tools and turns and turns[-1].role == "tool":  # quote the results
+        results = []
+        for turn in reversed(turns):
+            if turn.role != "tool":
+                break
+            results.append(f"{turn.name}: {turn.content}")
+        return "Tool results: " + "; ".join(reversed(results))
     if request.config.get("deployment") == "echo":  # the last user turn
         return next((t.content for t in reversed(request.turns()) if t.role == "user"), "")
     described: dict[str, Any] = {

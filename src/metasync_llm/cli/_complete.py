@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from metasync_llm.cli import _tools
 from metasync_llm.cli._common import (
     EXIT_OK,
     UsageError,
@@ -71,27 +72,68 @@ def add_parser(sub: Any) -> None:
     complete.add_argument(
         "--stop", action="append", metavar="SEQ", help="stop sequence (repeat for several)"
     )
+    _tools.add_arguments(complete)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     """One completion, printed whole or as it arrives."""
     model = chosen_model(args)
-    options = _call_options(args, stdin)
+    options = {**_call_options(args, stdin), **_tools.tool_arguments(args)}
     if args.stream:
         return _stream(args, model, options, out, err)
+    if args.tool:
+        return _run_tools(args, model, options, out, err)
     with _Progress(err, args.progress):
         result = complete_with_model(model, **options)
     if args.json:
         json.dump(_jsonable(result), out, ensure_ascii=False)
         out.write("\n")
-    else:
-        out.write(for_terminal(out)(result.text))
-        if not result.text.endswith("\n"):
-            out.write("\n")
-        out.flush()
-        if not args.quiet:
-            err.write(summary(result) + "\n")
+        return EXIT_OK
+    _print(result.text, out)
+    _tools.print_calls(result, out)
+    if not args.quiet:
+        err.write(summary(result) + "\n")
     return EXIT_OK
+
+
+def _run_tools(
+    args: argparse.Namespace,
+    model: Mapping[str, Any],
+    options: dict[str, Any],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """``--tool``: the loop runs the functions until the model answers in text."""
+    from metasync_llm.tools import run_tools  # noqa: PLC0415 - tool runs only
+
+    system = options.pop("system_prompt")
+    with _Progress(err, args.progress):
+        run = run_tools(
+            model,
+            system,
+            max_rounds=args.max_rounds,
+            tool_timeout=args.tool_timeout,
+            **options,
+        )
+    if args.json:
+        json.dump(_tools.jsonable_run(run, _jsonable(run.result)), out, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    _print(run.text, out)
+    if not args.quiet:
+        totals = "/".join("?" if n is None else str(n) for n in run.usage)
+        err.write(f"{run.rounds} rounds, tokens in/out/total {totals} over all rounds\n")
+        err.write(summary(run.result) + "\n")
+    return EXIT_OK
+
+
+def _print(text: str, out: TextIO) -> None:
+    if not text:
+        return
+    out.write(for_terminal(out)(text))
+    if not text.endswith("\n"):
+        out.write("\n")
+    out.flush()
 
 
 def _read_prompt(args: argparse.Namespace, stdin: TextIO) -> str:

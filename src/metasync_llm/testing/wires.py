@@ -89,6 +89,43 @@ def chat_chunks(
     return events
 
 
+#: A tool call on the wire: ``(id, name, arguments as JSON text)``.
+WireCall = tuple[str, str, str]
+
+
+def chat_tool_calls(calls: Sequence[WireCall], text: str | None = None) -> dict[str, Any]:
+    """A ``chat.completion`` body whose message calls tools (``finish_reason: tool_calls``)."""
+    body = chat_completion(text, finish="tool_calls")
+    body["choices"][0]["message"]["tool_calls"] = [
+        {"id": i, "type": "function", "function": {"name": n, "arguments": a}} for i, n, a in calls
+    ]
+    return body
+
+
+def chat_tool_chunks(
+    calls: Sequence[WireCall], *, pieces: int = 3, finish: str | None = "tool_calls"
+) -> list[dict[str, Any]]:
+    """A stream's chunks calling tools as the API streams them: per call, a first fragment
+    with its index, id and name, then its arguments' text in ``pieces`` fragments; then the
+    finish reason and the usage (``finish=None``: a stream cut inside the calls)."""
+    events = []
+    for index, (call_id, name, arguments) in enumerate(calls):
+        first = {"index": index, "id": call_id, "type": "function"}
+        fragments = [{**first, "function": {"name": name, "arguments": ""}}]
+        size = max(1, -(-len(arguments) // pieces))
+        fragments += [
+            {"index": index, "function": {"arguments": arguments[at : at + size]}}
+            for at in range(0, len(arguments), size)
+        ]
+        for fragment in fragments:
+            chunk = chat_chunk()
+            chunk["choices"][0]["delta"] = {"tool_calls": [fragment]}
+            events.append(chunk)
+    if finish is not None:
+        events += chat_chunks([], finish=finish)
+    return events
+
+
 def chat_error(message: str, *, code: str | None = None, type: str = "error") -> dict[str, Any]:
     """OpenAI's error body (Azure AI Inference sends the same ``error.code``/``message``)."""
     return {"error": {"message": message, "type": type, "code": code}}
@@ -161,6 +198,33 @@ def anthropic_events(
     return events
 
 
+def anthropic_tool_events(
+    calls: Sequence[WireCall], *, text: str | None = None, stop: str | None = "tool_use"
+) -> list[dict[str, Any]]:
+    """A streamed message calling tools: an optional text block, then a ``tool_use`` block
+    per call with its input in ``input_json_delta`` fragments (``stop=None``: cut short)."""
+    events = anthropic_events([text] if text else [], stop=stop)
+    head, tail = events[:4] if text else events[:1], events[4:] if text else events[3:]
+    blocks: list[dict[str, Any]] = []
+    for offset, (call_id, name, arguments) in enumerate(calls):
+        index = offset + (1 if text else 0)
+        start = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+        half = len(arguments) // 2
+        blocks += [
+            {"type": "content_block_start", "index": index, "content_block": start},
+            *(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                }
+                for piece in (arguments[:half], arguments[half:])
+            ),
+            {"type": "content_block_stop", "index": index},
+        ]
+    return [*head, *blocks, *tail]
+
+
 def anthropic_error(message: str, *, kind: str = "api_error") -> dict[str, Any]:
     """Anthropic's error body (also the data of an in-stream ``error`` event)."""
     return {"type": "error", "error": {"type": kind, "message": message}}
@@ -219,6 +283,18 @@ def gemini_chunks(
     if usage is not None:
         last["usageMetadata"] = usage
     return chunks
+
+
+def gemini_tool_response(
+    calls: Sequence[tuple[str | None, str, dict[str, Any]]], *, finish: str | None = "STOP"
+) -> dict[str, Any]:
+    """A ``GenerateContentResponse`` calling tools: a ``functionCall`` part per
+    ``(id or None, name, args)`` (Gemini sends whole calls and says ``STOP``)."""
+    body = gemini_response(None, finish=finish)
+    body["candidates"][0]["content"]["parts"] = [
+        {"functionCall": {"name": n, "args": a, **({"id": i} if i else {})}} for i, n, a in calls
+    ]
+    return body
 
 
 def gemini_error(code: int, message: str, status: str) -> dict[str, Any]:

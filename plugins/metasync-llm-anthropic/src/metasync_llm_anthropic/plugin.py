@@ -9,7 +9,7 @@ from metasync_llm import BaseLLMSDK, toolkit
 
 if TYPE_CHECKING:
     from metasync_llm._wire._sse import SSEEvent
-    from metasync_llm.request import Request
+    from metasync_llm.request import Message, Request
     from metasync_llm.result import StreamItem
 
 #: Anthropic's stop reasons in the vocabulary of the other SDKs.
@@ -35,7 +35,7 @@ class AnthropicSDK(BaseLLMSDK):
 
     sdk_name = "Anthropic"
     required_fields = ("endpoint", "deployment")
-    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
+    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop", "tools"})
     # Overloads and server errors can arrive as an event of a stream that began with 200.
     error_codes: ClassVar[Mapping[str, str]] = {
         "overloaded_error": "ServerError",
@@ -76,20 +76,27 @@ class AnthropicSDK(BaseLLMSDK):
                 yield item
 
 
+#: ``tool_choice`` in the Messages API's form (a tool's name: ``{"type": "tool"}``).
+TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
+
+
 def _body(request: Request) -> dict[str, Any]:
     """The Messages API request: the system prompt in its own parameter, the turns with
-    consecutive turns of one role merged (the API wants them alternating); a schema as the
+    consecutive turns of one role merged (the API wants them alternating; tool results are
+    user turns of ``tool_result`` blocks, tool calls ``tool_use`` blocks); a schema as the
     output format, stop sequences as ``stop_sequences``."""
     system = request.system_prompt
-    turns = [(m.role, m.content) for m in request.turns()]
+    turns = [_turn(m) for m in request.turns()]
     if not turns:  # the API rejects a conversation without a user turn: the system prompt
         system, turns = "", [("user", system)]  # goes as the user turn (the seed's way)
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     for role, content in turns:
-        if messages and messages[-1]["role"] == role:
+        if not messages or messages[-1]["role"] != role:
+            messages.append({"role": role, "content": content})
+        elif isinstance(content, str) and isinstance(messages[-1]["content"], str):
             messages[-1]["content"] += "\n\n" + content
         else:
-            messages.append({"role": role, "content": content})
+            messages[-1]["content"] = [*_blocks(messages[-1]["content"]), *_blocks(content)]
     body: dict[str, Any] = {
         "model": request.config["deployment"],
         "max_tokens": request.max_tokens,
@@ -102,10 +109,38 @@ def _body(request: Request) -> dict[str, Any]:
         body["output_config"] = {"format": {"type": "json_schema", "schema": dict(request.schema)}}
     if request.stop:
         body["stop_sequences"] = list(request.stop)
+    if request.tools:
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+            for t in request.tools
+        ]
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        body["tool_choice"] = TOOL_CHOICES.get(choice) or {"type": "tool", "name": choice}
     extra = toolkit.extra_body(request.config)
     if extra:
         body["extra_body"] = extra
     return body
+
+
+def _turn(message: Message) -> tuple[str, str | list[dict[str, Any]]]:
+    """A turn's role and content: text, or blocks for tool calls and results."""
+    if message.role == "tool":
+        block = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+        return "user", [{**block, "content": message.content}]
+    if not message.tool_calls:
+        return message.role, message.content
+    uses = [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+        for c in message.tool_calls
+    ]
+    return "assistant", [*_blocks(message.content), *uses]
+
+
+def _blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, list):
+        return content
+    return [{"type": "text", "text": content}] if content else []
 
 
 class _Reader:
@@ -119,15 +154,28 @@ class _Reader:
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
         self.done = False  # message_stop arrived: the answer is complete
+        self.calls = toolkit.ToolCallAssembler()
 
     def feed(self, event: SSEEvent) -> str | None:
         data = event.json()
         kind = data.get("type") if isinstance(data, Mapping) else None
         if kind == "content_block_delta":
             delta = data.get("delta")
-            if isinstance(delta, Mapping) and delta.get("type") == "text_delta":
+            if not isinstance(delta, Mapping):
+                return None
+            if delta.get("type") == "text_delta":
                 text = delta.get("text")
                 return text if isinstance(text, str) else None
+            if delta.get("type") == "input_json_delta" and isinstance(data.get("index"), int):
+                json_text = delta.get("partial_json")
+                if isinstance(json_text, str):
+                    self.calls.add(data["index"], arguments=json_text)
+        elif kind == "content_block_start":
+            block = data.get("content_block")
+            if isinstance(block, Mapping) and block.get("type") == "tool_use":
+                index, name = data.get("index"), block.get("name")
+                if isinstance(index, int) and isinstance(name, str):
+                    self.calls.add(index, id=block.get("id"), name=name)
         elif kind == "message_start":
             message = data.get("message")
             if isinstance(message, Mapping):
@@ -150,27 +198,28 @@ class _Reader:
             raise toolkit.errors.CompletionError(
                 f"Anthropic answered with something that is not a message: {str(data)[:200]}"
             )
-        blocks = data.get("content")
+        blocks = [b for b in data.get("content") or () if isinstance(b, Mapping)]
         text = "".join(
-            block["text"]
-            for block in (blocks if isinstance(blocks, list) else [])
-            if isinstance(block, Mapping)
-            and block.get("type") == "text"
-            and isinstance(block.get("text"), str)
+            b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)
+        )
+        calls = tuple(
+            toolkit.RawToolCall(b.get("id"), b["name"], b.get("input") or {})
+            for b in blocks
+            if b.get("type") == "tool_use" and isinstance(b.get("name"), str)
         )
         self._count(data.get("usage"))
         stop = data.get("stop_reason")
         self.stop_reason = stop if isinstance(stop, str) else None
-        return [text, self._end()] if text else [self._end()]
+        return [text, self._end(calls)] if text else [self._end(calls)]
 
     def _count(self, usage: object) -> None:
         if isinstance(usage, Mapping):  # later events repeat or update the counts
             self.usage.update((k, v) for k, v in usage.items() if v is not None)
 
     def end(self) -> toolkit.StreamEnd | None:
-        return self._end() if self.done else None
+        return self._end(self.calls.calls()) if self.done else None
 
-    def _end(self) -> toolkit.StreamEnd:
+    def _end(self, calls: tuple[toolkit.RawToolCall, ...]) -> toolkit.StreamEnd:
         usage = self.usage
         # Cached prompt tokens are reported apart from input_tokens; all of them are prompt.
         parts = [toolkit.usage_count(usage.get(field)) for field in self._USAGE]
@@ -178,6 +227,5 @@ class _Reader:
         completion = toolkit.usage_count(usage.get("output_tokens"))
         stop = self.stop_reason
         finish = FINISH_REASONS.get(stop, stop) if stop is not None else None
-        return toolkit.StreamEnd(
-            prompt, completion, toolkit.total_of(prompt, completion), finish, self.request_id
-        )
+        total = toolkit.total_of(prompt, completion)
+        return toolkit.StreamEnd(prompt, completion, total, finish, self.request_id, calls)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from metasync_llm import BaseLLMSDK, toolkit
 
 if TYPE_CHECKING:
-    from metasync_llm.request import Request
+    from metasync_llm.request import Message, Request
     from metasync_llm.result import StreamItem
 
 SDK = "Gemini"
@@ -55,7 +55,7 @@ class GeminiSDK(BaseLLMSDK):
     """
 
     sdk_name = SDK
-    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop"})
+    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop", "tools"})
     max_stop: ClassVar[int | None] = 5
     # An error sent inside a stream that began with 200 carries Google's canonical status.
     error_codes: ClassVar[Mapping[str, str]] = {
@@ -148,9 +148,9 @@ def _problems(config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
 def _arguments(request: Request) -> dict[str, Any]:
     """``generate_content``'s arguments: the model, the turns and the generation config."""
     system = request.system_prompt
-    turns: list[tuple[str, str]] = [(m.role, m.content) for m in request.turns()]
+    turns = list(request.turns())
     if not turns:  # the API wants a user turn: the system prompt goes as one (the seed's way)
-        system, turns = "", [("user", system)]
+        system, turns = "", [toolkit.Message("user", system)]
     config: dict[str, Any] = {
         "max_output_tokens": request.max_tokens,
         "automatic_function_calling": {"disable": True},
@@ -167,25 +167,49 @@ def _arguments(request: Request) -> dict[str, Any]:
     if request.schema is not None:
         config["response_mime_type"] = "application/json"
         config["response_json_schema"] = dict(request.schema)
+    if request.tools:
+        declarations = [
+            {"name": t.name, "description": t.description, "parameters_json_schema": t.parameters}
+            for t in request.tools
+        ]
+        config["tools"] = [{"function_declarations": declarations}]
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}.get(choice)
+        calling: dict[str, Any] = {"mode": mode or "ANY"}
+        if mode is None:  # one tool, forced
+            calling["allowed_function_names"] = [choice]
+        config["tool_config"] = {"function_calling_config": calling}
     extra = toolkit.extra_body(request.config)
     if extra:
         config["http_options"] = {"extra_body": extra}
     return {"model": request.config["deployment"], "contents": _contents(turns), "config": config}
 
 
-def _contents(turns: list[tuple[str, str]]) -> str | list[dict[str, Any]]:
-    """The turns with Gemini's roles; turns of one role in a row make one turn of parts."""
-    if len(turns) == 1 and turns[0][0] == "user":
+def _contents(turns: list[Message]) -> str | list[dict[str, Any]]:
+    """The turns with Gemini's roles and parts (tool calls as ``function_call`` parts of the
+    model's turn, results as ``function_response`` parts of a user turn); turns of one role
+    in a row make one turn of parts."""
+    if len(turns) == 1 and turns[0].role == "user":
         # The same one user turn: google-genai checks a string in ~18 us, a list of dicts
         # in ~51 us (measured here); one-turn prompts are the common case.
-        return turns[0][1]
+        return turns[0].content
     contents: list[dict[str, Any]] = []
-    for role, text in turns:
-        gemini_role = "model" if role == "assistant" else "user"
-        if contents and contents[-1]["role"] == gemini_role:
-            contents[-1]["parts"].append({"text": text})
+    for turn in turns:
+        role = "model" if turn.role == "assistant" else "user"
+        parts: list[dict[str, Any]] = [{"text": turn.content}] if turn.content else []
+        if turn.role == "tool":
+            response = toolkit.tool_result_object(turn.content)
+            call = {"id": turn.tool_call_id, "name": turn.name, "response": response}
+            parts = [{"function_response": call}]
+        parts += [
+            {"function_call": {"id": c.id, "name": c.name, "args": c.arguments}}
+            for c in turn.tool_calls
+        ]
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
         else:
-            contents.append({"role": gemini_role, "parts": [{"text": text}]})
+            contents.append({"role": role, "parts": parts})
     return contents
 
 
@@ -229,6 +253,7 @@ class _Reader:
         self.reason: str | None = None
         self.finished = False  # a candidate said why it stopped: the answer is complete
         self.done = False  # the stream goes on to its end (usage may follow the reason)
+        self.calls: list[toolkit.RawToolCall] = []  # whole calls, as Gemini sends them
 
     def whole(self, body: object) -> list[StreamItem]:
         """A whole answer (not streamed): its text, then its ``StreamEnd``."""
@@ -269,12 +294,18 @@ class _Reader:
             self.reason, self.finished = candidate["finishReason"], True
         content = candidate.get("content")
         parts = content.get("parts") if isinstance(content, Mapping) else None
+        parts = [p for p in (parts if isinstance(parts, list) else ()) if isinstance(p, Mapping)]
+        for part in parts:
+            call = part.get("functionCall")
+            if isinstance(call, Mapping) and isinstance(call.get("name"), str):
+                args = call.get("args")
+                self.calls.append(
+                    toolkit.RawToolCall(call.get("id"), call["name"], args if args else {})
+                )
         return "".join(
             part["text"]
-            for part in (parts if isinstance(parts, list) else ())
-            if isinstance(part, Mapping)
-            and isinstance(part.get("text"), str)
-            and part.get("thought") is not True
+            for part in parts
+            if isinstance(part.get("text"), str) and part.get("thought") is not True
         )
 
     def _end(self) -> toolkit.StreamEnd:
@@ -292,7 +323,8 @@ class _Reader:
         completion = None if None in counts else sum(c for c in counts if c is not None)
         total = toolkit.total_of(prompt, completion, usage.get("totalTokenCount"))
         finish = FINISH_REASONS.get(reason, reason.lower()) if reason is not None else None
-        return toolkit.StreamEnd(prompt, completion, total, finish, self.request_id)
+        calls = tuple(self.calls)
+        return toolkit.StreamEnd(prompt, completion, total, finish, self.request_id, calls)
 
     def _filtered(self, why: str) -> Exception:
         return toolkit.errors.ContentFilterError(
