@@ -66,7 +66,7 @@ def test_retry_after_seconds_and_http_dates() -> None:
 def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
     from metasync_llm import _model as model
     from metasync_llm import _plugin_fields as plugin_fields
-    from metasync_llm import request, result, toolkit
+    from metasync_llm import attachments, request, result, toolkit
     from metasync_llm._tools import _calls as tool_calls
     from metasync_llm._wire import _answers as answers
     from metasync_llm._wire import _clients as clients
@@ -87,6 +87,7 @@ def test_toolkit_names_are_the_core_objects_they_stand_for() -> None:
         **vars(reader),
         **vars(transport),
         **vars(tool_calls),
+        **vars(attachments),
         **vars(errors),
     }
     for name in toolkit.__all__:

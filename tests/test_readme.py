@@ -60,6 +60,7 @@ PRINTED = [
         "Tool results: get_weather: sunny in example",
         "2 ['user', 'assistant', 'tool', 'assistant']",
     ],
+    ["Received: image/gif, 13 bytes, sha256 e166f869cdc0", "Thought it over (reasoning=low)."],
     ["2 0.1"],
     ["p ok 4"],
 ]

@@ -52,6 +52,7 @@ _LAZY = {
     **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
     **dict.fromkeys(("Completion", "CompletionResult", "Cost", "StreamEnd"), "metasync_llm.result"),
     "RetryPolicy": "metasync_llm.retry",
+    "Attachment": "metasync_llm.attachments",
     **dict.fromkeys(
         ("Tool", "ToolCall", "ToolRun", "arun_tools", "run_tools"), "metasync_llm.tools"
     ),
@@ -76,6 +77,7 @@ __all__ = [  # noqa: PLE0604 - _LAZY is the one list of the lazy names
 if _TYPE_CHECKING:
     from metasync_llm._model import RateLimit as RateLimit
     from metasync_llm._pipeline._run import *  # noqa: F403
+    from metasync_llm.attachments import Attachment as Attachment
     from metasync_llm.batch import *  # noqa: F403
     from metasync_llm.connector import *  # noqa: F403
     from metasync_llm.errors import *  # noqa: F403

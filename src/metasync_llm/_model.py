@@ -207,6 +207,16 @@ def parse_model(model: object) -> ModelSettings:
             ("nativeSchema", f"'nativeSchema' must be true or false, got {native_schema!r}")
         )
 
+    reasoning = model.get("reasoning")
+    levels = ("none", "low", "medium", "high")
+    if reasoning is not None and reasoning not in levels and not _positive_int(reasoning):
+        problems.append(
+            (
+                "reasoning",
+                "'reasoning' must be none, low, medium, high or a token budget (a positive"
+                f" integer), got {reasoning!r}",
+            )
+        )
     rate_limit = _parse_rate_limit(model.get("rateLimit"), problems)
     problems.extend(misspelled_fields(model))
 
@@ -242,6 +252,7 @@ DOCUMENT_FIELDS = frozenset(
         "omitTemperature",
         "maxCompletionToken",
         "extraBody",
+        "reasoning",
         "test",
     }
 )

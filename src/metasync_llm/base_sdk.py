@@ -11,6 +11,7 @@ from metasync_llm.hookspecs import PROJECT_NAME, SDK_HOOKS, hookimpl
 
 if TYPE_CHECKING:  # discovery imports this module at every start; these load with a call
     from metasync_llm._wire._clients import AsyncClientCache, ClientCache
+    from metasync_llm.attachments import AttachmentRules
     from metasync_llm.request import Request
     from metasync_llm.result import Completion, StreamItem
 
@@ -49,20 +50,50 @@ class BaseLLMSDK:
     #: in an error body's ``type`` or ``code``, to the name of a :mod:`metasync_llm.errors`
     #: class (e.g. ``{"overloaded_error": "ServerError"}``).
     error_codes: ClassVar[Mapping[str, str]] = {}
-    #: The request features the plugin honours, of ``"messages"`` (conversations sent as
-    #: turns), ``"schema"`` (the provider enforces ``request.schema``) and ``"stop"`` (stop
-    #: sequences). The connector refuses a conversation or stop sequences to a plugin that
-    #: does not declare them (never flattening a conversation into one prompt), and puts a
-    #: schema it cannot enforce into the system prompt instead (validating the answer
-    #: either way).
+    #: The request features the plugin honours: ``"messages"`` (conversations sent as
+    #: turns), ``"schema"`` (the provider enforces ``request.schema``), ``"stop"`` (stop
+    #: sequences), ``"tools"`` (tool definitions, calls and results), ``"attachments"``
+    #: (images and PDFs in turns, see :meth:`attachment_rules`) and ``"reasoning"``
+    #: (see :meth:`reasoning_problem`). The connector refuses any of them to a plugin
+    #: that does not declare it (never flattening a conversation into one prompt, never
+    #: dropping tools or attachments), except a schema, which it puts into the system
+    #: prompt instead (validating the answer either way).
     features: ClassVar[frozenset[str]] = frozenset()
     #: The most stop sequences the provider takes (``None``: no limit of its own).
     max_stop: ClassVar[int | None] = None
+
+    #: With ``"reasoning"`` in :attr:`features`: the levels it maps (of ``"none"``,
+    #: ``"low"``, ``"medium"``, ``"high"``) and whether it takes a token budget.
+    reasoning_levels: ClassVar[frozenset[str]] = frozenset({"none", "low", "medium", "high"})
+    reasoning_budget: ClassVar[bool] = False
 
     def stop_limit(self, config: Mapping[str, Any]) -> int | None:
         """The most stop sequences a call of ``config`` may send; ``None``: the server
         decides. By default :attr:`max_stop` (16 when ``None``)."""
         return self.max_stop if self.max_stop is not None else 16
+
+    def attachment_rules(self, config: Mapping[str, Any]) -> AttachmentRules:
+        """With ``"attachments"`` in :attr:`features`: what a call of ``config`` may attach
+        (types, types that may go as URLs, the provider's size limits). By default every
+        type, as bytes or URLs, with no limit of its own."""
+        from metasync_llm.attachments import AttachmentRules  # noqa: PLC0415 - not at discovery
+
+        return AttachmentRules()
+
+    def reasoning_problem(
+        self, config: Mapping[str, Any], reasoning: str | int, max_tokens: int
+    ) -> str | None:
+        """Why a call of ``config`` cannot honour ``reasoning`` (a level or a token budget),
+        or ``None``; by default from :attr:`reasoning_levels` and :attr:`reasoning_budget`."""
+        if isinstance(reasoning, int):
+            if not self.reasoning_budget:
+                return "it takes a level (" + ", ".join(sorted(self.reasoning_levels)) + ")"
+            return None
+        if reasoning not in self.reasoning_levels:
+            takes = ", ".join(sorted(self.reasoning_levels))
+            budget = " or a token budget" if self.reasoning_budget else ""
+            return f"it takes {takes}{budget}"
+        return None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

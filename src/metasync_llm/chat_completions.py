@@ -19,6 +19,7 @@ from metasync_llm.base_sdk import BaseLLMSDK
 
 if TYPE_CHECKING:
     from metasync_llm._wire._sse import SSEEvent
+    from metasync_llm.attachments import Attachment, AttachmentRules
     from metasync_llm.request import Message, Request
     from metasync_llm.result import RawToolCall, StreamEnd
 
@@ -42,7 +43,16 @@ class ChatCompletionsSDK(BaseLLMSDK):
         "server_error": "ServerError",
         "rate_limit_exceeded": "RateLimitError",
     }
-    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop", "tools"})
+    features: ClassVar[frozenset[str]] = frozenset(
+        {"messages", "schema", "stop", "tools", "attachments", "reasoning"}
+    )
+    #: OpenAI's documented limits: PDFs up to 32 MB of content a request, images up to
+    #: 50 MB of payload a request; PDFs go as data (``file`` parts take no URL).
+    max_attachment_bytes: ClassVar[int | None] = 32 * 2**20
+    max_request_attachment_bytes: ClassVar[int | None] = 50 * 2**20
+    attachment_types: ClassVar[frozenset[str]] = frozenset(
+        {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"}
+    )
     max_stop: ClassVar[int | None] = 4
     #: How a one-turn call is sent without a ``messageFormat`` in the document: the seed's
     #: ``"combined"`` (its AzureOpenAI and ChatCompletionsClient SDKs), or ``"separate"``.
@@ -59,6 +69,16 @@ class ChatCompletionsSDK(BaseLLMSDK):
             if urlsplit(endpoint).hostname not in self.limits_hosts:
                 return None
         return super().stop_limit(config)
+
+    def attachment_rules(self, config: Mapping[str, Any]) -> AttachmentRules:
+        from metasync_llm.attachments import IMAGE_TYPES, AttachmentRules  # noqa: PLC0415
+
+        return AttachmentRules(
+            types=self.attachment_types,
+            url_types=IMAGE_TYPES & self.attachment_types,
+            max_bytes=self.max_attachment_bytes,
+            max_request_bytes=self.max_request_attachment_bytes,
+        )
 
     # -- the request ---------------------------------------------------------------------
 
@@ -90,6 +110,8 @@ class ChatCompletionsSDK(BaseLLMSDK):
             }
         if request.stop:
             body["stop"] = list(request.stop)
+        if request.reasoning is not None:
+            body["reasoning_effort"] = request.reasoning
         if request.tools:
             body["tools"] = [
                 {
@@ -137,6 +159,7 @@ class ChatCompletionsReader:
         self.usage: Any = None
         self.done = False
         self.calls: Any = None  # a toolkit.ToolCallAssembler, from the first call fragment
+        self.reasoning: list[str] = []  # reasoning_content deltas (DeepSeek, Azure AI, vLLM)
 
     def feed(self, event: SSEEvent) -> str | None:
         """The text of one event's chunk (``None`` if it has none); raises an error event."""
@@ -165,6 +188,9 @@ class ChatCompletionsReader:
             return None
         if delta.get("tool_calls"):
             self._add_calls(delta["tool_calls"])
+        thought = _reasoning_of(delta)
+        if thought:
+            self.reasoning.append(thought)
         content = delta.get("content")
         return content if isinstance(content, str) else None
 
@@ -192,7 +218,8 @@ class ChatCompletionsReader:
         if self.finish is None:
             return None
         calls = self.calls.calls() if self.calls else ()
-        return _end(self.usage, self.finish, self.request_id, calls)
+        thought = "".join(self.reasoning) or None
+        return _end(self.usage, self.finish, self.request_id, calls, thought)
 
     def whole(self, response: Any) -> tuple[str, StreamEnd]:
         """A whole (non-streamed) JSON response: its text and its ``StreamEnd``."""
@@ -216,7 +243,8 @@ class ChatCompletionsReader:
             text = require_text(
                 text or None, finish, sdk=self.sdk, model=self.model, request_id=self.request_id
             )
-        return text, _end(response.get("usage"), finish, self.request_id, calls)
+        thought = _reasoning_of(message)
+        return text, _end(response.get("usage"), finish, self.request_id, calls, thought)
 
 
 def _whole_calls(calls: object) -> Iterator[RawToolCall]:
@@ -233,8 +261,22 @@ def _whole_calls(calls: object) -> Iterator[RawToolCall]:
             )
 
 
+def _reasoning_of(message: Mapping[str, Any]) -> str | None:
+    """The reasoning text a message or delta carries (``reasoning_content``, or
+    ``reasoning`` on some OpenAI-compatible servers)."""
+    for field in ("reasoning_content", "reasoning"):
+        value = message.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def _end(
-    usage: Any, finish: str | None, request_id: str | None, calls: tuple[RawToolCall, ...] = ()
+    usage: Any,
+    finish: str | None,
+    request_id: str | None,
+    calls: tuple[RawToolCall, ...] = (),
+    reasoning: str | None = None,
 ) -> StreamEnd:
     from metasync_llm._wire._answers import total_of, usage_count  # noqa: PLC0415
     from metasync_llm.result import StreamEnd  # noqa: PLC0415
@@ -244,7 +286,18 @@ def _end(
     prompt = usage_count(usage.get("prompt_tokens"))
     completion = usage_count(usage.get("completion_tokens"))
     total = total_of(prompt, completion, usage.get("total_tokens"))
-    return StreamEnd(prompt, completion, total, finish, request_id, calls)
+    details = usage.get("completion_tokens_details")
+    spent = usage_count(details.get("reasoning_tokens")) if isinstance(details, Mapping) else None
+    return StreamEnd(
+        prompt,
+        completion,
+        total,
+        finish,
+        request_id,
+        calls,
+        reasoning=reasoning,
+        reasoning_tokens=spent,
+    )
 
 
 def chat_messages(request: Request, default_format: str = "combined") -> list[dict[str, Any]]:
@@ -275,6 +328,8 @@ def _chat_turn(message: Message) -> dict[str, Any]:
     tool results as ``role: tool`` messages."""
     if message.role == "tool":
         return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.parts:
+        return {"role": message.role, "content": [_chat_part(p) for p in message.parts]}
     if not message.tool_calls:
         return {"role": message.role, "content": message.content}
     import json  # noqa: PLC0415 - not at discovery
@@ -290,6 +345,19 @@ def _chat_turn(message: Message) -> dict[str, Any]:
             }
             for call in message.tool_calls
         ],
+    }
+
+
+def _chat_part(part: str | Attachment) -> dict[str, Any]:
+    """A content part: text, an ``image_url`` (a data URL or the URL), or a PDF as a
+    ``file`` part with its data."""
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    if part.kind == "image":
+        return {"type": "image_url", "image_url": {"url": part.data_url()}}
+    return {
+        "type": "file",
+        "file": {"filename": part.name or "document.pdf", "file_data": part.data_url()},
     }
 
 

@@ -29,6 +29,7 @@ from metasync_llm._pipeline._run import (
     arun_asking,
     run_asking,
 )
+from metasync_llm.attachments import Attachment
 from metasync_llm.registry import PluginRegistry, SDKRegistry
 from metasync_llm.request import Message
 from metasync_llm.result import CompletionResult
@@ -98,6 +99,8 @@ def complete_with_model(
     stop: str | Sequence[str] | None = None,
     tools: Sequence[ToolLike] | None = None,
     tool_choice: str | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    reasoning: str | int | None = None,
 ) -> CompletionResult:
     """Run a completion through the SDK plugin the model document names.
 
@@ -130,6 +133,12 @@ def complete_with_model(
     ``result.tool_calls`` (``finish_reason`` ``"tool_calls"``); append ``result.message``
     and a ``{"role": "tool", "tool_call_id", "content"}`` turn per result to ``messages``
     to go on, or let :func:`metasync_llm.run_tools` run the loop.
+
+    ``attachments`` adds images and PDFs (:class:`Attachment`) to the user turn (a turn's
+    ``content`` in ``messages`` may also be a list of strings and attachments).
+    ``reasoning`` (``"none"``, ``"low"``, ``"medium"``, ``"high"`` or a token budget; the
+    document's ``reasoning`` by default) sets how hard a reasoning model thinks;
+    ``result.reasoning`` holds what it returned of its reasoning.
     """
     call = prepare(
         model,
@@ -145,6 +154,8 @@ def complete_with_model(
         stop=stop,
         tools=tools,
         tool_choice=tool_choice,
+        attachments=attachments,
+        reasoning=reasoning,
     )
     return run_asking(with_key(call, api_key, key_resolver))
 
@@ -166,6 +177,8 @@ async def acomplete_with_model(
     stop: str | Sequence[str] | None = None,
     tools: Sequence[ToolLike] | None = None,
     tool_choice: str | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    reasoning: str | int | None = None,
 ) -> CompletionResult:
     """The asyncio form of :func:`complete_with_model`, with the same arguments and result.
 
@@ -187,6 +200,8 @@ async def acomplete_with_model(
         stop=stop,
         tools=tools,
         tool_choice=tool_choice,
+        attachments=attachments,
+        reasoning=reasoning,
     )
     return await arun_asking(await awith_key(call, api_key, key_resolver))
 
@@ -208,6 +223,8 @@ def stream_with_model(
     stop: str | Sequence[str] | None = None,
     tools: Sequence[ToolLike] | None = None,
     tool_choice: str | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    reasoning: str | int | None = None,
 ) -> CompletionStream:
     """Stream a completion: iterate the returned stream for text chunks, then read ``.result``.
 
@@ -238,6 +255,8 @@ def stream_with_model(
         stop=stop,
         tools=tools,
         tool_choice=tool_choice,
+        attachments=attachments,
+        reasoning=reasoning,
         stream=True,
     )
     return CompletionStream(with_key(call, api_key, key_resolver))
@@ -260,6 +279,8 @@ def astream_with_model(
     stop: str | Sequence[str] | None = None,
     tools: Sequence[ToolLike] | None = None,
     tool_choice: str | None = None,
+    attachments: Sequence[Attachment] | None = None,
+    reasoning: str | int | None = None,
 ) -> AsyncStreamContext:
     """The asyncio form of :func:`stream_with_model`, used as an async context manager::
 
@@ -287,6 +308,8 @@ def astream_with_model(
             stop=stop,
             tools=tools,
             tool_choice=tool_choice,
+            attachments=attachments,
+            reasoning=reasoning,
             stream=True,
         )
         return AsyncCompletionStream(await awith_key(call, api_key, key_resolver))

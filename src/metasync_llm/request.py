@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from metasync_llm.attachments import Attachment
     from metasync_llm.tools import Tool, ToolCall
 
 Role = Literal["user", "assistant", "tool"]
@@ -19,6 +20,11 @@ class Message:
     An assistant turn may hold the ``tool_calls`` the model made (its ``content`` may then
     be empty); a ``"tool"`` turn is the result of one call: ``tool_call_id`` names the
     call, ``name`` its tool (filled in by the connector from the call it answers).
+
+    A turn with attachments has ``parts``: its text and :class:`~metasync_llm.Attachment`
+    values in order (``content`` is then its text alone). An assistant turn may carry
+    ``reasoning``: the provider's own reasoning blocks (Anthropic's signed thinking
+    blocks), sent back as they came.
     """
 
     role: Role
@@ -26,6 +32,14 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     name: str | None = None
+    parts: tuple[str | Attachment, ...] = ()
+    reasoning: tuple[Mapping[str, Any], ...] = ()
+
+    def items(self) -> tuple[str | Attachment, ...]:
+        """The turn's parts: ``parts``, or its text as the one part (none if empty)."""
+        if self.parts:
+            return self.parts
+        return (self.content,) if self.content else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,9 @@ class Request:
     #: ``None`` (the provider's default: auto), ``"auto"``, ``"none"``, ``"required"``, or
     #: the name of the one tool the model must call.
     tool_choice: str | None = None
+    #: ``None`` (the model's default), ``"none"``, ``"low"``, ``"medium"``, ``"high"``, or
+    #: a token budget (an int); checked against what the plugin takes.
+    reasoning: str | int | None = None
 
     @property
     def model_name(self) -> str | None:

@@ -84,6 +84,12 @@ class StreamEnd:
     request_id: str | None = None
     #: The tool calls of the answer, in the order the model made them.
     tool_calls: tuple[RawToolCall, ...] = ()
+    #: The reasoning text or summary the provider returned (never in the text chunks), the
+    #: reasoning tokens it reported (part of ``completion_tokens``), and its own reasoning
+    #: blocks to send back in a conversation (Anthropic's signed thinking blocks).
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    reasoning_blocks: tuple[Mapping[str, Any], ...] = ()
 
 
 #: What a plugin's ``stream`` and ``astream`` yield: text chunks, then one ``StreamEnd``.
@@ -137,14 +143,24 @@ class CompletionResult(_Unpacks):
     #: With ``tools=``: the calls the model asked for, in order (``finish_reason`` is then
     #: ``"tool_calls"``); empty otherwise.
     tool_calls: tuple[ToolCall, ...] = ()
+    #: The reasoning text or summary the provider returned, else ``None``.
+    reasoning: str | None = None
+    #: Reasoning tokens where the provider reports them (counted in ``completion_tokens``
+    #: and billed as output).
+    reasoning_tokens: int | None = None
+    #: The provider's reasoning blocks that a conversation must send back (``message``).
+    reasoning_blocks: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def message(self) -> dict[str, Any]:
-        """The answer as an assistant turn, its tool calls included, to append to
+        """The answer as an assistant turn, its tool calls (and the provider's reasoning
+        blocks, where a conversation must send them back) included, to append to
         ``messages`` (``{"role": "assistant", "content": ..., "tool_calls": [...]}``)."""
         turn: dict[str, Any] = {"role": "assistant", "content": self.text}
         if self.tool_calls:
             turn["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.reasoning_blocks:
+            turn["reasoning"] = [dict(block) for block in self.reasoning_blocks]
         return turn
 
     @property

@@ -55,6 +55,7 @@ _SOURCES = {
     ),
     **dict.fromkeys(("Completion", "RawToolCall", "StreamEnd"), "metasync_llm.result"),
     "ToolCallAssembler": "metasync_llm._tools._calls",
+    **dict.fromkeys(("Attachment", "AttachmentRules"), "metasync_llm.attachments"),
     "tool_result_object": "metasync_llm._tools._calls",
 }
 
@@ -76,6 +77,8 @@ if TYPE_CHECKING:
     from metasync_llm._wire._reader import *  # noqa: F403
     from metasync_llm._wire._sse import *  # noqa: F403
     from metasync_llm._wire._transport import *  # noqa: F403
+    from metasync_llm.attachments import Attachment as Attachment  # noqa: PLC0414
+    from metasync_llm.attachments import AttachmentRules as AttachmentRules  # noqa: PLC0414
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from metasync_llm.attachments import Attachment
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.request import Message
 from metasync_llm.tools import ToolCall
@@ -57,7 +58,10 @@ def conversation(
                 f"[{index}] has role {turn.role!r}: it must be 'user', 'assistant' or 'tool'"
             )
         if not isinstance(turn.content, str):
-            raise invalid(f"[{index}] content must be a string, got {type(turn.content).__name__}")
+            raise invalid(
+                f"[{index}] content must be a string or a list of strings and"
+                f" metasync_llm.Attachment values, got {type(turn.content).__name__}"
+            )
         if turn.role == "tool":
             name = called.get(turn.tool_call_id or "")
             if name is None:
@@ -75,6 +79,21 @@ def conversation(
 
 def _turn(item: Mapping[str, Any], index: int, invalid: Any) -> Message:
     role, content = item.get("role"), item.get("content")
+    parts: tuple[str | Attachment, ...] = ()
+    if isinstance(content, Sequence) and not isinstance(content, str | bytes):
+        parts = tuple(content)
+        bad = [p for p in parts if not isinstance(p, str | Attachment)]
+        if bad:
+            raise invalid(
+                f"[{index}] content holds a {type(bad[0]).__name__}: a part is a string or a"
+                " metasync_llm.Attachment"
+            )
+        if role != "user" and any(isinstance(p, Attachment) for p in parts):
+            raise invalid(f"[{index}] is a {role} turn: only user turns take attachments")
+        content = "".join(p for p in parts if isinstance(p, str))
+    reasoning = item.get("reasoning") or ()
+    if role != "assistant" or not isinstance(reasoning, Sequence) or isinstance(reasoning, str):
+        reasoning = ()
     calls: tuple[ToolCall, ...] = ()
     if role == "assistant" and item.get("tool_calls"):
         raw = item["tool_calls"]
@@ -87,7 +106,8 @@ def _turn(item: Mapping[str, Any], index: int, invalid: Any) -> Message:
         if not isinstance(call_id, str) or not call_id:
             raise invalid(f"[{index}] is a tool result without a tool_call_id")
         return Message("tool", content, tool_call_id=call_id)  # type: ignore[arg-type]
-    return Message(role, content, tool_calls=calls)  # type: ignore[arg-type]
+    blocks = tuple(dict(b) for b in reasoning if isinstance(b, Mapping))
+    return Message(role, content, tool_calls=calls, parts=parts, reasoning=blocks)  # type: ignore[arg-type]
 
 
 def _call(value: object, where: str, invalid: Any) -> ToolCall:

@@ -119,6 +119,9 @@ def result_of(
         attempts=attempts,
         setup=setup,
         tool_calls=calls,
+        reasoning=end.reasoning if isinstance(end.reasoning, str) and end.reasoning else None,
+        reasoning_tokens=usage_count(end.reasoning_tokens),
+        reasoning_blocks=tuple(end.reasoning_blocks),
     )
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(

@@ -138,6 +138,8 @@ def prepare(
     stop: object = None,
     tools: object = None,
     tool_choice: object = None,
+    attachments: object = None,
+    reasoning: object = None,
     stream: bool = False,
 ) -> Call:
     """Check the document (unless prepared) and the arguments, find the plugin, clamp.
@@ -176,7 +178,8 @@ def prepare(
                 "user_content",
             )
         system, turns = conversation(messages, system, settings)
-        if len(turns) == 1 and turns[0].role == "user":  # one turn: every plugin takes it
+        if len(turns) == 1 and turns[0].role == "user" and not turns[0].parts:
+            # one turn of text: every plugin takes it
             user, turns = turns[0].content, ()
         elif "messages" not in sdk.features:
             raise config_error(
@@ -185,6 +188,14 @@ def prepare(
                 settings,
                 "messages",
             )
+    if attachments is not None:
+        from metasync_llm._pipeline._attachments import with_attachments  # noqa: PLC0415
+
+        user, turns = with_attachments(attachments, user, turns, settings)
+    if any(turn.parts for turn in turns):
+        from metasync_llm._pipeline._attachments import check_attachments  # noqa: PLC0415
+
+        check_attachments(turns, loaded, config, settings)
     offered, choice = tools_argument(tools, tool_choice, turns, loaded, settings)
     stops = stop_argument(stop, sdk.stop_limit(config) if stop is not None else None, settings)
     if stops and "stop" not in sdk.features:
@@ -218,6 +229,7 @@ def prepare(
         stop=stops,
         tools=tuple(tool.tool for tool in offered.values()),
         tool_choice=choice,
+        reasoning=reasoning_argument(reasoning, loaded, config, settings, limit),
     )
     return Call(
         request=request,
@@ -229,6 +241,49 @@ def prepare(
         observers=found.plugin_manager.hook if found.observed else None,
         tools=types.MappingProxyType(offered),
     )
+
+
+#: The levels ``reasoning=`` takes (besides a token budget).
+REASONING_LEVELS = ("none", "low", "medium", "high")
+
+
+def reasoning_argument(
+    value: object,
+    loaded: LoadedSDK,
+    config: Mapping[str, Any],
+    settings: ModelSettings,
+    max_tokens: int,
+) -> str | int | None:
+    """``reasoning=``, else the document's ``reasoning``: a level or a positive token
+    budget, that the plugin says it can honour for this document."""
+    if value is None:
+        value = config.get("reasoning")
+    if value is None:
+        return None
+    if not (
+        value in REASONING_LEVELS
+        or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+    ):
+        raise config_error(
+            f"reasoning must be one of {', '.join(REASONING_LEVELS)} or a token budget (a"
+            f" positive integer), got {value!r}",
+            settings,
+            "reasoning",
+        )
+    assert isinstance(value, str | int)
+    sdk = loaded.sdk
+    why = (
+        "it does not declare reasoning controls"
+        if "reasoning" not in sdk.features
+        else sdk.reasoning_problem(config, value, max_tokens)
+    )
+    if why is not None:
+        raise config_error(
+            f"SDK {settings.sdk} ({loaded.info.origin}) cannot honour reasoning={value!r}: {why}",
+            settings,
+            "reasoning",
+        )
+    return value
 
 
 def tools_argument(

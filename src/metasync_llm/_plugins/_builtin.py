@@ -26,6 +26,10 @@ result is answered with tool calls: the forced tool, else every tool the last us
 names (in the order named), else the first tool, each with a schema-valid example of its
 arguments (``test.toolArguments``, a string, replaces them: to rehearse invalid ones).
 After tool results, the answer quotes them: ``Tool results: name: content; ...``.
+
+A last user turn with attachments is answered with what arrived (``Received:`` and each
+attachment's type, size and digest); ``reasoning`` other than ``"none"`` adds a reasoning
+text (``result.reasoning``) whose tokens count as output, as providers bill them.
 """
 
 from __future__ import annotations
@@ -122,22 +126,33 @@ def _chunks(text: str, config: Mapping[str, Any], stream: bool = True) -> Iterat
         yield match.group()
 
 
-def _end(answer: Completion, calls: tuple[RawToolCall, ...]) -> StreamEnd:
+def _end(answer: Completion, calls: tuple[RawToolCall, ...], request: Request) -> StreamEnd:
+    thought = _reasoning(request)
+    spent = count_tokens(thought) if thought and answer.completion_tokens is not None else None
     return toolkit.StreamEnd(
         answer.prompt_tokens,
-        answer.completion_tokens,
-        answer.total_tokens,
+        None if answer.completion_tokens is None else answer.completion_tokens + (spent or 0),
+        None if answer.total_tokens is None else answer.total_tokens + (spent or 0),
         answer.finish_reason,
         answer.request_id,
         calls,
+        reasoning=thought,
+        reasoning_tokens=spent,
     )
+
+
+def _reasoning(request: Request) -> str | None:
+    if request.reasoning is None or request.reasoning == "none":
+        return None
+    return f"Thought it over (reasoning={request.reasoning})."
 
 
 class BuiltinTestSDK(BaseLLMSDK):
     """SDK ``test``: no network, no key, deterministic answers and rehearsable failures."""
 
     requires_api_key = False
-    features = frozenset({"messages", "schema", "stop", "tools"})
+    features = frozenset({"messages", "schema", "stop", "tools", "attachments", "reasoning"})
+    reasoning_budget = True
 
     def get_name(self) -> str:
         return "test"
@@ -206,7 +221,7 @@ class BuiltinTestSDK(BaseLLMSDK):
             if i and pause:
                 time.sleep(pause)
             yield chunk
-        yield _end(answer, calls)
+        yield _end(answer, calls, request)
 
     async def astream(self, request: Request) -> AsyncIterator[StreamItem]:
         import asyncio  # noqa: PLC0415 - not for sync-only processes: its import costs ~40 ms
@@ -220,7 +235,7 @@ class BuiltinTestSDK(BaseLLMSDK):
             if i and pause:
                 await asyncio.sleep(pause)
             yield chunk
-        yield _end(answer, calls)
+        yield _end(answer, calls, request)
 
 
 def _answer(request: Request) -> tuple[Completion, tuple[RawToolCall, ...]]:
@@ -300,6 +315,9 @@ def _default_reply(request: Request) -> str:
 
         return json.dumps(example(request.schema), ensure_ascii=False)
     turns = request.turns()
+    attached = [p for p in turns[-1].parts if not isinstance(p, str)] if turns else []
+    if attached:  # what arrived, without its content
+        return "Received: " + "; ".join(a.describe() for a in attached)
     if request.tools and turns and turns[-1].role == "tool":  # quote the results
         results = []
         for turn in reversed(turns):

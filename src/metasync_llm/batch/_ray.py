@@ -135,6 +135,8 @@ def _as_dict(request: BatchRequest) -> dict[str, Any]:
         "max_tokens": request.max_tokens,
         "schema": request.schema,
         "stop": list(request.stop),
+        "attachments": list(request.attachments),
+        "reasoning": request.reasoning,
         "metadata": request.metadata,
         "line": request.line,
     }

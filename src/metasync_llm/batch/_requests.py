@@ -24,6 +24,8 @@ REQUEST_FIELDS = frozenset(
         "max_tokens",
         "schema",
         "stop",
+        "attachments",
+        "reasoning",
         "metadata",
     }
 )
@@ -46,6 +48,9 @@ class BatchRequest:
     max_tokens: int | None = None
     schema: Mapping[str, Any] | None = None
     stop: tuple[str, ...] = ()
+    #: Paths of images or PDFs for the user turn (relative ones: to the input file's folder).
+    attachments: tuple[str, ...] = ()
+    reasoning: str | int | None = None
     metadata: Any = None
     line: int | None = field(default=None, compare=False)
 
@@ -167,6 +172,8 @@ def parse_request(item: object, line: int | None, catalog: Catalog) -> BatchRequ
         max_tokens=item.get("max_tokens"),
         schema=item.get("schema"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop),
+        attachments=tuple(item.get("attachments") or ()),
+        reasoning=item.get("reasoning"),
         metadata=item.get("metadata"),
         line=line,
     )
@@ -220,4 +227,9 @@ def _problems(item: Mapping[str, Any], catalog: Catalog) -> list[str]:
         isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
     ):
         problems.append("'stop' must be a string or a list of strings")
+    attachments = item.get("attachments")
+    if attachments is not None and not (
+        isinstance(attachments, list) and all(isinstance(a, str) and a for a in attachments)
+    ):
+        problems.append("'attachments' must be a list of file paths")
     return problems

@@ -22,6 +22,7 @@ from typing import IO, Any, ParamSpec, TypeVar
 
 from metasync_llm._log import get_logger
 from metasync_llm._pipeline._prepare import DEFAULT_MAX_TOKENS, PreparedModel
+from metasync_llm.attachments import Attachment
 from metasync_llm.batch._ids import IdSet
 from metasync_llm.batch._limits import Limiter, estimate_tokens
 from metasync_llm.batch._output import Output
@@ -175,8 +176,13 @@ class _Job:
         """Parse the input: each request to run into ``queue`` (``await queue.put``), each
         bad line out as an error row; ids the output has are skipped, duplicates refused."""
         done, seen = self.output.done, IdSet()
+        # Attachment paths are relative to the input file (else to the working folder).
+        folder = Path(requests).parent if isinstance(requests, str | Path) else None
         async for number, item in _numbered(requests):
             parsed = parse_request(item, number, self.catalog)
+            if folder is not None and isinstance(parsed, BatchRequest) and parsed.attachments:
+                found = tuple(str(folder / path) for path in parsed.attachments)
+                parsed = dataclasses.replace(parsed, attachments=found)
             key = parsed.key
             if key in done:
                 continue
@@ -285,6 +291,10 @@ async def call(
         if ready is None:
             ready = warm[request.model] = asyncio.ensure_future(_warm(model))
         await asyncio.shield(ready)
+    try:  # read once, off the loop; an unreadable file is this row's error, not the job's
+        attached = [await asyncio.to_thread(Attachment.from_path, a) for a in request.attachments]
+    except MetasyncLLMError as exc:
+        return _error_row(request, exc, 0, 0.0)
     while True:
         epoch = await limiter.acquire(request.model, estimate)
         used: int | None = None
@@ -299,6 +309,8 @@ async def call(
                 messages=request.messages,
                 schema=request.schema,
                 stop=request.stop or None,
+                attachments=attached or None,
+                reasoning=request.reasoning,
                 retry=policies[request.model],
                 registry=model.registry,
             )

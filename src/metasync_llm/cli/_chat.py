@@ -4,6 +4,7 @@ At a terminal: a prompt on stderr, the answer streamed to stdout, its usage and 
 stderr; ``exit`` (or Ctrl-D) leaves, Ctrl-C stops the answer being written and keeps
 the conversation (without that turn). With piped input, each line is a user turn and no
 prompt is shown. A turn that fails is reported and left out of the conversation.
+``/attach PATH`` adds an image or PDF to the next turn.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def run_chat(
     """Hold the conversation; returns the exit code (1 if a piped turn failed)."""
     interactive = inp.isatty()
     prepared = prepare_model(model)  # a bad document stops here, before any turn
-    turns: list[dict[str, str]] = []
+    turns: list[dict[str, Any]] = []
+    attached: list[Any] = []  # /attach PATH: for the next turn
     failed = False
     if interactive:
         err.write(f"chat with {prepared.name} ({prepared.sdk}); exit or Ctrl-D to leave\n")
@@ -65,11 +67,24 @@ def run_chat(
             continue
         if line.strip() in QUIT and interactive:
             break
-        answer = _answer(prepared, args, [*turns, {"role": "user", "content": line}], out, err)
+        if line.startswith("/attach "):
+            from metasync_llm.attachments import Attachment  # noqa: PLC0415 - /attach only
+
+            try:
+                attached.append(Attachment.from_path(line[len("/attach ") :].strip()))
+            except ConfigurationError as exc:
+                err.write(f"metasync-llm: error: {exc}\n")
+                failed = True
+                continue
+            err.write(f"[attached {attached[-1].describe()} to the next turn]\n")
+            continue
+        turn = {"role": "user", "content": [line, *attached] if attached else line}
+        answer = _answer(prepared, args, [*turns, turn], out, err)
         if answer is None:
             failed = True
             continue
-        turns += [{"role": "user", "content": line}, {"role": "assistant", "content": answer}]
+        attached = []
+        turns += [turn, {"role": "assistant", "content": answer}]
     if interactive:
         err.write("\n")
     return EXIT_FAILED if failed and not interactive else EXIT_OK
@@ -109,7 +124,7 @@ def _readline() -> bool:
 
 
 def _answer(
-    model: Any, args: argparse.Namespace, turns: list[dict[str, str]], out: TextIO, err: TextIO
+    model: Any, args: argparse.Namespace, turns: list[dict[str, Any]], out: TextIO, err: TextIO
 ) -> str | None:
     """Stream one answer; its text, or ``None`` when it failed or was interrupted."""
     stream = stream_with_model(
@@ -118,6 +133,7 @@ def _answer(
         messages=turns,
         temperature=args.temperature,
         max_tokens=args.max_tokens,
+        reasoning=args.reasoning,
     )
     shown = for_terminal(out)
     try:

@@ -138,3 +138,13 @@ def sampling_options(command: argparse.ArgumentParser) -> None:
         metavar="N",
         help="maximum tokens per answer (default 4096, capped by maxToken)",
     )
+    command.add_argument(
+        "--reasoning",
+        type=_reasoning,
+        metavar="LEVEL",
+        help="none, low, medium, high, or a token budget (default: the model's 'reasoning')",
+    )
+
+
+def _reasoning(value: str) -> str | int:
+    return int(value) if value.isdigit() else value

@@ -72,6 +72,12 @@ def add_parser(sub: Any) -> None:
     complete.add_argument(
         "--stop", action="append", metavar="SEQ", help="stop sequence (repeat for several)"
     )
+    complete.add_argument(
+        "--attach",
+        action="append",
+        metavar="PATH",
+        help="an image (PNG, JPEG, GIF, WebP) or PDF to send with the prompt (repeat for several)",
+    )
     _tools.add_arguments(complete)
 
 
@@ -179,7 +185,12 @@ def _call_options(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
         "max_tokens": args.max_tokens,
         "repair_json": args.repair_json,
         "stop": args.stop or None,
+        "reasoning": args.reasoning,
     }
+    if args.attach:
+        from metasync_llm.attachments import Attachment  # noqa: PLC0415 - --attach only
+
+        options["attachments"] = [Attachment.from_path(path) for path in args.attach]
     if args.schema is not None:
         options["schema"] = load_json(args.schema, "schema")
     if args.messages is None:

@@ -25,12 +25,10 @@ core's mapping): the guarantees the bundled plugins have.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -43,17 +41,15 @@ from metasync_llm.connector import (
     stream_with_model,
 )
 from metasync_llm.errors import (
-    APIConnectionError,
-    APITimeoutError,
     CompletionError,
     ConfigurationError,
     MetasyncLLMError,
-    RateLimitError,
 )
 from metasync_llm.events import CallEnded, CallStarted
 from metasync_llm.hookspecs import ENTRY_POINT_GROUP
 from metasync_llm.registry import PluginRegistry, plugin_problems
 from metasync_llm.result import CompletionResult
+from metasync_llm.testing._faults import FaultChecks
 from metasync_llm.testing._server import LoopbackServer, RecordedRequest, Reply
 
 #: Client libraries a plugin must not import when its module is imported (discovery).
@@ -94,7 +90,14 @@ COMMON_FIELDS = frozenset(
 CANARY_KEY = "sk-conformance-canary-4f9a2c7e1b"
 
 
-class SDKConformance:
+#: A 1x1 PNG image, for the attachment check.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4"
+    "890000000d4944415478da6364f8cf500f00038601805a347d6b0000000049454e44ae426082"
+)
+
+
+class SDKConformance(FaultChecks):
     """Base class of a plugin's conformance tests (pytest collects ``Test*`` subclasses)."""
 
     #: The SDK identifier under test (entry-point name and ``get_name()``).
@@ -323,72 +326,49 @@ class SDKConformance:
         with self.document() as doc:
             self._check_result(self.call(doc, stop=["\n\nUser:"]))
 
+    def test_an_image_attachment_goes_with_the_turn(self) -> None:
+        self._feature("attachments")
+        import base64  # noqa: PLC0415
+
+        from metasync_llm.attachments import Attachment  # noqa: PLC0415
+
+        png = Attachment.from_bytes(_PNG)
+        with self.document() as doc:
+            rules = self.registry().get_sdk(self.sdk_name).attachment_rules(doc)
+            assert rules.problem(png) is None, f"a 1x1 PNG is refused: {rules.problem(png)}"
+            result = self.call(doc, attachments=[png])
+            sent = self._sent()
+        self._check_result(result)
+        if sent is not None:  # standard or URL-safe base64: the API's JSON takes both
+            forms = (base64.b64encode(_PNG).decode(), base64.urlsafe_b64encode(_PNG).decode())
+            assert any(form in sent for form in forms), "the request does not carry the image"
+
+    def test_reasoning_is_accepted_or_refused_before_any_request(self) -> None:
+        self._feature("reasoning")
+        sdk = self.registry().get_sdk(self.sdk_name)
+        with self.document() as doc:
+            level = next(
+                (v for v in ("low", "high", "none") if sdk.reasoning_problem(doc, v, 4096) is None),
+                None,
+            )
+            if level is not None:
+                self._check_result(self.call(doc, reasoning=level, max_tokens=4096))
+            refused = next(
+                (v for v in ("low", "high", 2048) if sdk.reasoning_problem(doc, v, 4096)), None
+            )
+            if refused is not None:
+                sent = len(self._server.requests) if self._server else 0
+                try:
+                    self.call(doc, reasoning=refused, max_tokens=4096)
+                except ConfigurationError as exc:
+                    assert exc.fields == ("reasoning",), exc.fields
+                else:
+                    raise AssertionError(f"reasoning={refused!r} was sent, not refused")
+                assert not self._server or len(self._server.requests) == sent
+
     def _sent(self) -> str | None:
         server = self._server
         return server.requests[-1].body.decode("utf-8", "replace") if server else None
-
-    # -- faults, made from the plugin's own replies ------------------------------------------
-
-    def _faulty(self, fault: Callable[[Reply], Reply], **fields: Any) -> CompletionError:
-        """The error of a blocking call (one attempt) against replies passed through
-        ``fault``; fails if the call succeeds or its error is not the core's."""
-        if self.replies is None:
-            import pytest  # noqa: PLC0415
-
-            pytest.skip("no loopback replies (replies = None): no server to make faults of")
-        with self.document(fault) as doc:
-            doc.update({"retry": {"attempts": 1}, **fields})
-            try:
-                result = self.call(doc)
-            except CompletionError as exc:
-                assert self.api_key not in str(exc) + repr(exc), "the API key leaked"
-                return exc
-        raise AssertionError(f"the call succeeded against a faulty server: {result.text!r}")
-
-    def test_a_stalled_server_is_a_timeout(self) -> None:
-        started = time.monotonic()
-        error = self._faulty(lambda reply: dataclasses.replace(reply, delay=4.0), timeout=0.5)
-        assert isinstance(error, APITimeoutError), f"{type(error).__name__}: {error}"
-        assert time.monotonic() - started < 3.5, "the timeout did not hold"
-
-    def test_a_trickling_server_is_stopped_at_the_deadline(self) -> None:
-        """Bytes every 0.1 s never trip a read timeout: only the attempt's deadline, which
-        the core checks where it reads the body (toolkit.sse_events / read_json)."""
-        started = time.monotonic()
-        error = self._faulty(lambda reply: _rechunked(reply, size=2, every=0.1), timeout=0.5)
-        assert isinstance(error, APITimeoutError), f"{type(error).__name__}: {error}"
-        assert time.monotonic() - started < 3.5, (
-            "a trickling server held the call past its timeout: read the raw body through"
-            " toolkit.sse_events / toolkit.read_json"
-        )
-
-    def test_a_429_carries_its_retry_after(self) -> None:
-        throttled = Reply.json(
-            {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}},
-            429,
-            {"retry-after": "7"},
-        )
-        error = self._faulty(lambda reply: throttled)
-        assert isinstance(error, RateLimitError), f"{type(error).__name__}: {error}"
-        assert error.retry_after == 7, "Retry-After was not read (see the plugin guide)"
-
-    def test_a_stream_cut_part_way_is_an_error_not_a_short_answer(self) -> None:
-        error = self._faulty(lambda reply: _rechunked(reply, size=None, cut=True))
-        assert isinstance(error, APIConnectionError), f"{type(error).__name__}: {error}"
-
-    def test_an_answer_without_usage_reports_unknown_counts_not_zero(self) -> None:
-        """Servers that do not count tokens (many OpenAI-compatible ones, a stream not asked
-        for usage) leave every count ``None``: a made-up 0 would be billed as free."""
-        if self.replies is None:
-            import pytest  # noqa: PLC0415
-
-            pytest.skip("no loopback replies (replies = None): no server to strip usage from")
-        with self.document(_without_usage) as doc:
-            result = self.call(doc)
-        assert isinstance(result.text, str) and result.text, "no text without usage"
-        assert tuple(result.usage) == (None, None, None), (
-            f"usage {tuple(result.usage)} from replies that carry none: report None"
-        )
 
     def test_importing_the_plugin_imports_no_heavy_library(self) -> None:
         module = self._entry_point().value.split(":")[0]
@@ -417,40 +397,3 @@ class _Events:
 
     def metasync_llm_call_ended(self, event: CallEnded) -> None:
         self.ended.append(event)
-
-
-def _without_usage(reply: Reply) -> Reply:
-    """``reply`` with every key naming usage (``usage``, ``usageMetadata``, ...) removed from
-    its JSON body or from each JSON ``data:`` line of its event stream."""
-
-    def strip(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if "usage" not in k.lower()}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    body = b"".join(reply.chunks) if reply.chunks is not None else reply.body
-    try:
-        return dataclasses.replace(reply, body=json.dumps(strip(json.loads(body))).encode())
-    except ValueError:
-        pass  # not one JSON document: an event stream
-
-    def event_line(line: bytes) -> bytes:
-        if line.startswith(b"data:") and line[5:].strip() not in (b"", b"[DONE]"):
-            return b"data: " + json.dumps(strip(json.loads(line[5:]))).encode()
-        return line
-
-    lines = [event_line(line) for line in body.split(b"\n")]
-    return dataclasses.replace(reply, body=b"\n".join(lines), chunks=None)
-
-
-def _rechunked(reply: Reply, *, size: int | None, every: float = 0.0, cut: bool = False) -> Reply:
-    """``reply``'s body in pieces of ``size`` bytes, ``every`` seconds apart (``size``
-    ``None``: two halves); with ``cut``, the connection breaks after the first piece."""
-    body = b"".join(reply.chunks) if reply.chunks is not None else reply.body
-    size = size or max(1, len(body) // 2)
-    pieces = tuple(body[i : i + size] for i in range(0, len(body), size))
-    return dataclasses.replace(
-        reply, body=b"", chunks=pieces, chunk_delay=every, cut_after=1 if cut else None
-    )

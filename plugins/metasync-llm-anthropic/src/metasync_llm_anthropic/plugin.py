@@ -35,7 +35,10 @@ class AnthropicSDK(BaseLLMSDK):
 
     sdk_name = "Anthropic"
     required_fields = ("endpoint", "deployment")
-    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop", "tools"})
+    features: ClassVar[frozenset[str]] = frozenset(
+        {"messages", "schema", "stop", "tools", "attachments", "reasoning"}
+    )
+    reasoning_budget = True
     # Overloads and server errors can arrive as an event of a stream that began with 200.
     error_codes: ClassVar[Mapping[str, str]] = {
         "overloaded_error": "ServerError",
@@ -62,6 +65,19 @@ class AnthropicSDK(BaseLLMSDK):
             open_telemetry=False,
         )
 
+    def attachment_rules(self, config: Mapping[str, Any]) -> toolkit.AttachmentRules:
+        # The Messages API: 32 MB a request, 5 MB an image; images and PDFs by URL too.
+        return toolkit.AttachmentRules(
+            max_bytes=32 * 2**20, max_request_bytes=32 * 2**20, max_image_bytes=5 * 2**20
+        )
+
+    def reasoning_problem(
+        self, config: Mapping[str, Any], reasoning: str | int, max_tokens: int
+    ) -> str | None:
+        if isinstance(reasoning, int) and not 1024 <= reasoning < max_tokens:
+            return f"a thinking budget is at least 1024 tokens and below max_tokens ({max_tokens})"
+        return super().reasoning_problem(config, reasoning, max_tokens)
+
     def stream(self, request: Request) -> Iterator[StreamItem]:
         create = self.client_for(request).messages.with_streaming_response.create
         with create(**_body(request)) as response:
@@ -76,6 +92,8 @@ class AnthropicSDK(BaseLLMSDK):
                 yield item
 
 
+#: Content blocks of the model's reasoning, sent back in a conversation as they came.
+_THINKING = ("thinking", "redacted_thinking")
 #: ``tool_choice`` in the Messages API's form (a tool's name: ``{"type": "tool"}``).
 TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"}, "required": {"type": "any"}}
 
@@ -109,6 +127,14 @@ def _body(request: Request) -> dict[str, Any]:
         body["output_config"] = {"format": {"type": "json_schema", "schema": dict(request.schema)}}
     if request.stop:
         body["stop_sequences"] = list(request.stop)
+    reasoning = request.reasoning
+    if reasoning == "none":
+        body["thinking"] = {"type": "disabled"}
+    elif isinstance(reasoning, int):
+        body["thinking"] = {"type": "enabled", "budget_tokens": reasoning}
+    elif reasoning is not None:  # a level: adaptive thinking at that effort
+        body["thinking"] = {"type": "adaptive"}
+        body.setdefault("output_config", {})["effort"] = reasoning
     if request.tools:
         body["tools"] = [
             {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
@@ -128,13 +154,28 @@ def _turn(message: Message) -> tuple[str, str | list[dict[str, Any]]]:
     if message.role == "tool":
         block = {"type": "tool_result", "tool_use_id": message.tool_call_id}
         return "user", [{**block, "content": message.content}]
-    if not message.tool_calls:
+    if message.parts:
+        return message.role, [_part(p) for p in message.parts]
+    if not message.tool_calls and not message.reasoning:
         return message.role, message.content
     uses = [
         {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
         for c in message.tool_calls
     ]
-    return "assistant", [*_blocks(message.content), *uses]
+    thinking = [dict(block) for block in message.reasoning]  # sent back as they came
+    return "assistant", [*thinking, *_blocks(message.content), *uses]
+
+
+def _part(part: str | toolkit.Attachment) -> dict[str, Any]:
+    """A text block, or an ``image``/``document`` block with a base64 or URL source."""
+    if isinstance(part, str):
+        return {"type": "text", "text": part}
+    source: dict[str, Any] = (
+        {"type": "url", "url": part.url}
+        if part.url is not None
+        else {"type": "base64", "media_type": part.mime_type, "data": part.base64()}
+    )
+    return {"type": part.kind, "source": source}
 
 
 def _blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -155,6 +196,7 @@ class _Reader:
         self.stop_reason: str | None = None
         self.done = False  # message_stop arrived: the answer is complete
         self.calls = toolkit.ToolCallAssembler()
+        self.thinking: dict[int, dict[str, Any]] = {}  # thinking blocks by index
 
     def feed(self, event: SSEEvent) -> str | None:
         data = event.json()
@@ -166,12 +208,19 @@ class _Reader:
             if delta.get("type") == "text_delta":
                 text = delta.get("text")
                 return text if isinstance(text, str) else None
-            if delta.get("type") == "input_json_delta" and isinstance(data.get("index"), int):
+            step = delta.get("type")
+            if step in ("thinking_delta", "signature_delta") and data.get("index") in self.thinking:
+                field = "thinking" if step == "thinking_delta" else "signature"
+                block = self.thinking[data["index"]]
+                block[field] = block.get(field, "") + str(delta.get(field) or "")
+            if step == "input_json_delta" and isinstance(data.get("index"), int):
                 json_text = delta.get("partial_json")
                 if isinstance(json_text, str):
                     self.calls.add(data["index"], arguments=json_text)
         elif kind == "content_block_start":
             block = data.get("content_block")
+            if isinstance(block, Mapping) and block.get("type") in _THINKING:
+                self.thinking[data.get("index", len(self.thinking))] = dict(block)
             if isinstance(block, Mapping) and block.get("type") == "tool_use":
                 index, name = data.get("index"), block.get("name")
                 if isinstance(index, int) and isinstance(name, str):
@@ -207,6 +256,7 @@ class _Reader:
             for b in blocks
             if b.get("type") == "tool_use" and isinstance(b.get("name"), str)
         )
+        self.thinking = {n: dict(b) for n, b in enumerate(blocks) if b.get("type") in _THINKING}
         self._count(data.get("usage"))
         stop = data.get("stop_reason")
         self.stop_reason = stop if isinstance(stop, str) else None
@@ -228,4 +278,15 @@ class _Reader:
         stop = self.stop_reason
         finish = FINISH_REASONS.get(stop, stop) if stop is not None else None
         total = toolkit.total_of(prompt, completion)
-        return toolkit.StreamEnd(prompt, completion, total, finish, self.request_id, calls)
+        blocks = tuple(self.thinking[n] for n in sorted(self.thinking))
+        text = "".join(str(b.get("thinking") or "") for b in blocks) or None
+        return toolkit.StreamEnd(
+            prompt,
+            completion,  # output_tokens count the thinking: it is billed as output
+            total,
+            finish,
+            self.request_id,
+            calls,
+            reasoning=text,
+            reasoning_blocks=blocks,
+        )

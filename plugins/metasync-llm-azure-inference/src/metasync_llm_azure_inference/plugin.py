@@ -28,6 +28,12 @@ class ChatCompletionsClientSDK(ChatCompletionsSDK):
     required_fields = ("endpoint", "apiVersion", "deployment")
     # The API has no request-id header: the response's id identifies the call.
     response_id_is_request_id = True
+    # 2025-04-01 takes image content items (no documents) and no reasoning control; its
+    # answers' reasoning_content is read all the same.
+    features = ChatCompletionsSDK.features - {"reasoning"}
+    attachment_types = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+    max_attachment_bytes = None
+    max_request_attachment_bytes = None
 
     def create_client(
         self, config: Mapping[str, Any], api_key: str | None, *, asynchronous: bool

@@ -55,7 +55,10 @@ class GeminiSDK(BaseLLMSDK):
     """
 
     sdk_name = SDK
-    features: ClassVar[frozenset[str]] = frozenset({"messages", "schema", "stop", "tools"})
+    features: ClassVar[frozenset[str]] = frozenset(
+        {"messages", "schema", "stop", "tools", "attachments", "reasoning"}
+    )
+    reasoning_budget = True
     max_stop: ClassVar[int | None] = 5
     # An error sent inside a stream that began with 200 carries Google's canonical status.
     error_codes: ClassVar[Mapping[str, str]] = {
@@ -63,6 +66,10 @@ class GeminiSDK(BaseLLMSDK):
         "UNAVAILABLE": "ServerError",
         "RESOURCE_EXHAUSTED": "RateLimitError",
     }
+
+    def attachment_rules(self, config: Mapping[str, Any]) -> toolkit.AttachmentRules:
+        # Inline data: at most 20 MB a request (the Gemini API's limit); URLs go as fileData.
+        return toolkit.AttachmentRules(max_bytes=20 * 2**20, max_request_bytes=20 * 2**20)
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
         toolkit.check_config(config, sdk=SDK, required=("deployment",), problems=_problems(config))
@@ -167,6 +174,14 @@ def _arguments(request: Request) -> dict[str, Any]:
     if request.schema is not None:
         config["response_mime_type"] = "application/json"
         config["response_json_schema"] = dict(request.schema)
+    reasoning = request.reasoning
+    if reasoning is not None:  # a budget (0: none), or a level (Gemini 3's thinkingLevel)
+        thinking: dict[str, Any] = {"include_thoughts": reasoning != "none"}
+        if isinstance(reasoning, int) or reasoning == "none":
+            thinking["thinking_budget"] = 0 if reasoning == "none" else reasoning
+        else:
+            thinking["thinking_level"] = reasoning.upper()
+        config["thinking_config"] = thinking
     if request.tools:
         declarations = [
             {"name": t.name, "description": t.description, "parameters_json_schema": t.parameters}
@@ -190,14 +205,14 @@ def _contents(turns: list[Message]) -> str | list[dict[str, Any]]:
     """The turns with Gemini's roles and parts (tool calls as ``function_call`` parts of the
     model's turn, results as ``function_response`` parts of a user turn); turns of one role
     in a row make one turn of parts."""
-    if len(turns) == 1 and turns[0].role == "user":
+    if len(turns) == 1 and turns[0].role == "user" and not turns[0].parts:
         # The same one user turn: google-genai checks a string in ~18 us, a list of dicts
         # in ~51 us (measured here); one-turn prompts are the common case.
         return turns[0].content
     contents: list[dict[str, Any]] = []
     for turn in turns:
         role = "model" if turn.role == "assistant" else "user"
-        parts: list[dict[str, Any]] = [{"text": turn.content}] if turn.content else []
+        parts = [_part(p) for p in turn.items()]
         if turn.role == "tool":
             response = toolkit.tool_result_object(turn.content)
             call = {"id": turn.tool_call_id, "name": turn.name, "response": response}
@@ -211,6 +226,17 @@ def _contents(turns: list[Message]) -> str | list[dict[str, Any]]:
         else:
             contents.append({"role": role, "parts": parts})
     return contents
+
+
+def _part(part: str | toolkit.Attachment) -> dict[str, Any]:
+    """Text, inline data, or a URL as ``file_data``. google-genai encodes the bytes itself,
+    URL-safe (the API's proto3 JSON takes both alphabets; the 2024 OpenAPI spec's pattern
+    only the standard one), once per request."""
+    if isinstance(part, str):
+        return {"text": part}
+    if part.url is not None:
+        return {"file_data": {"file_uri": part.url, "mime_type": part.mime_type}}
+    return {"inline_data": {"data": part.data, "mime_type": part.mime_type}}
 
 
 class _Chunk:
@@ -254,6 +280,7 @@ class _Reader:
         self.finished = False  # a candidate said why it stopped: the answer is complete
         self.done = False  # the stream goes on to its end (usage may follow the reason)
         self.calls: list[toolkit.RawToolCall] = []  # whole calls, as Gemini sends them
+        self.thoughts: list[str] = []  # thought summaries (include_thoughts)
 
     def whole(self, body: object) -> list[StreamItem]:
         """A whole answer (not streamed): its text, then its ``StreamEnd``."""
@@ -302,11 +329,9 @@ class _Reader:
                 self.calls.append(
                     toolkit.RawToolCall(call.get("id"), call["name"], args if args else {})
                 )
-        return "".join(
-            part["text"]
-            for part in parts
-            if isinstance(part.get("text"), str) and part.get("thought") is not True
-        )
+        texts = [p for p in parts if isinstance(p.get("text"), str)]
+        self.thoughts += [p["text"] for p in texts if p.get("thought") is True]
+        return "".join(p["text"] for p in texts if p.get("thought") is not True)
 
     def _end(self) -> toolkit.StreamEnd:
         """The answer's usage and finish reason; an answer stopped for its content raises."""
@@ -323,8 +348,16 @@ class _Reader:
         completion = None if None in counts else sum(c for c in counts if c is not None)
         total = toolkit.total_of(prompt, completion, usage.get("totalTokenCount"))
         finish = FINISH_REASONS.get(reason, reason.lower()) if reason is not None else None
-        calls = tuple(self.calls)
-        return toolkit.StreamEnd(prompt, completion, total, finish, self.request_id, calls)
+        return toolkit.StreamEnd(
+            prompt,
+            completion,
+            total,
+            finish,
+            self.request_id,
+            tuple(self.calls),
+            reasoning="".join(self.thoughts) or None,
+            reasoning_tokens=toolkit.usage_count(usage.get("thoughtsTokenCount")),
+        )
 
     def _filtered(self, why: str) -> Exception:
         return toolkit.errors.ContentFilterError(
