@@ -40,10 +40,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_stub(latency: float = 0.0) -> tuple[subprocess.Popen[bytes], str]:
+def start_stub(latency: float = 0.0, capacity: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    limit = [str(capacity)] if capacity else []
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "stub_server.py"), str(port), str(latency)],
+        [sys.executable, str(HERE / "stub_server.py"), str(port), str(latency), *limit],
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
@@ -381,6 +382,102 @@ def bench_per_call(url: str, n: int) -> list[dict[str, Any]]:
                 "raw SDK call, reused client",
             )
         )
+    return rows
+
+
+def bench_route(url: str, n: int) -> list[dict[str, Any]]:
+    """A Router: a healthy first document against calling it directly (per call); a first
+    document that refuses connections against calling the second directly (the extra
+    time, median); ``balance`` over two stubs answering after 50 ms against one, at
+    saturation (calls a second, async, concurrency 64)."""
+    import asyncio
+
+    import metasync_llm as m
+
+    without_observers()
+    doc = documents(url)["OpenAI"]
+    first = m.prepare_model({**doc, "name": "first"})
+    second = m.prepare_model({**doc, "name": "second"})
+    router = m.Router([first, second])
+
+    def direct() -> Any:
+        return m.complete_with_model(first, "Be brief.", "Hello", api_key=KEY)
+
+    def routed() -> Any:
+        return router.complete("Be brief.", "Hello", api_key=KEY)
+
+    base, mine = alternate(direct, routed, n)
+    rows = [
+        row(
+            "router, healthy first document: OpenAI",
+            summary(mine),
+            summary(base),
+            "median <= 1.05x",
+            "the document called directly",
+        )
+    ]
+    closed = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens: connection refused
+    dead = {**doc, "name": "dead", "endpoint": closed, "retry": {"attempts": 1}}
+    # A fresh router a call: the refusal is paid every time (no cooldown skips it).
+    refused = m.prepare_model(dead)
+    routers = iter([m.Router([refused, second], failures=10**6) for _ in range(n // 5 * 2 + 100)])
+
+    def direct_second() -> Any:
+        return m.complete_with_model(second, "Be brief.", "Hello", api_key=KEY)
+
+    def moved_on() -> Any:
+        return next(routers).complete("Be brief.", "Hello", api_key=KEY)
+
+    base, mine = alternate(direct_second, moved_on, n // 5, warmup=20)
+    extra = (summary(mine)["median"] - summary(base)["median"]) * 1000
+    rows.append(
+        row(
+            f"router, first document refuses connections: +{extra:.1f} ms over the second alone",
+            summary(mine),
+            summary(base),
+            "<= +20 ms",
+            "the second document called directly",
+        )
+    )
+    # Deployments that saturate: 4 answers at once each, 50 ms apiece (80 calls/s), well
+    # under what this process can send (~300 calls/s), so the figure is the router's.
+    slow, slow_url = start_stub(latency=0.05, capacity=4)
+    slow2, slow_url2 = start_stub(latency=0.05, capacity=4)
+    try:
+        one = m.prepare_model({**documents(slow_url)["OpenAI"], "name": "one"})
+        two = m.prepare_model({**documents(slow_url2)["OpenAI"], "name": "two"})
+        balanced = m.Router([one, two], strategy="balance")
+        single = m.Router([one])
+
+        async def throughput(target: Any, calls: int = 320, concurrency: int = 64) -> float:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def call() -> None:
+                async with gate:
+                    await target.acomplete("Be brief.", "Hello", api_key=KEY)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(call() for _ in range(calls)))
+            return calls / (time.perf_counter() - started)
+
+        async def both() -> tuple[float, float]:
+            await throughput(single, 64)
+            await throughput(balanced, 64)
+            return await throughput(single), await throughput(balanced)
+
+        alone, spread = asyncio.run(both())
+    finally:
+        slow.terminate()
+        slow2.terminate()
+    rows.append(
+        row(
+            "router, balance over two saturated 50 ms stubs: seconds a call vs one stub (c64)",
+            {"median": 1 / spread, "p99": 1 / spread, "n": 320},
+            {"median": 1 / alone, "p99": 1 / alone, "n": 320},
+            ">= 1.8x throughput (ratio <= 0.556)",
+            "one stub through the router",
+        )
+    )
     return rows
 
 
@@ -831,7 +928,8 @@ def main() -> None:
     parser.add_argument("--litellm-python", help="interpreter with litellm installed")
     parser.add_argument(
         "--only",
-        help="comma-separated: cold,first,call,observers,async,stream,memory,batch,batchmem,ray",
+        help="comma-separated: cold,first,call,observers,async,route,stream,memory,batch,"
+        "batchmem,ray",
     )
     args = parser.parse_args()
     scale = 0.3 if args.quick else 1.0
@@ -849,6 +947,7 @@ def main() -> None:
             ("call", lambda: bench_per_call(url, max(100, int(1000 * scale)))),
             ("observers", lambda: bench_observers(url, max(200, int(1000 * scale)))),
             ("async", lambda: bench_async(url, max(256, int(2000 * scale)), 3)),
+            ("route", lambda: bench_route(url, max(100, int(1000 * scale)))),
             ("stream", lambda: bench_stream(url, max(100, int(500 * scale)))),
             ("memory", lambda: bench_memory(url, env, 3)),
             ("batch", lambda: bench_batch(url, max(1000, int(4000 * scale)))),

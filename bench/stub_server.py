@@ -6,12 +6,15 @@ Gemini generateContent with fixed valid bodies (SSE streams when the request ask
 by ``metasync_llm.testing.wires``, over HTTP/1.1 keep-alive, so only client-side cost
 remains to be measured.
 
-usage: python stub_server.py PORT [LATENCY]  (seconds before each answer, default 0)
+usage: python stub_server.py PORT [LATENCY [CAPACITY]]: LATENCY seconds before each answer
+(default 0); CAPACITY answers at once at most (default: no limit), as a deployment that
+saturates (the router's balance figure).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 
@@ -53,7 +56,11 @@ BODIES = {
 }
 
 
-async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def handle(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    capacity: asyncio.Semaphore | None = None,
+) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -69,7 +76,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             if b":generateContent" in path or b":streamGenerateContent" in path:
                 kind, stream = "gemini", b":streamGenerateContent" in path
             content_type, payload = BODIES[(kind, stream)]
-            if LATENCY:
+            if capacity is not None:
+                async with capacity:
+                    await asyncio.sleep(LATENCY)
+            elif LATENCY:
                 await asyncio.sleep(LATENCY)
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: "
@@ -86,8 +96,11 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def main(port: int) -> None:
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+async def main(port: int, capacity: int | None) -> None:
+    limit = asyncio.Semaphore(capacity) if capacity else None
+    server = await asyncio.start_server(
+        functools.partial(handle, capacity=limit), "127.0.0.1", port, backlog=1024
+    )
     print(f"stub listening on 127.0.0.1:{port}", flush=True)
     async with server:
         await server.serve_forever()
@@ -95,4 +108,4 @@ async def main(port: int) -> None:
 
 if __name__ == "__main__":
     LATENCY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[3]) if len(sys.argv) > 3 else None))

@@ -34,7 +34,7 @@ def test_configuration_errors_are_value_errors_and_failures_runtime_errors() -> 
         for c in vars(errors).values()
         if isinstance(c, type) and issubclass(c, errors.CompletionError)
     ]
-    assert len(call_failures) == 16  # CompletionError and its 15 kinds
+    assert len(call_failures) == 17  # CompletionError and its 16 kinds
     for cls in [*call_failures, errors.PluginError]:
         assert issubclass(cls, RuntimeError) and not issubclass(cls, ValueError)
 

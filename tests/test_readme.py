@@ -61,7 +61,7 @@ PRINTED = [
         "2 ['user', 'assistant', 'tool', 'assistant']",
     ],
     ["Received: image/gif, 13 bytes, sha256 e166f869cdc0", "Thought it over (reasoning=low)."],
-    ["2 0.1"],
+    ["Hello! backup", "['ServerError', None]"],
     ["p ok 4"],
 ]
 

@@ -27,6 +27,7 @@ _LAZY = {
         (
             "APIConnectionError",
             "APITimeoutError",
+            "AllModelsFailedError",
             "AuthenticationError",
             "BadRequestError",
             "CompletionError",
@@ -50,7 +51,11 @@ _LAZY = {
         "metasync_llm.errors",
     ),
     **dict.fromkeys(("Message", "Request"), "metasync_llm.request"),
-    **dict.fromkeys(("Completion", "CompletionResult", "Cost", "StreamEnd"), "metasync_llm.result"),
+    **dict.fromkeys(
+        ("Completion", "CompletionResult", "Cost", "RouteAttempt", "StreamEnd"),
+        "metasync_llm.result",
+    ),
+    "Router": "metasync_llm.routing",
     "RetryPolicy": "metasync_llm.retry",
     "Attachment": "metasync_llm.attachments",
     **dict.fromkeys(
@@ -86,6 +91,7 @@ if _TYPE_CHECKING:
     from metasync_llm.request import *  # noqa: F403
     from metasync_llm.result import *  # noqa: F403
     from metasync_llm.retry import *  # noqa: F403
+    from metasync_llm.routing import Router as Router
     from metasync_llm.tools import *  # noqa: F403
 
 __getattr__, __dir__ = _lazy_exports(globals(), _LAZY)

@@ -259,6 +259,24 @@ class ToolLoopError(CompletionError):
         self.result = result
 
 
+class AllModelsFailedError(CompletionError):
+    """A :class:`~metasync_llm.Router` call found no document to answer: each one failed,
+    or was cooling past the call's deadline. ``errors`` maps each document's name to its
+    last error (``None`` for one never tried); ``route_attempts`` lists the tries."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Mapping[str, MetasyncLLMError | None] | None = None,
+        route_attempts: Sequence[Any] = (),
+        model: str | None = None,
+    ) -> None:
+        super().__init__(message, model=model)
+        self.errors = dict(errors or {})
+        self.route_attempts = tuple(route_attempts)
+
+
 #: Turning a provider's exceptions and HTTP errors into this hierarchy is the wire layer's
 #: job (``metasync_llm._wire._mapping``); its plugin-facing helpers stay importable from
 #: here, loaded on first use.
@@ -279,6 +297,7 @@ _MAPPING = dict.fromkeys(
 
 __all__ = [  # noqa: PLE0604 - the mapping helpers are listed once, in _MAPPING
     "APIConnectionError",
+    "AllModelsFailedError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",

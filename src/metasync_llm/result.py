@@ -97,6 +97,15 @@ StreamItem = str | StreamEnd
 
 
 @dataclass(frozen=True, slots=True)
+class RouteAttempt:
+    """One try of a routed call: the document's ``model`` name and the ``error`` type that
+    moved the call on (``None`` for the document that answered)."""
+
+    model: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Cost:
     """Cost of one call from the model document's ``cost`` block; unknown parts are ``None``."""
 
@@ -150,6 +159,9 @@ class CompletionResult(_Unpacks):
     reasoning_tokens: int | None = None
     #: The provider's reasoning blocks that a conversation must send back (``message``).
     reasoning_blocks: tuple[Mapping[str, Any], ...] = ()
+    #: Through a :class:`~metasync_llm.Router`: each document tried, in order (the last
+    #: answered); empty for a direct call.
+    route_attempts: tuple[RouteAttempt, ...] = ()
 
     @property
     def message(self) -> dict[str, Any]:

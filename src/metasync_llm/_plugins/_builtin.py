@@ -12,6 +12,9 @@ Streams yield the answer in word-sized chunks (``chunkDelay`` seconds apart; no 
 default) and end with the usage; ``cutAfter`` breaks a stream after that many chunks
 with :class:`~metasync_llm.APIConnectionError`, to rehearse a connection lost mid-way.
 
+``deployment: "fail-503"`` (``fail-429``, ``fail-401``, ``fail-timeout``, ...: see
+``FAILING_DEPLOYMENTS``) always fails so, to rehearse routing.
+
 ``deployment: "echo"`` answers with the user content itself (in a conversation, the last
 user turn); any other deployment answers with a JSON object describing the request, and
 a call with a schema with a deterministic instance of it. ``reply`` may be a list: the
@@ -65,6 +68,21 @@ SIMULATED_ERRORS: dict[str, tuple[str, int | None, str]] = {
     "timeout": ("APITimeoutError", None, "timeout"),
     "connection": ("APIConnectionError", None, "connection failure"),
     "empty": ("EmptyResponseError", 200, "empty response"),
+}
+
+
+#: ``deployment: "fail-<what>"``: a document that always fails so (to rehearse routing).
+FAILING_DEPLOYMENTS = {
+    "fail-400": "bad_request",
+    "fail-401": "authentication",
+    "fail-403": "permission",
+    "fail-404": "not_found",
+    "fail-429": "rate_limit",
+    "fail-500": "server",
+    "fail-503": "server",
+    "fail-timeout": "timeout",
+    "fail-connection": "connection",
+    "fail-context": "context_window",
 }
 
 
@@ -159,6 +177,15 @@ class BuiltinTestSDK(BaseLLMSDK):
 
     def validate_config(self, config: Mapping[str, Any]) -> None:
         toolkit.check_config(config, sdk="test", required=("deployment",), urls=())
+        deployment = config.get("deployment")
+        failing = isinstance(deployment, str) and deployment.startswith("fail-")
+        if failing and deployment not in FAILING_DEPLOYMENTS:
+            raise toolkit.errors.ConfigurationError(
+                f"test SDK: 'deployment' {deployment!r} is not one of the failing ones"
+                f" ({', '.join(FAILING_DEPLOYMENTS)})",
+                fields=("deployment",),
+                sdk="test",
+            )
         options = config.get("test")
         if options is None:
             return
@@ -242,7 +269,7 @@ def _answer(request: Request) -> tuple[Completion, tuple[RawToolCall, ...]]:
     config = request.config
     options: Mapping[str, Any] = config.get("test") or {}
     model = str(config.get("name", "test"))
-    error = options.get("error")
+    error = options.get("error") or FAILING_DEPLOYMENTS.get(str(config.get("deployment")))
     if error is not None:
         raise simulated_error(error, model, options)
     turns = request.turns()

@@ -9,8 +9,10 @@ from typing import Any
 
 from metasync_llm._model import is_number
 from metasync_llm._pipeline._prepare import PreparedModel, prepare_model
+from metasync_llm._routing._documents import is_route
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.registry import PluginRegistry
+from metasync_llm.routing import Router, from_catalog
 
 #: The fields a request line may have.
 REQUEST_FIELDS = frozenset(
@@ -102,8 +104,12 @@ class Catalog:
             raise ConfigurationError("the model catalog is empty", fields=("catalog",))
         self.models: dict[str, PreparedModel] = {}
         self.broken: dict[str, str] = {}
+        #: Route documents (``{"name", "route": [...], "strategy"}``) as routers.
+        self.routes: dict[str, Router] = {}
         problems = []
         for index, document in enumerate(documents):
+            if is_route(document):
+                continue
             try:
                 prepared = prepare_model(document, registry)
             except ConfigurationError as exc:
@@ -116,6 +122,17 @@ class Catalog:
                 problems.append(f"model {index + 1}: the name {prepared.name!r} is taken")
                 continue
             self.models[prepared.name] = prepared
+        routes = [d for d in documents if is_route(d)]
+        for route in routes:
+            assert isinstance(route, Mapping)
+            try:
+                self.routes[str(route.get("name"))] = from_catalog(
+                    [d for d in documents if isinstance(d, Mapping)],
+                    str(route.get("name")),
+                    registry=registry,
+                )
+            except ConfigurationError as exc:
+                problems.append(f"route {route.get('name')!r}: {exc}")
         if problems and not keep_broken:
             raise ConfigurationError(
                 "invalid model catalog: " + "; ".join(problems), fields=("catalog",)
@@ -124,6 +141,10 @@ class Catalog:
     def get(self, name: str) -> PreparedModel | None:
         """The prepared model called ``name``, if the catalog has it."""
         return self.models.get(name)
+
+    def knows(self, name: object) -> bool:
+        """Whether ``name`` is a model or a route of the catalog."""
+        return isinstance(name, str) and (name in self.models or name in self.routes)
 
 
 def parse_request(item: object, line: int | None, catalog: Catalog) -> BatchRequest | InputProblem:
@@ -180,13 +201,15 @@ def parse_request(item: object, line: int | None, catalog: Catalog) -> BatchRequ
 
 
 def _known_model(request: BatchRequest, catalog: Catalog) -> BatchRequest | InputProblem:
-    if catalog.get(request.model) is None:
+    if not catalog.knows(request.model):
         return InputProblem(request.line, _unknown(request.model, catalog), request.id)
     return request
 
 
 def _unknown(model: object, catalog: Catalog) -> str:
-    return f"unknown model {model!r}; the catalog has: {', '.join(catalog.models)}"
+    return (
+        f"unknown model {model!r}; the catalog has: {', '.join([*catalog.models, *catalog.routes])}"
+    )
 
 
 def _problems(item: Mapping[str, Any], catalog: Catalog) -> list[str]:
@@ -197,9 +220,9 @@ def _problems(item: Mapping[str, Any], catalog: Catalog) -> list[str]:
         problems.append(f"unknown fields {unknown}; known: {', '.join(sorted(REQUEST_FIELDS))}")
     model = item.get("model")
     if model is None:
-        if len(catalog.models) != 1:
+        if len(catalog.models) != 1 or catalog.routes:
             problems.append("'model' is missing (the catalog has several models)")
-    elif not isinstance(model, str) or catalog.get(model) is None:
+    elif not catalog.knows(model):
         problems.append(_unknown(model, catalog))
     for name in ("system", "user"):
         if item.get(name) is not None and not isinstance(item[name], str):

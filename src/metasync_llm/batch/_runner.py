@@ -34,6 +34,7 @@ from metasync_llm.errors import MetasyncLLMError, RateLimitError
 from metasync_llm.registry import PluginRegistry
 from metasync_llm.result import CompletionResult
 from metasync_llm.retry import RETRYABLE
+from metasync_llm.routing import Router
 
 _log = get_logger(__name__)
 
@@ -276,6 +277,13 @@ async def call(
     coroutine methods (on Ray, a stand-in for the actor that holds the cluster's limits).
     ``warm`` holds, per model with limits, the creation of its client on this loop.
     """
+    try:  # read once, off the loop; an unreadable file is this row's error, not the job's
+        attached = [await asyncio.to_thread(Attachment.from_path, a) for a in request.attachments]
+    except MetasyncLLMError as exc:
+        return _error_row(request, exc, 0, 0.0)
+    router = catalog.routes.get(request.model)
+    if router is not None:
+        return await _routed(request, router, attached)
     model = catalog.models[request.model]
     max_tokens = request.max_tokens or min(
         DEFAULT_MAX_TOKENS, model.settings.max_token or DEFAULT_MAX_TOKENS
@@ -291,10 +299,6 @@ async def call(
         if ready is None:
             ready = warm[request.model] = asyncio.ensure_future(_warm(model))
         await asyncio.shield(ready)
-    try:  # read once, off the loop; an unreadable file is this row's error, not the job's
-        attached = [await asyncio.to_thread(Attachment.from_path, a) for a in request.attachments]
-    except MetasyncLLMError as exc:
-        return _error_row(request, exc, 0, 0.0)
     while True:
         epoch = await limiter.acquire(request.model, estimate)
         used: int | None = None
@@ -384,9 +388,38 @@ def _row(
         "attempts": attempts,
         "error": None,
     }
+    if result.route_attempts:  # a route: who answered, and who was tried first
+        row["answered_by"] = result.model
+        row["route_attempts"] = [
+            {"model": a.model, "error": a.error} for a in result.route_attempts
+        ]
     if request.metadata is not None:
         row["metadata"] = request.metadata
     return row
+
+
+async def _routed(
+    request: BatchRequest, router: Router, attached: list[Attachment]
+) -> dict[str, Any]:
+    """A row whose model is a route: the router moves it on past a failing document (a
+    429 cools that document; the job does not pause)."""
+    started = time.perf_counter()
+    try:
+        result = await router.acomplete(
+            request.system,
+            request.user,
+            request.temperature if request.temperature is not None else 1,
+            request.max_tokens,
+            messages=request.messages,
+            schema=request.schema,
+            stop=request.stop or None,
+            attachments=attached or None,
+            reasoning=request.reasoning,
+        )
+    except MetasyncLLMError as exc:
+        tries = len(getattr(exc, "route_attempts", ())) or exc.attempts or 1
+        return _error_row(request, exc, tries, time.perf_counter() - started)
+    return _row(request, result, result.attempts, result.elapsed)
 
 
 def _error_row(

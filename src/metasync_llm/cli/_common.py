@@ -90,6 +90,9 @@ def summary(result: CompletionResult) -> str:
         parts.append("answer cut at max_tokens")
     if result.json_repaired:
         parts.append("JSON repaired")
+    if len(result.route_attempts) > 1:
+        moved = ", ".join(f"{a.model} ({a.error})" for a in result.route_attempts[:-1])
+        parts.append(f"after {moved}")
     return " · ".join(parts)
 
 
@@ -100,6 +103,17 @@ def chosen_model(args: argparse.Namespace) -> Mapping[str, Any]:
             raise UsageError("--name selects a model from --model FILE; give --model too")
         return BUILTIN_TEST_MODEL
     return select_model(load_documents(args.model), args.name, args.model)
+
+
+def chosen_target(args: argparse.Namespace) -> Any:
+    """What ``--model``/``--name`` pick: a model document, or a :class:`Router` when the
+    entry is a route (``{"name", "route": [...], "strategy"}``) of the catalog."""
+    model = chosen_model(args)
+    if "route" not in model:
+        return model
+    from metasync_llm.routing import from_catalog  # noqa: PLC0415 - routes only
+
+    return from_catalog(load_documents(args.model), str(model.get("name")))
 
 
 def load_json(path: str, what: str) -> Any:

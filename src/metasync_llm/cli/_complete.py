@@ -13,7 +13,7 @@ from metasync_llm.cli import _tools
 from metasync_llm.cli._common import (
     EXIT_OK,
     UsageError,
-    chosen_model,
+    chosen_target,
     load_json,
     sampling_options,
     summary,
@@ -83,14 +83,19 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     """One completion, printed whole or as it arrives."""
-    model = chosen_model(args)
+    model = chosen_target(args)
     options = {**_call_options(args, stdin), **_tools.tool_arguments(args)}
     if args.stream:
         return _stream(args, model, options, out, err)
     if args.tool:
+        if not isinstance(model, Mapping):
+            raise UsageError("--tool runs through one model document, not a route")
         return _run_tools(args, model, options, out, err)
     with _Progress(err, args.progress):
-        result = complete_with_model(model, **options)
+        if isinstance(model, Mapping):
+            result = complete_with_model(model, **options)
+        else:  # a route
+            result = model.complete(**options)
     if args.json:
         json.dump(_jsonable(result), out, ensure_ascii=False)
         out.write("\n")
@@ -216,14 +221,17 @@ def _jsonable(result: CompletionResult) -> dict[str, Any]:
 
 def _stream(
     args: argparse.Namespace,
-    model: Mapping[str, Any],
+    model: Any,
     options: dict[str, Any],
     out: TextIO,
     err: TextIO,
 ) -> int:
-    """Print chunks as they arrive (``--json``: one JSON line per chunk, then the result)."""
+    """Print chunks as they arrive (``--json``: one JSON line per chunk, then the result);
+    ``model`` is a document or a route's :class:`~metasync_llm.Router`."""
     shown = for_terminal(out)
-    with stream_with_model(model, **options) as stream:
+    routed = not isinstance(model, Mapping)
+    opened = model.stream(**options) if routed else stream_with_model(model, **options)
+    with opened as stream:
         for chunk in stream:
             out.write(
                 json.dumps({"chunk": chunk}, ensure_ascii=False) + "\n"

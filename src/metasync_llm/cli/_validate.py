@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from metasync_llm._routing._documents import check_routes, is_route
 from metasync_llm.cli._common import EXIT_FAILED, EXIT_OK, load_documents
 from metasync_llm.connector import validate_model
 from metasync_llm.errors import ConfigurationError, MetasyncLLMError
@@ -25,10 +26,23 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO, inp: TextIO) -> int:
     """Check each document of the file; exit 1 when any is invalid."""
     documents = load_documents(args.model_file)
+    routes = check_routes(documents)
     report = []
     for index, doc in enumerate(documents):
         name = doc.get("name") if isinstance(doc, Mapping) else None
         label = str(name) if name else f"document #{index + 1}"
+        if is_route(doc):  # names that resolve, no cycle, a known strategy
+            problem = routes.get(label)
+            report.append(
+                {
+                    "model": label,
+                    "sdk": "route",
+                    "valid": problem is None,
+                    "error": problem,
+                    "fields": ["route"] if problem else [],
+                }
+            )
+            continue
         try:
             settings = validate_model(doc)
         except (ConfigurationError, MetasyncLLMError) as exc:

@@ -1,0 +1,496 @@
+"""Routing across model documents: :class:`Router` (fallback, load balancing, cooldowns).
+
+A router holds several documents for one job (the same model in two regions, a provider
+and its backup) and the health of each. A call goes to one; when that one fails in a way
+another may not (rate limits, server errors, timeouts, connection failures once its own
+retries are spent; by default also a context window too small and a wrong key), the call
+moves on to the next. A document that keeps failing cools down for a while; then one call
+probes it. The caller sees one call: ``result.model`` says who answered and
+``result.route_attempts`` who was tried.
+
+Each try is an ordinary call through the connector (its retries, observers, ledger). The
+decisions are :class:`~metasync_llm._routing._health.Health`'s and :class:`_Plan`'s, free
+of I/O; the four entry points below only loop over them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from metasync_llm._pipeline._prepare import PreparedModel, prepare_model
+from metasync_llm._pipeline._run import AsyncCompletionStream, CompletionStream
+from metasync_llm._routing._documents import (
+    check_routes,
+    is_route,
+    resolve_route,
+)
+from metasync_llm._routing._health import Deployment, Health
+from metasync_llm.connector import (
+    acomplete_with_model,
+    astream_with_model,
+    complete_with_model,
+    stream_with_model,
+)
+from metasync_llm.errors import (
+    AllModelsFailedError,
+    AuthenticationError,
+    ConfigurationError,
+    ContextWindowExceededError,
+    MetasyncLLMError,
+)
+from metasync_llm.registry import PluginRegistry
+from metasync_llm.result import CompletionResult, RouteAttempt
+from metasync_llm.retry import RETRYABLE
+
+__all__ = ["AsyncRouterStream", "Router", "RouterStream", "check_routes", "is_route"]
+
+STRATEGIES = ("fallback", "balance")
+#: Failures that say a document is unhealthy: they count towards its cooldown.
+HEALTH_ERRORS: tuple[type[MetasyncLLMError], ...] = (*RETRYABLE, AuthenticationError)
+#: What moves a call to the next document by default.
+DEFAULT_FALLBACK_ON: tuple[type[MetasyncLLMError], ...] = (
+    *HEALTH_ERRORS,
+    ContextWindowExceededError,
+)
+
+
+class Router:
+    """Calls across ``models`` (model documents or prepared models), as one.
+
+    ``strategy``: ``"fallback"`` (in order; the next only when one fails) or
+    ``"balance"`` (by each document's optional ``weight``, the one with the fewest calls
+    in flight first). ``fallback_on``: the error types that move a call on (default: rate
+    limits, server errors, timeouts, connection failures, ``ContextWindowExceededError``,
+    ``AuthenticationError``); a ``ConfigurationError`` of the call's own arguments never
+    does. ``failures`` within ``window`` seconds cool a document for ``cooldown`` seconds.
+    ``deadline``: seconds for a whole call, across documents and their retries.
+
+    Safe to share across threads and event loops. ``complete``, ``stream``, ``acomplete``
+    and ``astream`` take what ``complete_with_model`` and its siblings take after the
+    document.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[Mapping[str, Any] | PreparedModel],
+        *,
+        strategy: str = "fallback",
+        fallback_on: Sequence[type[MetasyncLLMError]] | None = None,
+        failures: int = 3,
+        window: float = 60.0,
+        cooldown: float = 30.0,
+        deadline: float | None = None,
+        registry: PluginRegistry | None = None,
+        name: str | None = None,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise _error(f"strategy must be 'fallback' or 'balance', got {strategy!r}", "strategy")
+        if isinstance(models, Mapping | str) or not isinstance(models, Sequence) or not models:
+            raise _error("models must be a non-empty list of model documents", "models")
+        for label, value, least in (
+            ("failures", failures, 1),
+            ("window", window, 0),
+            ("cooldown", cooldown, 0),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not value >= least
+                or math.isinf(value)
+            ):
+                raise _error(f"{label} must be a finite number >= {least}, got {value!r}", label)
+        if deadline is not None and (
+            isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0
+        ):
+            raise _error(f"deadline must be a number of seconds > 0, got {deadline!r}", "deadline")
+        self.models = [prepare_model(m, registry=registry) for m in models]
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise _error(
+                f"the documents' names must differ (they name the tries): {names}", "models"
+            )
+        deployments = [Deployment(m.name, _weight(m)) for m in self.models]
+        self.strategy = strategy
+        self.fallback_on = tuple(fallback_on) if fallback_on is not None else DEFAULT_FALLBACK_ON
+        if not all(
+            isinstance(t, type) and issubclass(t, MetasyncLLMError) for t in self.fallback_on
+        ):
+            raise _error("fallback_on must hold metasync_llm error types", "fallback_on")
+        self.deadline = deadline
+        self.name = name or "+".join(names)
+        self.health = Health(
+            deployments,
+            balance=strategy == "balance",
+            failures=int(failures),
+            window=window,
+            cooldown=cooldown,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Router {self.name!r} {self.strategy} over {[m.name for m in self.models]}>"
+
+    # -- the four entry points ------------------------------------------------------------
+
+    def complete(self, *args: Any, **kwargs: Any) -> CompletionResult:
+        """:func:`~metasync_llm.complete_with_model` through the route."""
+        plan = _Plan(self, kwargs)
+        while True:
+            index = plan.next_or_wait()
+            if index is None:
+                time.sleep(plan.wait)
+                continue
+            try:
+                result = complete_with_model(self.models[index], *args, **plan.options(index))
+            except MetasyncLLMError as exc:
+                plan.failed(index, exc)
+                continue
+            return plan.answered(index, result)
+
+    async def acomplete(self, *args: Any, **kwargs: Any) -> CompletionResult:
+        """:func:`~metasync_llm.acomplete_with_model` through the route."""
+        import asyncio  # noqa: PLC0415 - not for sync-only processes: its import costs ~40 ms
+
+        plan = _Plan(self, kwargs)
+        while True:
+            index = plan.next_or_wait()
+            if index is None:
+                await asyncio.sleep(plan.wait)
+                continue
+            try:
+                result = await acomplete_with_model(
+                    self.models[index], *args, **plan.options(index)
+                )
+            except MetasyncLLMError as exc:
+                plan.failed(index, exc)
+                continue
+            except BaseException:  # cancelled: nothing learnt of the document
+                self.health.released(index)
+                raise
+            return plan.answered(index, result)
+
+    def stream(self, *args: Any, **kwargs: Any) -> RouterStream:
+        """:func:`~metasync_llm.stream_with_model` through the route: a call moves on only
+        before its first chunk reaches the caller."""
+        return RouterStream(self, args, kwargs)
+
+    def astream(self, *args: Any, **kwargs: Any) -> AsyncRouterStream:
+        """:func:`~metasync_llm.astream_with_model` through the route (``async with``)."""
+        return AsyncRouterStream(self, args, kwargs)
+
+
+class _Plan:
+    """One call's way through a router, free of I/O: the next document, the options of
+    each try (the route's deadline bounds its retries), the outcome of each try."""
+
+    def __init__(self, router: Router, kwargs: dict[str, Any]) -> None:
+        self.router = router
+        self.kwargs = kwargs
+        self.tried: set[int] = set()
+        self.attempts: list[RouteAttempt] = []
+        self.started = time.monotonic()
+        self.wait = 0.0
+
+    def left(self) -> float | None:
+        deadline = self.router.deadline
+        return None if deadline is None else deadline - (time.monotonic() - self.started)
+
+    def next_or_wait(self) -> int | None:
+        """The document to try, or ``None`` with :attr:`wait` set: every untried one is
+        cooling and the first comes back within the deadline. Raises
+        :class:`AllModelsFailedError` when none is left."""
+        left = self.left()
+        if left is not None and left <= 0:
+            raise self._all_failed("the route's deadline passed")
+        index, wait = self.router.health.pick(self.tried)
+        if index is not None:
+            return index
+        if math.isinf(wait):
+            raise self._all_failed("every document failed")
+        if left is not None and wait > left:
+            raise self._all_failed(
+                f"every document left is cooling for {wait:.1f}s or more, past the deadline"
+            )
+        self.wait = wait
+        return None
+
+    def options(self, index: int) -> dict[str, Any]:
+        """The keywords of a try: the caller's, the document's registry, and a retry
+        policy whose deadline is what is left of the route's."""
+        model = self.router.models[index]
+        options = {**self.kwargs, "registry": model.registry}
+        left = self.left()
+        if left is not None:
+            policy = self.kwargs.get("retry") or model.settings.retry
+            options["retry"] = replace(policy, deadline=min(policy.deadline, left))
+        return options
+
+    def failed(self, index: int, error: MetasyncLLMError) -> None:
+        """A try failed: move on (return) if the router falls back on it, else raise it."""
+        health = self.router.health
+        if isinstance(error, ConfigurationError) or not isinstance(error, self.router.fallback_on):
+            health.released(index, error)
+            raise error
+        if isinstance(error, HEALTH_ERRORS):
+            health.failed(index, error)
+        else:  # the request's own matter (a context too long): the document is fine
+            health.released(index, error)
+        self.tried.add(index)
+        self.attempts.append(RouteAttempt(self.router.models[index].name, type(error).__name__))
+
+    def answered(self, index: int, result: CompletionResult) -> CompletionResult:
+        self.router.health.succeeded(index)
+        self.attempts.append(RouteAttempt(result.model, None))
+        return replace(result, route_attempts=tuple(self.attempts))
+
+    def _all_failed(self, why: str) -> AllModelsFailedError:
+        deployments = self.router.health.deployments
+        errors = {d.name: d.last_error for d in deployments}
+        listed = "; ".join(
+            f"{name}: {type(e).__name__ if e else 'not tried'}" for name, e in errors.items()
+        )
+        return AllModelsFailedError(
+            f"router {self.router.name!r}: {why} ({listed})",
+            errors=errors,
+            route_attempts=self.attempts,
+            model=self.router.name,
+        )
+
+
+class RouterStream:
+    """A routed stream: ``for chunk in stream``, then ``stream.result``; a context manager."""
+
+    def __init__(self, router: Router, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._plan = _Plan(router, kwargs)
+        self._args = args
+        self._stream: CompletionStream | None = None
+        self._index: int | None = None
+        self._first: str | None = None
+        self._result: CompletionResult | None = None
+
+    def __iter__(self) -> RouterStream:
+        return self
+
+    def __next__(self) -> str:
+        if self._stream is None:
+            self._open()
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            return chunk
+        assert self._stream is not None and self._index is not None
+        try:
+            return next(self._stream)
+        except StopIteration:
+            self._finish()
+            raise
+        except MetasyncLLMError as exc:  # after chunks went out: no moving on
+            self._ended(exc)
+            raise
+
+    def _open(self) -> None:
+        plan = self._plan
+        while True:
+            index = plan.next_or_wait()
+            if index is None:
+                time.sleep(plan.wait)
+                continue
+            try:
+                stream = stream_with_model(
+                    plan.router.models[index], *self._args, **plan.options(index)
+                )
+            except MetasyncLLMError as exc:
+                plan.failed(index, exc)
+                continue
+            self._stream, self._index = stream, index
+            try:
+                self._first = next(stream)
+            except StopIteration:  # an answer without chunks: its end is all
+                self._first = None
+                return
+            except MetasyncLLMError as exc:
+                stream.close()
+                self._stream = None
+                plan.failed(index, exc)
+                continue
+            return
+
+    def _finish(self) -> None:
+        if self._result is None and self._stream is not None and self._index is not None:
+            self._result = self._plan.answered(self._index, self._stream.result)
+
+    def _ended(self, error: MetasyncLLMError | None) -> None:
+        index, self._index = self._index, None
+        if index is not None and self._result is None:
+            health = self._plan.router.health
+            if isinstance(error, HEALTH_ERRORS):
+                health.failed(index, error)
+            else:
+                health.released(index, error)
+
+    @property
+    def text(self) -> str:
+        return self._stream.text if self._stream is not None else ""
+
+    @property
+    def result(self) -> CompletionResult:
+        """The result (``route_attempts`` included), once the stream is exhausted."""
+        if self._result is None:
+            if self._stream is None or self._first is not None:
+                raise RuntimeError("the stream has not ended yet: iterate it to the end first")
+            self._stream.result  # noqa: B018 - raises when the stream has not ended
+            self._finish()
+        assert self._result is not None
+        return self._result
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        if self._result is None:
+            self._ended(None)
+
+    def __enter__(self) -> RouterStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncRouterStream:
+    """A routed async stream: ``async with router.astream(...) as stream``."""
+
+    def __init__(self, router: Router, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._plan = _Plan(router, kwargs)
+        self._args = args
+        self._stream: AsyncCompletionStream | None = None
+        self._index: int | None = None
+        self._first: str | None = None
+        self._result: CompletionResult | None = None
+
+    async def __aenter__(self) -> AsyncRouterStream:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[str]:
+        if self._stream is None:
+            await self._open()
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            yield chunk
+        assert self._stream is not None
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except MetasyncLLMError as exc:
+            self._ended(exc)
+            raise
+        self._finish()
+
+    async def _open(self) -> None:
+        import asyncio  # noqa: PLC0415
+
+        plan = self._plan
+        while self._stream is None:
+            index = plan.next_or_wait()
+            if index is None:
+                await asyncio.sleep(plan.wait)
+                continue
+            try:
+                stream = await astream_with_model(
+                    plan.router.models[index], *self._args, **plan.options(index)
+                )
+            except MetasyncLLMError as exc:
+                plan.failed(index, exc)
+                continue
+            try:
+                self._first = await stream.__anext__()
+            except StopAsyncIteration:
+                self._first = None
+            except MetasyncLLMError as exc:
+                await stream.aclose()
+                plan.failed(index, exc)
+                continue
+            except BaseException:
+                await stream.aclose()
+                plan.router.health.released(index)
+                raise
+            self._stream, self._index = stream, index
+
+    def _finish(self) -> None:
+        if self._result is None and self._stream is not None and self._index is not None:
+            self._result = self._plan.answered(self._index, self._stream.result)
+
+    def _ended(self, error: MetasyncLLMError | None) -> None:
+        index, self._index = self._index, None
+        if index is not None and self._result is None:
+            health = self._plan.router.health
+            if isinstance(error, HEALTH_ERRORS):
+                health.failed(index, error)
+            else:
+                health.released(index, error)
+
+    @property
+    def text(self) -> str:
+        return self._stream.text if self._stream is not None else ""
+
+    @property
+    def result(self) -> CompletionResult:
+        """The result (``route_attempts`` included), once the stream is exhausted."""
+        if self._result is None:
+            if self._stream is None or self._first is not None:
+                raise RuntimeError("the stream has not ended yet: iterate it to the end first")
+            self._stream.result  # noqa: B018 - raises when the stream has not ended
+            self._finish()
+        assert self._result is not None
+        return self._result
+
+    async def aclose(self) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()
+        if self._result is None:
+            self._ended(None)
+
+
+def _weight(model: PreparedModel) -> float:
+    weight = model.document.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < math.inf:
+        raise ConfigurationError(
+            f"model {model.name!r}: 'weight' must be a positive number, got {weight!r}",
+            fields=("weight",),
+            model=model.name,
+        )
+    return float(weight)
+
+
+def _error(message: str, field: str) -> ConfigurationError:
+    return ConfigurationError(f"Router: {message}", fields=(field,))
+
+
+def from_catalog(
+    catalog: Sequence[Mapping[str, Any]], name: str, *, registry: PluginRegistry | None = None
+) -> Router:
+    """The :class:`Router` of the route document ``name`` in ``catalog`` (its names resolved
+    against the catalog's documents)."""
+    route, documents = resolve_route(catalog, name)
+    return Router(
+        documents, strategy=str(route.get("strategy", "fallback")), registry=registry, name=name
+    )
