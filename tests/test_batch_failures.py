@@ -104,10 +104,10 @@ def test_an_unexpected_error_in_a_call_is_a_row_naming_its_type(
 ) -> None:
     real = _runner.acomplete_with_model
 
-    async def sometimes_broken(model: Any, system: str, user: str, *a: Any, **k: Any) -> Any:
-        if user in ("u1", "u3"):
+    async def sometimes_broken(model: Any, *a: Any, **k: Any) -> Any:
+        if k["user_content"] in ("u1", "u3"):
             raise RecursionError("maximum recursion depth exceeded")
-        return await real(model, system, user, *a, **k)
+        return await real(model, *a, **k)
 
     monkeypatch.setattr(_runner, "acomplete_with_model", sometimes_broken)
     got: list[dict[str, Any]] = []

@@ -261,68 +261,24 @@ class _Plan:
         )
 
 
-class RouterStream:
-    """A routed stream: ``for chunk in stream``, then ``stream.result``; a context manager."""
+class _RoutedStream:
+    """What a routed stream knows, sync or async: its plan, the stream that answers, the
+    chunk read ahead (to know the call need not move on), and the end."""
 
     def __init__(self, router: Router, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self._plan = _Plan(router, kwargs)
         self._args = args
-        self._stream: CompletionStream | None = None
+        self._stream: CompletionStream | AsyncCompletionStream | None = None
         self._index: int | None = None
         self._first: str | None = None
         self._result: CompletionResult | None = None
-
-    def __iter__(self) -> RouterStream:
-        return self
-
-    def __next__(self) -> str:
-        if self._stream is None:
-            self._open()
-        if self._first is not None:
-            chunk, self._first = self._first, None
-            return chunk
-        assert self._stream is not None and self._index is not None
-        try:
-            return next(self._stream)
-        except StopIteration:
-            self._finish()
-            raise
-        except MetasyncLLMError as exc:  # after chunks went out: no moving on
-            self._ended(exc)
-            raise
-
-    def _open(self) -> None:
-        plan = self._plan
-        while True:
-            index = plan.next_or_wait()
-            if index is None:
-                time.sleep(plan.wait)
-                continue
-            try:
-                stream = stream_with_model(
-                    plan.router.models[index], *self._args, **plan.options(index)
-                )
-            except MetasyncLLMError as exc:
-                plan.failed(index, exc)
-                continue
-            self._stream, self._index = stream, index
-            try:
-                self._first = next(stream)
-            except StopIteration:  # an answer without chunks: its end is all
-                self._first = None
-                return
-            except MetasyncLLMError as exc:
-                stream.close()
-                self._stream = None
-                plan.failed(index, exc)
-                continue
-            return
 
     def _finish(self) -> None:
         if self._result is None and self._stream is not None and self._index is not None:
             self._result = self._plan.answered(self._index, self._stream.result)
 
     def _ended(self, error: MetasyncLLMError | None) -> None:
+        """The answering stream failed after its first chunk, or was closed early."""
         index, self._index = self._index, None
         if index is not None and self._result is None:
             health = self._plan.router.health
@@ -333,6 +289,7 @@ class RouterStream:
 
     @property
     def text(self) -> str:
+        """The text received so far."""
         return self._stream.text if self._stream is not None else ""
 
     @property
@@ -345,6 +302,51 @@ class RouterStream:
             self._finish()
         assert self._result is not None
         return self._result
+
+
+class RouterStream(_RoutedStream):
+    """A routed stream: ``for chunk in stream``, then ``stream.result``; a context manager."""
+
+    _stream: CompletionStream | None
+
+    def __iter__(self) -> RouterStream:
+        return self
+
+    def __next__(self) -> str:
+        if self._stream is None:
+            self._open()
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            return chunk
+        assert self._stream is not None
+        try:
+            return next(self._stream)
+        except StopIteration:
+            self._finish()
+            raise
+        except MetasyncLLMError as exc:  # after chunks went out: no moving on
+            self._ended(exc)
+            raise
+
+    def _open(self) -> None:
+        plan = self._plan
+        while self._stream is None:
+            index = plan.next_or_wait()
+            if index is None:
+                time.sleep(plan.wait)
+                continue
+            stream = None
+            try:
+                stream = stream_with_model(
+                    plan.router.models[index], *self._args, **plan.options(index)
+                )
+                self._first = next(stream, None)  # None: an answer without chunks
+            except MetasyncLLMError as exc:
+                if stream is not None:
+                    stream.close()
+                plan.failed(index, exc)
+                continue
+            self._stream, self._index = stream, index
 
     def close(self) -> None:
         if self._stream is not None:
@@ -364,16 +366,10 @@ class RouterStream:
         self.close()
 
 
-class AsyncRouterStream:
+class AsyncRouterStream(_RoutedStream):
     """A routed async stream: ``async with router.astream(...) as stream``."""
 
-    def __init__(self, router: Router, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._plan = _Plan(router, kwargs)
-        self._args = args
-        self._stream: AsyncCompletionStream | None = None
-        self._index: int | None = None
-        self._first: str | None = None
-        self._result: CompletionResult | None = None
+    _stream: AsyncCompletionStream | None
 
     async def __aenter__(self) -> AsyncRouterStream:
         await self._open()
@@ -406,7 +402,7 @@ class AsyncRouterStream:
         self._finish()
 
     async def _open(self) -> None:
-        import asyncio  # noqa: PLC0415
+        import asyncio  # noqa: PLC0415 - loaded with the event loop running this
 
         plan = self._plan
         while self._stream is None:
@@ -414,54 +410,23 @@ class AsyncRouterStream:
             if index is None:
                 await asyncio.sleep(plan.wait)
                 continue
+            stream = None
             try:
                 stream = await astream_with_model(
                     plan.router.models[index], *self._args, **plan.options(index)
                 )
+                self._first = await anext(stream, None)  # None: an answer without chunks
             except MetasyncLLMError as exc:
-                plan.failed(index, exc)
-                continue
-            try:
-                self._first = await stream.__anext__()
-            except StopAsyncIteration:
-                self._first = None
-            except MetasyncLLMError as exc:
-                await stream.aclose()
+                if stream is not None:
+                    await stream.aclose()
                 plan.failed(index, exc)
                 continue
             except BaseException:
-                await stream.aclose()
+                if stream is not None:
+                    await stream.aclose()
                 plan.router.health.released(index)
                 raise
             self._stream, self._index = stream, index
-
-    def _finish(self) -> None:
-        if self._result is None and self._stream is not None and self._index is not None:
-            self._result = self._plan.answered(self._index, self._stream.result)
-
-    def _ended(self, error: MetasyncLLMError | None) -> None:
-        index, self._index = self._index, None
-        if index is not None and self._result is None:
-            health = self._plan.router.health
-            if isinstance(error, HEALTH_ERRORS):
-                health.failed(index, error)
-            else:
-                health.released(index, error)
-
-    @property
-    def text(self) -> str:
-        return self._stream.text if self._stream is not None else ""
-
-    @property
-    def result(self) -> CompletionResult:
-        """The result (``route_attempts`` included), once the stream is exhausted."""
-        if self._result is None:
-            if self._stream is None or self._first is not None:
-                raise RuntimeError("the stream has not ended yet: iterate it to the end first")
-            self._stream.result  # noqa: B018 - raises when the stream has not ended
-            self._finish()
-        assert self._result is not None
-        return self._result
 
     async def aclose(self) -> None:
         if self._stream is not None:

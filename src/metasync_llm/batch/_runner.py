@@ -306,15 +306,7 @@ async def call(
         try:
             result = await acomplete_with_model(
                 model,
-                request.system,
-                request.user,
-                request.temperature if request.temperature is not None else 1,
-                request.max_tokens,
-                messages=request.messages,
-                schema=request.schema,
-                stop=request.stop or None,
-                attachments=attached or None,
-                reasoning=request.reasoning,
+                **_arguments(request, attached),
                 retry=policies[request.model],
                 registry=model.registry,
             )
@@ -398,6 +390,21 @@ def _row(
     return row
 
 
+def _arguments(request: BatchRequest, attached: list[Attachment]) -> dict[str, Any]:
+    """The connector's arguments of a row (after the document)."""
+    return {
+        "system_prompt": request.system,
+        "user_content": request.user,
+        "temperature": request.temperature if request.temperature is not None else 1,
+        "max_tokens": request.max_tokens,
+        "messages": request.messages,
+        "schema": request.schema,
+        "stop": request.stop or None,
+        "attachments": attached or None,
+        "reasoning": request.reasoning,
+    }
+
+
 async def _routed(
     request: BatchRequest, router: Router, attached: list[Attachment]
 ) -> dict[str, Any]:
@@ -405,17 +412,7 @@ async def _routed(
     429 cools that document; the job does not pause)."""
     started = time.perf_counter()
     try:
-        result = await router.acomplete(
-            request.system,
-            request.user,
-            request.temperature if request.temperature is not None else 1,
-            request.max_tokens,
-            messages=request.messages,
-            schema=request.schema,
-            stop=request.stop or None,
-            attachments=attached or None,
-            reasoning=request.reasoning,
-        )
+        result = await router.acomplete(**_arguments(request, attached))
     except MetasyncLLMError as exc:
         tries = len(getattr(exc, "route_attempts", ())) or exc.attempts or 1
         return _error_row(request, exc, tries, time.perf_counter() - started)
