@@ -215,3 +215,22 @@ def _cli_on_ray(cli: Any, source: Path, tmp_path: Path, err: Any) -> int:
             stderr=err,
         )
     )
+
+
+def test_rows_naming_a_route_are_routed_on_ray_as_locally(tmp_path: Path) -> None:
+    """Each worker routes with a router of its own (the documents' health is not shared
+    between workers yet): every row is answered by the healthy document."""
+    catalog = [
+        {"name": "down", "sdk": "test", "deployment": "fail-503", "retry": {"attempts": 1}},
+        {"name": "up", "sdk": "test", "deployment": "echo"},
+        {"name": "chat", "route": ["down", "up"]},
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": i, "model": "chat", "user": f"u{i}"}) + "\n" for i in range(16))
+    )
+    summary = run_on_ray(source, catalog, tmp_path / "ray.jsonl", actors=2, batch_size=4)
+    rows = [json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()]
+    assert summary.rows == 16 and summary.failed == 0
+    assert {row["answered_by"] for row in rows} == {"up"}
+    assert all(row["text"] == f"u{row['id']}" for row in rows)

@@ -377,3 +377,88 @@ def test_no_key_shows_in_a_routed_failure(loopback: LoopbackServer) -> None:
         router.complete("", "x", api_key=KEY)
     error = info.value
     assert KEY not in str(error) + repr(error) + repr(error.errors) + repr(router)
+
+
+# -- observers, the ledger and usage --------------------------------------------------------
+
+
+def test_observers_see_the_route_and_each_try_of_it() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    class Watcher:
+        @msl.hookimpl
+        def metasync_llm_route_started(self, event: Any) -> None:
+            seen.append(("route started", event))
+
+        @msl.hookimpl
+        def metasync_llm_call_started(self, event: Any) -> None:
+            seen.append(("call started", event))
+
+        @msl.hookimpl
+        def metasync_llm_call_ended(self, event: Any) -> None:
+            seen.append(("call ended", event))
+
+        @msl.hookimpl
+        def metasync_llm_route_ended(self, event: Any) -> None:
+            seen.append(("route ended", event))
+
+    msl.register_observer(Watcher())
+    try:
+        Router([doc("first", "fail-503"), doc("second")], name="chat").complete("", "x")
+    finally:
+        msl.unregister_observer("Watcher")
+    kinds = [kind for kind, _ in seen]
+    assert kinds == [
+        "route started",
+        "call started",
+        "call ended",
+        "call started",
+        "call ended",
+        "route ended",
+    ]
+    route_id = seen[0][1].route_id
+    tries = [event for kind, event in seen if kind == "call started"]
+    assert [(t.model, t.route_id, t.route) for t in tries] == [
+        ("first", route_id, "chat"),
+        ("second", route_id, "chat"),
+    ]
+    outcomes = [event.outcome for kind, event in seen if kind == "call ended"]
+    assert outcomes == ["error", "ok"]
+    ended = seen[-1][1]
+    assert (ended.outcome, ended.model, len(ended.attempts)) == ("ok", "second", 2)
+
+
+def test_usage_counts_the_fallbacks_of_each_document(tmp_path: Path) -> None:
+    from metasync_llm.ledger import Ledger, render, usage
+
+    path = tmp_path / "usage.db"
+    ledger = Ledger(path)
+    msl.register_observer(ledger, name="ledger")
+    try:
+        router = Router([doc("first", "fail-503"), doc("second")], failures=100)
+        for _ in range(3):
+            router.complete("", "x")
+    finally:
+        msl.unregister_observer("ledger")
+    assert ledger.flush()
+    rows = {row.key: row for row in usage(str(path))}
+    assert (rows["first"].calls, rows["first"].failed, rows["first"].fallbacks) == (3, 3, 3)
+    assert (rows["second"].calls, rows["second"].fallbacks) == (3, 0)
+    assert "ServerError 3 (3 in routes)" in render(list(rows.values()), "model")
+
+
+def test_async_routed_calls_keep_each_documents_rate_limit() -> None:
+    """120 requests a minute: one call every 0.5 s per document. Three calls over two
+    documents balanced: the third waits for a turn (measured by the limiter's own clock,
+    not timed against the machine)."""
+    paced = {"rateLimit": {"requestsPerMinute": 120}}
+    router = Router([doc("a", **paced), doc("b", **paced)], strategy="balance")
+
+    async def main() -> float:
+        started = time.monotonic()
+        await asyncio.gather(*(router.acomplete("", "x") for _ in range(3)))
+        async with router.astream("", "y") as stream:
+            assert [c async for c in stream] == ["y"]
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) >= 0.45  # the third call, then the stream, waited

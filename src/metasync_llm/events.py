@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from metasync_llm.result import RouteAttempt
     from metasync_llm.tools import ToolCall
 
 
@@ -35,6 +36,36 @@ class CallStarted:
     turns: int
     #: Wall-clock start (``time.time()``).
     started: float
+    #: Through a :class:`~metasync_llm.Router`: the routed call this try belongs to (its
+    #: ``RouteStarted.route_id``) and the route's name; ``None`` for a direct call.
+    route_id: int | None = None
+    route: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteStarted:
+    """A call through a :class:`~metasync_llm.Router` began; its tries are calls whose
+    ``CallStarted.route_id`` is this ``route_id``."""
+
+    route_id: int
+    name: str
+    strategy: str
+    #: The names of the route's documents, in order.
+    models: tuple[str, ...]
+    started: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEnded:
+    """A routed call ended: ``outcome`` ``"ok"`` (``model`` answered) or ``"error"``."""
+
+    start: RouteStarted
+    outcome: str
+    elapsed: float
+    #: Each document tried, in order, with the error type that moved the call on.
+    attempts: tuple[RouteAttempt, ...]
+    model: str | None = None
+    error_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,4 +146,12 @@ class CallEnded:
         return self.start.sdk
 
 
-__all__ = ["CallContent", "CallEnded", "CallRetry", "CallStarted", "FirstChunk"]
+__all__ = [
+    "CallContent",
+    "CallEnded",
+    "CallRetry",
+    "CallStarted",
+    "FirstChunk",
+    "RouteEnded",
+    "RouteStarted",
+]

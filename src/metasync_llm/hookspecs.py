@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from metasync_llm.events import CallContent, CallEnded, CallRetry, CallStarted, FirstChunk
+    from metasync_llm.events import (
+        CallContent,
+        CallEnded,
+        CallRetry,
+        CallStarted,
+        FirstChunk,
+        RouteEnded,
+        RouteStarted,
+    )
     from metasync_llm.request import Request
     from metasync_llm.result import Completion, StreamItem
 
@@ -131,11 +139,23 @@ def metasync_llm_call_ended(event: CallEnded) -> None:
     """
 
 
+@hookspec
+def metasync_llm_route_started(event: RouteStarted) -> None:
+    """A call through a router began; its tries follow as calls with its ``route_id``."""
+
+
+@hookspec
+def metasync_llm_route_ended(event: RouteEnded) -> None:
+    """A call through a router ended, answered or not."""
+
+
 #: The observer hooks, in the order of a call.
 OBSERVER_HOOKS: tuple[str, ...] = (
+    "metasync_llm_route_started",
     "metasync_llm_call_started",
     "metasync_llm_call_first_chunk",
     "metasync_llm_call_retry",
     "metasync_llm_call_content",
     "metasync_llm_call_ended",
+    "metasync_llm_route_ended",
 )

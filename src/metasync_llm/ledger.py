@@ -53,15 +53,16 @@ CREATE TABLE IF NOT EXISTS calls (
     finish_reason TEXT,
     request_id TEXT,
     stream INTEGER NOT NULL,
-    pid INTEGER NOT NULL
+    pid INTEGER NOT NULL,
+    route TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_at ON calls (at);
 """
 _INSERT = (
     "INSERT INTO calls (at, model, sdk, outcome, error_type, status, prompt_tokens,"
     " completion_tokens, total_tokens, cost, currency, elapsed, first_chunk, attempts,"
-    " finish_reason, request_id, stream, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " ?, ?, ?, ?, ?, ?)"
+    " finish_reason, request_id, stream, pid, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _T = TypeVar("_T")
 
@@ -118,6 +119,7 @@ class Ledger:
             event.request_id,
             int(start.stream),
             os.getpid(),
+            start.route,
         )
         with self._changed:
             if self._pid is None:  # the first row of this process
@@ -230,6 +232,9 @@ def _set_up(connection: sqlite3.Connection) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode = WAL")  # readers and writers do not block
         connection.execute("PRAGMA synchronous = NORMAL")  # durable at each checkpoint, in WAL
         connection.executescript(_SCHEMA)
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(calls)")}
+        if "route" not in columns:  # a ledger written before routes: one more column
+            connection.execute("ALTER TABLE calls ADD COLUMN route TEXT")
     except BaseException:
         connection.close()
         raise
@@ -280,6 +285,8 @@ class UsageRow:
     total_tokens: int = 0
     cost: dict[str, float] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    #: Tries of routed calls that failed here (the router moved on, or gave up).
+    fallbacks: int = 0
 
     def percentile(self, p: float) -> float | None:
         """The ``p`` quantile (0-1) of the calls' latency, nearest rank."""
@@ -294,6 +301,7 @@ class UsageRow:
             "calls": self.calls,
             "failed": self.failed,
             "failures": dict(self.failures),
+            "fallbacks": self.fallbacks,
             "tokens": {
                 "prompt": self.prompt_tokens,
                 "completion": self.completion_tokens,
@@ -319,17 +327,25 @@ def usage(path: str, *, since: datetime | None = None, by: str = "model") -> lis
         raise FileNotFoundError(f"no usage ledger at {path!r} (set METASYNC_LLM_LEDGER)")
     if Path(path).is_dir():
         raise ValueError(f"{path!r} is a directory, not a usage ledger")
-    query = (
-        "SELECT at, model, sdk, outcome, error_type, prompt_tokens, completion_tokens,"
-        " total_tokens, cost, currency, elapsed FROM calls"
-    )
     args: tuple[Any, ...] = ()
-    if since is not None:
-        query += " WHERE at >= ?"
-        args = (since.timestamp(),)
     rows: dict[str, UsageRow] = {}
     try:
-        _read(connect(path, read_only=True), query, args, by, rows)
+        connection = connect(path, read_only=True)
+        try:
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(calls)")}
+        except BaseException:
+            connection.close()
+            raise
+        # A ledger written before routes has no route column: none of its calls was routed.
+        route = "route" if "route" in columns else "NULL"
+        query = (
+            "SELECT at, model, sdk, outcome, error_type, prompt_tokens, completion_tokens,"
+            f" total_tokens, cost, currency, elapsed, {route} FROM calls"
+        )
+        if since is not None:
+            query += " WHERE at >= ?"
+            args = (since.timestamp(),)
+        _read(connection, query, args, by, rows)
     except sqlite3.DatabaseError as exc:  # not SQLite, corrupt, no table of calls
         raise ValueError(f"{path!r} is not a readable usage ledger ({exc})") from None
     return [rows[key] for key in sorted(rows)]
@@ -355,6 +371,7 @@ def _read(
             cost,
             currency,
             elapsed,
+            route,
         ) in connection.execute(query + " ORDER BY at", args):
             if by == "day":
                 key = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d")
@@ -365,6 +382,7 @@ def _read(
             if outcome != "ok":
                 row.failed += 1
                 row.failures[error or outcome] += 1
+                row.fallbacks += route is not None
             row.prompt_tokens += prompt or 0
             row.completion_tokens += completion or 0
             row.total_tokens += total or 0
@@ -405,6 +423,8 @@ def render(rows: list[UsageRow], by: str) -> str:
     for row in rows:
         cost = ", ".join(f"{a:.6f} {c}".strip() for c, a in row.cost.items()) or "-"
         failures = ", ".join(f"{kind} {n}" for kind, n in row.failures.most_common())
+        if row.fallbacks:
+            failures += f" ({row.fallbacks} in routes)"
         lines.append(
             f"{row.key[:28]:<28} {row.calls:>7} {row.failed:>7} {row.prompt_tokens:>10}"
             f" {row.completion_tokens:>9} {cost:>14} {seconds(row.percentile(0.5)):>8}"

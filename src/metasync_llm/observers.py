@@ -11,18 +11,31 @@ from __future__ import annotations
 
 import itertools
 import time
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from metasync_llm.events import CallContent, CallEnded, CallRetry, CallStarted, FirstChunk
+from metasync_llm.events import (
+    CallContent,
+    CallEnded,
+    CallRetry,
+    CallStarted,
+    FirstChunk,
+    RouteEnded,
+    RouteStarted,
+)
 
 if TYPE_CHECKING:
     from metasync_llm._pipeline._prepare import Call
     from metasync_llm.errors import MetasyncLLMError
     from metasync_llm.registry import PluginRegistry
-    from metasync_llm.result import CompletionResult
+    from metasync_llm.result import CompletionResult, RouteAttempt
 
 _ids = itertools.count(1)
 _reported: set[tuple[str, str]] = set()
+#: The routed call a try belongs to (``route_id``, route name), set by the router around
+#: each try: the try's ``CallStarted`` carries it.
+current_route: ContextVar[tuple[int, str] | None] = ContextVar("metasync_llm_route", default=None)
 
 
 def register_observer(
@@ -76,6 +89,9 @@ class CallWatch:
             turns=len(request.messages) or 1,
             started=time.time(),
         )
+        route = current_route.get()
+        if route is not None:
+            self.started = replace(self.started, route_id=route[0], route=route[1])
         self._start_clock = time.perf_counter()
         _emit(hook.metasync_llm_call_started, self.started)
 
@@ -158,6 +174,36 @@ class CallWatch:
                 status=status if isinstance(status, int) else None,
             )
         _emit(self._hook.metasync_llm_call_ended, event)
+
+
+class RouteWatch:
+    """The start and end events of one routed call (made only when observers exist)."""
+
+    __slots__ = ("_clock", "_hook", "started")
+
+    def __init__(self, hook: Any, name: str, strategy: str, models: tuple[str, ...]) -> None:
+        self._hook = hook
+        self.started = RouteStarted(
+            route_id=next(_ids), name=name, strategy=strategy, models=models, started=time.time()
+        )
+        self._clock = time.perf_counter()
+        _emit(hook.metasync_llm_route_started, self.started)
+
+    def ended(
+        self,
+        attempts: tuple[RouteAttempt, ...],
+        model: str | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        event = RouteEnded(
+            start=self.started,
+            outcome="ok" if error is None else "error",
+            elapsed=time.perf_counter() - self._clock,
+            attempts=attempts,
+            model=model,
+            error_type=type(error).__name__ if error is not None else None,
+        )
+        _emit(self._hook.metasync_llm_route_ended, event)
 
 
 def _emit(caller: Any, event: object) -> None:

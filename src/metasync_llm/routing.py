@@ -16,13 +16,16 @@ of I/O; the four entry points below only loop over them.
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from metasync_llm._pipeline._prepare import PreparedModel, prepare_model
+from metasync_llm._pipeline._prepare import DEFAULT_MAX_TOKENS, PreparedModel, prepare_model
 from metasync_llm._pipeline._run import AsyncCompletionStream, CompletionStream
 from metasync_llm._routing._documents import (
     check_routes,
@@ -42,10 +45,15 @@ from metasync_llm.errors import (
     ConfigurationError,
     ContextWindowExceededError,
     MetasyncLLMError,
+    RateLimitError,
 )
+from metasync_llm.observers import RouteWatch, current_route
 from metasync_llm.registry import PluginRegistry
 from metasync_llm.result import CompletionResult, RouteAttempt
 from metasync_llm.retry import RETRYABLE
+
+if TYPE_CHECKING:
+    from metasync_llm.batch._limits import Limiter
 
 __all__ = ["AsyncRouterStream", "Router", "RouterStream", "check_routes", "is_route"]
 
@@ -123,6 +131,9 @@ class Router:
             raise _error("fallback_on must hold metasync_llm error types", "fallback_on")
         self.deadline = deadline
         self.name = name or "+".join(names)
+        self._limits = {m.name: m.settings.rate_limit for m in self.models if m.settings.rate_limit}
+        self._limiters: weakref.WeakKeyDictionary[Any, Limiter] = weakref.WeakKeyDictionary()
+        self._limiters_lock = threading.Lock()
         self.health = Health(
             deployments,
             balance=strategy == "balance",
@@ -133,6 +144,22 @@ class Router:
 
     def __repr__(self) -> str:
         return f"<Router {self.name!r} {self.strategy} over {[m.name for m in self.models]}>"
+
+    def limiter(self) -> Limiter | None:
+        """The ``rateLimit`` of the documents that have one, for the running event loop (its
+        waits are the loop's); ``None`` when none has limits. Sync calls are not paced."""
+        if not self._limits:
+            return None
+        import asyncio  # noqa: PLC0415 - async calls only
+
+        loop = asyncio.get_running_loop()
+        with self._limiters_lock:
+            found = self._limiters.get(loop)
+            if found is None:
+                from metasync_llm.batch._limits import Limiter  # noqa: PLC0415
+
+                found = self._limiters[loop] = Limiter(self._limits)
+        return found
 
     # -- the four entry points ------------------------------------------------------------
 
@@ -145,7 +172,8 @@ class Router:
                 time.sleep(plan.wait)
                 continue
             try:
-                result = complete_with_model(self.models[index], *args, **plan.options(index))
+                with plan.trying():
+                    result = complete_with_model(self.models[index], *args, **plan.options(index))
             except MetasyncLLMError as exc:
                 plan.failed(index, exc)
                 continue
@@ -155,22 +183,27 @@ class Router:
         """:func:`~metasync_llm.acomplete_with_model` through the route."""
         import asyncio  # noqa: PLC0415 - not for sync-only processes: its import costs ~40 ms
 
-        plan = _Plan(self, kwargs)
+        plan = _Plan(self, kwargs, args)
         while True:
             index = plan.next_or_wait()
             if index is None:
                 await asyncio.sleep(plan.wait)
                 continue
             try:
-                result = await acomplete_with_model(
-                    self.models[index], *args, **plan.options(index)
-                )
+                await plan.paced(index)
+                with plan.trying():
+                    result = await acomplete_with_model(
+                        self.models[index], *args, **plan.options(index)
+                    )
             except MetasyncLLMError as exc:
+                await plan.unpaced(index, exc)
                 plan.failed(index, exc)
                 continue
             except BaseException:  # cancelled: nothing learnt of the document
+                await asyncio.shield(plan.unpaced(index, None))
                 self.health.released(index)
                 raise
+            await plan.unpaced(index, result)
             return plan.answered(index, result)
 
     def stream(self, *args: Any, **kwargs: Any) -> RouterStream:
@@ -187,13 +220,68 @@ class _Plan:
     """One call's way through a router, free of I/O: the next document, the options of
     each try (the route's deadline bounds its retries), the outcome of each try."""
 
-    def __init__(self, router: Router, kwargs: dict[str, Any]) -> None:
+    def __init__(self, router: Router, kwargs: dict[str, Any], args: tuple[Any, ...] = ()) -> None:
         self.router = router
         self.kwargs = kwargs
+        self.args = args
         self.tried: set[int] = set()
         self.attempts: list[RouteAttempt] = []
         self.started = time.monotonic()
         self.wait = 0.0
+        self.epoch = 0  # the limiter's pause count when this try was let through
+        #: The route's events, when observers are registered (else no cost).
+        self.watch: RouteWatch | None = None
+        found = router.models[0].discovery
+        if found.observed:
+            models = tuple(m.name for m in router.models)
+            self.watch = RouteWatch(found.plugin_manager.hook, router.name, router.strategy, models)
+
+    @contextmanager
+    def trying(self) -> Iterator[None]:
+        """Around a try: its ``CallStarted`` names this routed call."""
+        if self.watch is None:
+            yield
+            return
+        token = current_route.set((self.watch.started.route_id, self.router.name))
+        try:
+            yield
+        finally:
+            current_route.reset(token)
+
+    async def paced(self, index: int) -> None:
+        """Async calls: wait for the document's turn under its ``rateLimit`` (the batch
+        job's limiter, one per event loop), if it has one."""
+        limiter = self.router.limiter()
+        if limiter is not None:
+            self.epoch = await limiter.acquire(self.router.models[index].name, self.estimate())
+
+    async def unpaced(self, index: int, outcome: CompletionResult | BaseException | None) -> None:
+        """The try's end, for the document's limits: its tokens, or the 429 that pauses it."""
+        limiter = self.router.limiter()
+        if limiter is None:
+            return
+        name = self.router.models[index].name
+        used = outcome.total_tokens if isinstance(outcome, CompletionResult) else 0
+        await limiter.release(name, self.estimate(), used)
+        if isinstance(outcome, RateLimitError):
+            await limiter.rate_limited(name, outcome.retry_after, self.epoch)
+        elif isinstance(outcome, CompletionResult):
+            await limiter.succeeded(name)
+
+    def estimate(self) -> int:
+        """The call's tokens before it is made, as the batch job estimates them."""
+        from metasync_llm.batch._limits import estimate_tokens  # noqa: PLC0415
+
+        args, kwargs = self.args, self.kwargs
+        texts = [a for a in args[:2] if isinstance(a, str)]
+        texts += [str(kwargs.get(k) or "") for k in ("system_prompt", "user_content", "messages")]
+        limit = kwargs.get("max_tokens", args[3] if len(args) > 3 else None)
+        return estimate_tokens(sum(map(len, texts)), limit or DEFAULT_MAX_TOKENS)
+
+    def _end(self, model: str | None = None, error: BaseException | None = None) -> None:
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            watch.ended(tuple(self.attempts), model, error)
 
     def left(self) -> float | None:
         deadline = self.router.deadline
@@ -234,6 +322,8 @@ class _Plan:
         health = self.router.health
         if isinstance(error, ConfigurationError) or not isinstance(error, self.router.fallback_on):
             health.released(index, error)
+            self.attempts.append(RouteAttempt(self.router.models[index].name, type(error).__name__))
+            self._end(error=error)
             raise error
         if isinstance(error, HEALTH_ERRORS):
             health.failed(index, error)
@@ -245,6 +335,7 @@ class _Plan:
     def answered(self, index: int, result: CompletionResult) -> CompletionResult:
         self.router.health.succeeded(index)
         self.attempts.append(RouteAttempt(result.model, None))
+        self._end(model=result.model)
         return replace(result, route_attempts=tuple(self.attempts))
 
     def _all_failed(self, why: str) -> AllModelsFailedError:
@@ -253,12 +344,14 @@ class _Plan:
         listed = "; ".join(
             f"{name}: {type(e).__name__ if e else 'not tried'}" for name, e in errors.items()
         )
-        return AllModelsFailedError(
+        error = AllModelsFailedError(
             f"router {self.router.name!r}: {why} ({listed})",
             errors=errors,
             route_attempts=self.attempts,
             model=self.router.name,
         )
+        self._end(error=error)
+        return error
 
 
 class _RoutedStream:
@@ -337,9 +430,10 @@ class RouterStream(_RoutedStream):
                 continue
             stream = None
             try:
-                stream = stream_with_model(
-                    plan.router.models[index], *self._args, **plan.options(index)
-                )
+                with plan.trying():
+                    stream = stream_with_model(
+                        plan.router.models[index], *self._args, **plan.options(index)
+                    )
                 self._first = next(stream, None)  # None: an answer without chunks
             except MetasyncLLMError as exc:
                 if stream is not None:
@@ -393,13 +487,18 @@ class AsyncRouterStream(_RoutedStream):
             chunk, self._first = self._first, None
             yield chunk
         assert self._stream is not None
+        index = self._index
         try:
             async for chunk in self._stream:
                 yield chunk
         except MetasyncLLMError as exc:
+            if index is not None:
+                await self._plan.unpaced(index, exc)
             self._ended(exc)
             raise
-        self._finish()
+        if self._result is None and index is not None:
+            self._finish()
+            await self._plan.unpaced(index, self._result)
 
     async def _open(self) -> None:
         import asyncio  # noqa: PLC0415 - loaded with the event loop running this
@@ -412,18 +511,22 @@ class AsyncRouterStream(_RoutedStream):
                 continue
             stream = None
             try:
-                stream = await astream_with_model(
-                    plan.router.models[index], *self._args, **plan.options(index)
-                )
+                await plan.paced(index)
+                with plan.trying():
+                    stream = await astream_with_model(
+                        plan.router.models[index], *self._args, **plan.options(index)
+                    )
                 self._first = await anext(stream, None)  # None: an answer without chunks
             except MetasyncLLMError as exc:
                 if stream is not None:
                     await stream.aclose()
+                await plan.unpaced(index, exc)
                 plan.failed(index, exc)
                 continue
             except BaseException:
                 if stream is not None:
                     await stream.aclose()
+                await asyncio.shield(plan.unpaced(index, None))
                 plan.router.health.released(index)
                 raise
             self._stream, self._index = stream, index
@@ -431,7 +534,8 @@ class AsyncRouterStream(_RoutedStream):
     async def aclose(self) -> None:
         if self._stream is not None:
             await self._stream.aclose()
-        if self._result is None:
+        if self._result is None and self._index is not None:
+            await self._plan.unpaced(self._index, None)
             self._ended(None)
 
 

@@ -272,3 +272,39 @@ def test_content_only_when_the_conventions_opt_in_says_so(monkeypatch: pytest.Mo
     )
     assert json.loads(str(attributes["gen_ai.system_instructions"]))[0]["content"] == "Be kind."
     assert attributes["gen_ai.provider.name"] == "test"
+
+
+def test_a_routed_call_is_one_span_with_a_child_per_try() -> None:
+    reg = registry("OpenAI")
+    with LoopbackServer() as down, LoopbackServer(default=wires.openai_chat) as up:
+        down.add(Reply.json(wires.chat_error("boom"), status=503))
+        router = msl.Router(
+            [doc("OpenAI", down.url, name="east"), doc("OpenAI", up.url, name="west")],
+            registry=reg,
+            name="chat-route",
+        )
+        result = router.complete("", "Hi", api_key=KEY)
+    assert result.model == "west"
+    spans = {span.name: span for span in SPANS.get_finished_spans()}
+    route = spans["chat chat-route"]
+    tries = [s for s in SPANS.get_finished_spans() if s.name == "chat gpt-4o"]
+    assert len(tries) == 2
+    assert all(s.parent is not None and s.parent.span_id == route.context.span_id for s in tries)
+    assert [dict(s.attributes or {})["metasync_llm.model"] for s in tries] == ["east", "west"]
+    assert tries[0].status.status_code == StatusCode.ERROR
+    attributes = dict(route.attributes or {})
+    assert attributes["metasync_llm.route.answered_by"] == "west"
+    assert attributes["metasync_llm.route.tries"] == 2
+    assert route.status.status_code != StatusCode.ERROR
+
+
+def test_a_route_that_fails_everywhere_is_an_error_span() -> None:
+    reg = registry("OpenAI")
+    with LoopbackServer() as down:
+        down.default = Reply.json(wires.chat_error("boom"), status=503)
+        router = msl.Router([doc("OpenAI", down.url)], registry=reg, name="lonely")
+        with pytest.raises(msl.AllModelsFailedError):
+            router.complete("", "Hi", api_key=KEY)
+    route = next(s for s in SPANS.get_finished_spans() if s.name == "chat lonely")
+    assert route.status.status_code == StatusCode.ERROR
+    assert dict(route.attributes or {})["error.type"] == "AllModelsFailedError"

@@ -8,7 +8,8 @@ and the histograms ``gen_ai.client.operation.duration`` (s) and
 only when ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true``.
 
 The span starts when the call starts, under the caller's current span, and ends with it:
-a stream's when the stream ends, is closed, or its task is cancelled. ``opentelemetry``
+a stream's when the stream ends, is closed, or its task is cancelled. A call through a
+``Router`` is one ``chat {route}`` span (``INTERNAL``) with a child span per try. ``opentelemetry``
 is imported on the first call, never when plugins are discovered.
 """
 
@@ -19,7 +20,15 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from metasync_llm.events import CallContent, CallEnded, CallRetry, CallStarted, FirstChunk
+    from metasync_llm.events import (
+        CallContent,
+        CallEnded,
+        CallRetry,
+        CallStarted,
+        FirstChunk,
+        RouteEnded,
+        RouteStarted,
+    )
 
 VERSION = "0.1.0"
 #: The conventions' opt-in for message content.
@@ -43,6 +52,7 @@ class OpenTelemetryObserver:
 
     def __init__(self) -> None:
         self._spans: dict[int, Any] = {}
+        self._routes: dict[int, Any] = {}  # the open span of each routed call
         self._lock = _thread.allocate_lock()
         self._api: _Api | None = None
         if os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("true", "1"):
@@ -71,8 +81,39 @@ class OpenTelemetryObserver:
         if event.schema:
             attributes["gen_ai.output.type"] = "json"
         attributes.update(_server(event.endpoint))
-        span = api.tracer.start_span(f"chat {model}", kind=api.client, attributes=attributes)
+        parent = self._routes.get(event.route_id) if event.route_id is not None else None
+        context = None
+        if parent is not None:  # a try of a routed call: a child of the route's span
+            attributes["metasync_llm.route"] = event.route
+            context = api.in_span(parent)
+        span = api.tracer.start_span(
+            f"chat {model}", context=context, kind=api.client, attributes=attributes
+        )
         self._spans[event.call_id] = span
+
+    def metasync_llm_route_started(self, event: RouteStarted) -> None:
+        api = self._otel()
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "metasync_llm.route": event.name,
+            "metasync_llm.route.strategy": event.strategy,
+            "metasync_llm.route.models": list(event.models),
+        }
+        span = api.tracer.start_span(f"chat {event.name}", kind=api.internal, attributes=attributes)
+        self._routes[event.route_id] = span
+
+    def metasync_llm_route_ended(self, event: RouteEnded) -> None:
+        span = self._routes.pop(event.start.route_id, None)
+        if span is None:
+            return
+        span.set_attribute("metasync_llm.route.tries", len(event.attempts))
+        if event.model is not None:
+            span.set_attribute("metasync_llm.route.answered_by", event.model)
+        if event.error_type is not None:
+            api = self._otel()
+            span.set_attribute("error.type", event.error_type)
+            span.set_status(api.status(api.error, event.error_type))
+        span.end()
 
     def metasync_llm_call_first_chunk(self, event: FirstChunk) -> None:
         span = self._spans.get(event.call_id)
@@ -155,6 +196,8 @@ class _Api:
 
         self.tracer = trace.get_tracer("metasync_llm_opentelemetry", VERSION)
         self.client = trace.SpanKind.CLIENT
+        self.internal = trace.SpanKind.INTERNAL
+        self.in_span = trace.set_span_in_context
         self.status = trace.Status
         self.error = trace.StatusCode.ERROR
         meter = metrics.get_meter("metasync_llm_opentelemetry", VERSION)
