@@ -234,3 +234,48 @@ def test_rows_naming_a_route_are_routed_on_ray_as_locally(tmp_path: Path) -> Non
     assert summary.rows == 16 and summary.failed == 0
     assert {row["answered_by"] for row in rows} == {"up"}
     assert all(row["text"] == f"u{row['id']}" for row in rows)
+
+
+def test_a_documents_outage_on_one_worker_is_seen_by_the_others() -> None:
+    """Two workers' healths of one route over the job's limits actor (a real Ray actor):
+    the document one finds failing cools on the other, without the other calling it."""
+    import time
+
+    from metasync_llm import ServerError
+    from metasync_llm._routing._health import Deployment, Health
+    from metasync_llm.batch._ray import SharedHealth, _LimiterActor
+
+    actor = ray.remote(_LimiterActor).remote({})
+
+    def worker() -> SharedHealth:
+        base = Health(
+            [Deployment("down"), Deployment("up")],
+            balance=False,
+            failures=1,
+            window=60,
+            cooldown=600,
+        )
+        return SharedHealth(base, actor, "chat", ray)
+
+    one, two = worker(), worker()
+    assert two.pick(set()) == (0, 0.0)  # healthy everywhere: the first document
+    two.released(0)
+    index, _ = one.pick(set())
+    one.failed(index, ServerError("down"))  # cools on worker one, and is reported
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # worker two takes it in at its next picks
+        picked, _ = two.pick(set())
+        assert picked is not None
+        two.released(picked)
+        if picked == 1:
+            break
+        time.sleep(SharedHealth.REFRESH)
+    assert picked == 1, "worker two never learnt of the outage"
+    snapshot = two.snapshot()[0]
+    assert isinstance(snapshot["cooling_for"], float) and snapshot["cooling_for"] > 500
+    # A success where it was cooling restores it for everyone.
+    one.deployments[0].cooling_until = one.clock() - 1  # its cooldown over: one probe
+    probe, _ = one.pick(set())
+    assert probe == 0
+    one.succeeded(0)
+    assert ray.get(actor.route_state.remote("chat")) == {}

@@ -462,3 +462,17 @@ def test_async_routed_calls_keep_each_documents_rate_limit() -> None:
         return time.monotonic() - started
 
     assert asyncio.run(main()) >= 0.45  # the third call, then the stream, waited
+
+
+def test_a_route_document_may_set_the_routers_cooldowns_and_deadline() -> None:
+    from metasync_llm.routing import from_catalog
+
+    catalog = [
+        doc("a"),
+        doc("b"),
+        {"name": "r", "route": ["a", "b"], "failures": 1, "cooldown": 5, "deadline": 9},
+    ]
+    router = from_catalog(catalog, "r")
+    assert (router.health.failures, router.health.cooldown, router.deadline) == (1, 5, 9)
+    with pytest.raises(msl.ConfigurationError, match="cooldown must be"):
+        from_catalog([*catalog[:2], {"name": "r", "route": ["a"], "cooldown": -1}], "r")

@@ -467,3 +467,16 @@ def test_a_tool_call_value_is_the_public_type() -> None:
     call = complete_with_model(DOC, "", "x", tools=[get_weather]).tool_calls[0]
     assert isinstance(call, ToolCall)
     assert call.to_dict() == {"id": call.id, "name": call.name, "arguments": call.arguments}
+
+
+@pytest.mark.parametrize(
+    ("library", "tool"), [("jsonschema", WEATHER_DICT), ("pydantic", get_weather)]
+)
+def test_a_missing_library_names_the_extra_to_install(
+    library: str, tool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, library, None)  # import fails as if not installed
+    with pytest.raises(msl.ConfigurationError, match=r'pip install "metasync-llm\[tools\]"'):
+        complete_with_model(DOC, "", "x", tools=[tool])

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from metasync_llm._pipeline._prepare import DEFAULT_MAX_TOKENS, PreparedModel, prepare_model
 from metasync_llm._pipeline._run import AsyncCompletionStream, CompletionStream
 from metasync_llm._routing._documents import (
+    ROUTE_SETTINGS,
     check_routes,
     is_route,
     resolve_route,
@@ -560,6 +561,11 @@ def from_catalog(
     """The :class:`Router` of the route document ``name`` in ``catalog`` (its names resolved
     against the catalog's documents)."""
     route, documents = resolve_route(catalog, name)
+    settings = {key: route[key] for key in ROUTE_SETTINGS if key in route}
     return Router(
-        documents, strategy=str(route.get("strategy", "fallback")), registry=registry, name=name
+        documents,
+        strategy=str(route.get("strategy", "fallback")),
+        registry=registry,
+        name=name,
+        **settings,
     )

@@ -13,7 +13,9 @@ from typing import Any
 
 from metasync_llm.errors import ConfigurationError
 
-ROUTE_FIELDS = frozenset({"name", "route", "strategy", "_id", "_metadata"})
+#: The settings a route document may carry beside its documents (``Router``'s keywords).
+ROUTE_SETTINGS = ("failures", "window", "cooldown", "deadline")
+ROUTE_FIELDS = frozenset({"name", "route", "strategy", *ROUTE_SETTINGS, "_id", "_metadata"})
 STRATEGIES = ("fallback", "balance")
 
 
@@ -51,7 +53,10 @@ def _problem(route: Mapping[str, Any], by_name: Mapping[Any, Any]) -> str | None
         return "'route' must be a non-empty list of document names"
     unknown = sorted(set(route) - ROUTE_FIELDS)
     if unknown:
-        return f"unknown fields {unknown}; a route has 'name', 'route' and 'strategy'"
+        return (
+            f"unknown fields {unknown}; a route has 'name', 'route', 'strategy' and the"
+            " optional 'failures', 'window', 'cooldown', 'deadline'"
+        )
     strategy = route.get("strategy", "fallback")
     if strategy not in STRATEGIES:
         return f"'strategy' must be 'fallback' or 'balance', got {strategy!r}"

@@ -150,6 +150,12 @@ def _from_function(function: Callable[..., Any], where: str) -> tuple[Tool, Any]
 def _parameters(value: object, where: str) -> Schema:
     from metasync_llm._structured._schema import prepare_schema  # noqa: PLC0415
 
+    try:
+        import jsonschema  # noqa: F401, PLC0415 - checks every tool's parameters and arguments
+    except ImportError:
+        raise _error(
+            f'{where}: tools need the jsonschema library: pip install "metasync-llm[tools]"'
+        ) from None
     if not isinstance(value, Mapping) or value.get("type") != "object":
         raise _error(
             f"{where}: parameters must be a JSON Schema object ({{'type': 'object',"

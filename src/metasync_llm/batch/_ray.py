@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import os
 import socket
 import tempfile
@@ -21,12 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from metasync_llm._routing._health import Health
 from metasync_llm.batch._output import Output
 from metasync_llm.batch._progress import Progress
 from metasync_llm.batch._requests import BatchRequest, Catalog, InputProblem
 from metasync_llm.batch._runner import Requests, RowCallback, _Job
 from metasync_llm.batch._summary import BatchSummary
-from metasync_llm.errors import ConfigurationError
+from metasync_llm.errors import ConfigurationError, MetasyncLLMError
 
 #: Rows per batch an actor works on at once (all its calls concurrently).
 BATCH_SIZE = 32
@@ -198,6 +200,7 @@ class _LimiterActor:
         from metasync_llm.batch._limits import Limiter  # noqa: PLC0415
 
         self._limiter = Limiter(limits)
+        self._cooling: dict[tuple[str, str], float] = {}  # (route, document) -> until
 
     async def acquire(self, model: str, tokens: int) -> int:
         return await self._limiter.acquire(model, tokens)
@@ -212,6 +215,81 @@ class _LimiterActor:
         self, model: str, retry_after: float | None, epoch: int | None = None
     ) -> float:
         return await self._limiter.rate_limited(model, retry_after, epoch)
+
+    # The routes' documents that cool, for every worker (see ``SharedHealth``).
+
+    def route_cool(self, route: str, model: str, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        key = (route, model)
+        self._cooling[key] = max(self._cooling.get(key, 0.0), until)
+
+    def route_restore(self, route: str, model: str) -> None:
+        self._cooling.pop((route, model), None)
+
+    def route_state(self, route: str) -> dict[str, float]:
+        """Seconds each cooling document of ``route`` has left (relative: nodes' clocks differ)."""
+        now = time.monotonic()
+        return {
+            m: until - now for (r, m), until in self._cooling.items() if r == route and until > now
+        }
+
+
+class SharedHealth(Health):
+    """A route's health on one Ray worker, shared with the others through the limits actor.
+
+    The decisions stay local (no round trip before a call); a document this worker finds
+    failing is reported to the actor with its cooldown, and each pick first takes in what
+    the actor knows (asked for again at most every ``REFRESH`` seconds, never waited for):
+    a document that cools on one worker cools on all within a moment.
+    """
+
+    REFRESH = 0.1
+
+    def __init__(self, base: Health, actor: Any, route: str, ray: Any) -> None:
+        super().__init__(
+            base.deployments,
+            balance=base.balance,
+            failures=base.failures,
+            window=base.window,
+            cooldown=base.cooldown,
+            clock=base.clock,
+        )
+        self._actor, self._route, self._ray = actor, route, ray
+        self._pending: Any = None
+        self._asked = -math.inf
+
+    def pick(self, tried: set[int]) -> tuple[int | None, float]:
+        self._learn()
+        return super().pick(tried)
+
+    def failed(self, index: int, error: MetasyncLLMError) -> None:
+        super().failed(index, error)
+        deployment = self.deployments[index]
+        left = deployment.cooling_until - self.clock() if deployment.cooling_until else 0.0
+        if left > 0:
+            self._actor.route_cool.remote(self._route, deployment.name, left)
+
+    def succeeded(self, index: int) -> None:
+        was_cooling = self.deployments[index].cooling_until
+        super().succeeded(index)
+        if was_cooling:
+            self._actor.route_restore.remote(self._route, self.deployments[index].name)
+
+    def _learn(self) -> None:
+        now = self.clock()
+        pending = self._pending
+        if pending is not None:
+            ready, _ = self._ray.wait([pending], timeout=0)
+            if ready:
+                self._pending = None
+                cooling: dict[str, float] = self._ray.get(pending)  # ready: no wait
+                for deployment in self.deployments:
+                    left = cooling.get(deployment.name)
+                    if left and not deployment.cooling_until:  # learnt from another worker
+                        deployment.cooling_until = now + left
+        if self._pending is None and now - self._asked >= self.REFRESH:
+            self._asked = now
+            self._pending = self._actor.route_state.remote(self._route)
 
 
 class _RemoteLimiter:
@@ -267,6 +345,10 @@ class _Caller:
         }
         limited = {n for n, m in self.catalog.models.items() if m.settings.rate_limit}
         self.limiter = _RemoteLimiter(limiter, limited)
+        import ray  # noqa: PLC0415 - loaded already: this runs on a Ray worker
+
+        for name, router in self.catalog.routes.items():  # one outage, seen by every worker
+            router.health = SharedHealth(router.health, limiter, name, ray)
         self.rate_limit_retries = rate_limit_retries
         self.warm: dict[str, asyncio.Future[None]] = {}
 
