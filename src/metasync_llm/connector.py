@@ -20,7 +20,6 @@ from metasync_llm._pipeline._prepare import (
     PreparedModel,
     awith_key,
     prepare,
-    with_key,
 )
 from metasync_llm._pipeline._prepare import prepare_model as _prepare_model
 from metasync_llm._pipeline._run import (
@@ -156,8 +155,11 @@ def complete_with_model(
         tool_choice=tool_choice,
         attachments=attachments,
         reasoning=reasoning,
+        api_key=api_key,
+        key_resolver=key_resolver,
+        resolve_key=True,
     )
-    return run_asking(with_key(call, api_key, key_resolver))
+    return run_asking(call)
 
 
 async def acomplete_with_model(
@@ -202,8 +204,10 @@ async def acomplete_with_model(
         tool_choice=tool_choice,
         attachments=attachments,
         reasoning=reasoning,
+        api_key=api_key,
+        key_resolver=key_resolver,
     )
-    return await arun_asking(await awith_key(call, api_key, key_resolver))
+    return await arun_asking(call)
 
 
 def stream_with_model(
@@ -258,8 +262,11 @@ def stream_with_model(
         attachments=attachments,
         reasoning=reasoning,
         stream=True,
+        api_key=api_key,
+        key_resolver=key_resolver,
+        resolve_key=True,
     )
-    return CompletionStream(with_key(call, api_key, key_resolver))
+    return CompletionStream(call)
 
 
 def astream_with_model(
@@ -311,8 +318,10 @@ def astream_with_model(
             attachments=attachments,
             reasoning=reasoning,
             stream=True,
+            api_key=api_key,
+            key_resolver=key_resolver,
         )
-        return AsyncCompletionStream(await awith_key(call, api_key, key_resolver))
+        return AsyncCompletionStream(call)
 
     return AsyncStreamContext(opened)
 
@@ -369,7 +378,10 @@ async def _aprepare(
     registry = registry or SDKRegistry
     if not registry.discovered:
         await asyncio.to_thread(registry.discovery)  # imports plugins: not on the loop
-    return prepare(
+    api_key, key_resolver = features.pop("api_key"), features.pop("key_resolver")
+    # A key resolver runs off the loop (awith_key); any other key is resolved in prepare.
+    now = key_resolver is None or api_key is not None
+    call = prepare(
         model,
         system_prompt,
         user_content,
@@ -379,4 +391,8 @@ async def _aprepare(
         registry,
         retry,
         **features,
+        api_key=api_key,
+        key_resolver=key_resolver,
+        resolve_key=now,
     )
+    return call if now else await awith_key(call, api_key, key_resolver)
