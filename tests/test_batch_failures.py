@@ -21,7 +21,7 @@ from batch_server import StandIn
 from test_batch import CATALOG, OPENAI, _openai, batch, lines, rows
 
 import metasync_llm as msl
-from metasync_llm.batch import OutputError, OutputLockedError, _runner, run_batch
+from metasync_llm.batch import OutputError, OutputLockedError, _calls, run_batch
 
 METASYNC = [sys.executable, "-m", "metasync_llm"]
 
@@ -102,14 +102,14 @@ def test_a_lone_surrogate_is_written_as_an_escape_that_reads_back(tmp_path: Path
 def test_an_unexpected_error_in_a_call_is_a_row_naming_its_type(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = _runner.acomplete_with_model
+    real = _calls.acomplete_with_model
 
     async def sometimes_broken(model: Any, *a: Any, **k: Any) -> Any:
         if k["user_content"] in ("u1", "u3"):
             raise RecursionError("maximum recursion depth exceeded")
         return await real(model, *a, **k)
 
-    monkeypatch.setattr(_runner, "acomplete_with_model", sometimes_broken)
+    monkeypatch.setattr(_calls, "acomplete_with_model", sometimes_broken)
     got: list[dict[str, Any]] = []
     # One worker: before, its death left the reader waiting forever on a full queue.
     summary = run_batch(

@@ -14,8 +14,8 @@ from typing import Any
 
 from metasync_llm._keys import KeyResolver, no_key_field
 from metasync_llm._model import ModelSettings
+from metasync_llm._pipeline._arguments import DEFAULT_MAX_TOKENS
 from metasync_llm._pipeline._prepare import (
-    DEFAULT_MAX_TOKENS,
     Call,
     PreparedModel,
     awith_key,

@@ -20,7 +20,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from metasync_llm.errors import MetasyncLLMError, RateLimitError
+from metasync_llm.errors import AuthenticationError, MetasyncLLMError, RateLimitError
+from metasync_llm.retry import RETRYABLE
+
+#: Failures that say a document is unhealthy: they count towards its cooldown.
+HEALTH_ERRORS: tuple[type[MetasyncLLMError], ...] = (*RETRYABLE, AuthenticationError)
 
 
 @dataclass(slots=True, eq=False)

@@ -357,7 +357,7 @@ class _Caller:
         return {"row": [json.dumps(row, ensure_ascii=False, default=str) for row in rows]}
 
     async def _one(self, line: str) -> dict[str, Any]:
-        from metasync_llm.batch._runner import call, problem_row  # noqa: PLC0415
+        from metasync_llm.batch._calls import call, problem_row  # noqa: PLC0415
 
         fields = json.loads(line)
         fields["messages"] = tuple(fields["messages"]) if fields["messages"] else None
