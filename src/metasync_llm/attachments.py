@@ -10,8 +10,6 @@ size, a short digest).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,6 +157,8 @@ class Attachment:
             raise ValueError("a URL attachment has no data")
         found = self._encoded.get(form)
         if found is None:
+            import base64  # noqa: PLC0415 - with the first attachment sent
+
             found = self._encoded[form] = prefix + base64.b64encode(self.data).decode("ascii")
         return found
 
@@ -166,6 +166,8 @@ class Attachment:
         """What it is, with none of its content: ``image/png, 68 bytes, sha256 1a2b3c4d``."""
         if self.data is None:
             return f"{self.mime_type} at a URL"
+        import hashlib  # noqa: PLC0415 - loads OpenSSL (~2.5 ms): only when described
+
         digest = hashlib.sha256(self.data).hexdigest()[:12]
         return f"{self.mime_type}, {len(self.data)} bytes, sha256 {digest}"
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import time
 from contextvars import ContextVar
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from metasync_llm.events import (
@@ -74,6 +73,7 @@ class CallWatch:
         settings, request = call.settings, call.request
         endpoint = request.config.get("endpoint")
         deployment = request.config.get("deployment")
+        route = current_route.get()  # set by a router around its tries
         self.started = CallStarted(
             call_id=next(_ids),
             model=settings.name,
@@ -88,10 +88,9 @@ class CallWatch:
             stop=len(request.stop),
             turns=len(request.messages) or 1,
             started=time.time(),
+            route_id=route[0] if route is not None else None,
+            route=route[1] if route is not None else None,
         )
-        route = current_route.get()
-        if route is not None:
-            self.started = replace(self.started, route_id=route[0], route=route[1])
         self._start_clock = time.perf_counter()
         _emit(hook.metasync_llm_call_started, self.started)
 

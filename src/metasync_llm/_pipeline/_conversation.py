@@ -14,13 +14,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from metasync_llm.attachments import Attachment
 from metasync_llm.errors import ConfigurationError
 from metasync_llm.request import Message
-from metasync_llm.tools import ToolCall
 
 if TYPE_CHECKING:
     from metasync_llm._model import ModelSettings
+    from metasync_llm.attachments import Attachment
+    from metasync_llm.tools import ToolCall
 
 
 def conversation(
@@ -81,6 +81,9 @@ def _turn(item: Mapping[str, Any], index: int, invalid: Any) -> Message:
     role, content = item.get("role"), item.get("content")
     parts: tuple[str | Attachment, ...] = ()
     if isinstance(content, Sequence) and not isinstance(content, str | bytes):
+        # Loaded with the first turn of parts: each of these modules costs ~2 ms to import.
+        from metasync_llm.attachments import Attachment  # noqa: PLC0415
+
         parts = tuple(content)
         bad = [p for p in parts if not isinstance(p, str | Attachment)]
         if bad:
@@ -111,6 +114,8 @@ def _turn(item: Mapping[str, Any], index: int, invalid: Any) -> Message:
 
 
 def _call(value: object, where: str, invalid: Any) -> ToolCall:
+    from metasync_llm.tools import ToolCall  # noqa: PLC0415 - conversations with tool calls only
+
     if isinstance(value, ToolCall):
         return value
     if not isinstance(value, Mapping):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from metasync_llm._keys import redact
 from metasync_llm._log import get_logger
@@ -32,7 +32,9 @@ from metasync_llm.errors import (
 )
 from metasync_llm.request import Message
 from metasync_llm.result import CompletionResult, Cost, RawToolCall, StreamEnd
-from metasync_llm.tools import ToolCall
+
+if TYPE_CHECKING:
+    from metasync_llm.tools import ToolCall
 
 logger = get_logger("metasync_llm.connector")
 
