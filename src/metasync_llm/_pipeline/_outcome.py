@@ -178,17 +178,7 @@ def combined(spent: CompletionResult | None, result: CompletionResult) -> Comple
 
     cost = result.cost
     if cost is not None and spent.cost is not None:
-        cost = Cost(
-            cost.currency,
-            *(
-                plus_float(x, y)
-                for x, y in zip(
-                    (cost.input, cost.output, cost.total),
-                    (spent.cost.input, spent.cost.output, spent.cost.total),
-                    strict=True,
-                )
-            ),
-        )
+        cost = plus_cost(cost, spent.cost)
     return replace(
         result,
         prompt_tokens=plus(result.prompt_tokens, spent.prompt_tokens),
@@ -197,6 +187,16 @@ def combined(spent: CompletionResult | None, result: CompletionResult) -> Comple
         cost=cost,
         elapsed=result.elapsed + spent.elapsed,
         attempts=result.attempts + spent.attempts,
+    )
+
+
+def plus_cost(a: Cost, b: Cost) -> Cost:
+    """Two costs added part by part (in ``a``'s currency); an unknown part stays unknown."""
+    return Cost(
+        a.currency,
+        plus_float(a.input, b.input),
+        plus_float(a.output, b.output),
+        plus_float(a.total, b.total),
     )
 
 

@@ -10,16 +10,17 @@ forms is only how a round's calls run: :func:`_outcomes` (threads) and
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from metasync_llm._pipeline._outcome import plus_float
+from metasync_llm._pipeline._outcome import plus_cost
 from metasync_llm._tools._define import PreparedTool, prepare_tools
 from metasync_llm.errors import ConfigurationError, ToolLoopError
-from metasync_llm.result import CompletionResult, Cost
+from metasync_llm.result import CompletionResult
 from metasync_llm.tools import ToolCall, ToolRun
 
 if TYPE_CHECKING:
@@ -178,18 +179,9 @@ class _Loop:
             counts = [getattr(r, field) for r in self.spent]
             return None if None in counts else sum(counts)
 
-        costs = [r.cost for r in self.spent]
-        cost = None
-        if costs and all(c is not None for c in costs):
-            cost = costs[0]
-            for more in costs[1:]:
-                assert cost is not None and more is not None
-                cost = Cost(
-                    cost.currency,
-                    plus_float(cost.input, more.input),
-                    plus_float(cost.output, more.output),
-                    plus_float(cost.total, more.total),
-                )
+        costs = [r.cost for r in self.spent if r.cost is not None]
+        # A round without a cost makes the total unknown.
+        cost = functools.reduce(plus_cost, costs) if len(costs) == len(self.spent) else None
         return ToolRun(
             result=result,
             messages=self.messages,
