@@ -156,7 +156,7 @@ class Router:
 
     def complete(self, *args: Any, **kwargs: Any) -> CompletionResult:
         """:func:`~metasync_llm.complete_with_model` through the route."""
-        plan = Plan(self, kwargs)
+        plan = Plan(self, args, kwargs)
         while True:
             index = plan.next_or_wait()
             if index is None:
@@ -174,7 +174,7 @@ class Router:
         """:func:`~metasync_llm.acomplete_with_model` through the route."""
         import asyncio  # noqa: PLC0415 - not for sync-only processes: its import costs ~40 ms
 
-        plan = Plan(self, kwargs, args)
+        plan = Plan(self, args, kwargs)
         while True:
             index = plan.next_or_wait()
             if index is None:

@@ -33,10 +33,11 @@ class Plan:
     """One call's way through a router, free of I/O: the next document, the options of
     each try (the route's deadline bounds its retries), the outcome of each try."""
 
-    def __init__(self, router: Router, kwargs: dict[str, Any], args: tuple[Any, ...] = ()) -> None:
+    def __init__(self, router: Router, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.router = router
-        self.kwargs = kwargs
+        #: The call's arguments after the document, as the caller gave them.
         self.args = args
+        self.kwargs = kwargs
         self.tried: set[int] = set()
         self.attempts: list[RouteAttempt] = []
         self.started = time.monotonic()

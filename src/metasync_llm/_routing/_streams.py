@@ -27,8 +27,7 @@ class _RoutedStream:
     chunk read ahead (to know the call need not move on), and the end."""
 
     def __init__(self, router: Router, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self._plan = Plan(router, kwargs)
-        self._args = args
+        self._plan = Plan(router, args, kwargs)
         self._stream: CompletionStream | AsyncCompletionStream | None = None
         self._index: int | None = None
         self._first: str | None = None
@@ -100,7 +99,7 @@ class RouterStream(_RoutedStream):
             try:
                 with plan.trying():
                     stream = stream_with_model(
-                        plan.router.models[index], *self._args, **plan.options(index)
+                        plan.router.models[index], *plan.args, **plan.options(index)
                     )
                 self._first = next(stream, None)  # None: an answer without chunks
             except MetasyncLLMError as exc:
@@ -182,7 +181,7 @@ class AsyncRouterStream(_RoutedStream):
                 await plan.paced(index)
                 with plan.trying():
                     stream = await astream_with_model(
-                        plan.router.models[index], *self._args, **plan.options(index)
+                        plan.router.models[index], *plan.args, **plan.options(index)
                     )
                 self._first = await anext(stream, None)  # None: an answer without chunks
             except MetasyncLLMError as exc:
