@@ -476,3 +476,28 @@ def test_a_route_document_may_set_the_routers_cooldowns_and_deadline() -> None:
     assert (router.health.failures, router.health.cooldown, router.deadline) == (1, 5, 9)
     with pytest.raises(msl.ConfigurationError, match="cooldown must be"):
         from_catalog([*catalog[:2], {"name": "r", "route": ["a"], "cooldown": -1}], "r")
+
+
+def test_a_routed_stream_that_fails_or_closes_early_still_ends_its_route() -> None:
+    ended: list[Any] = []
+
+    class Watcher:
+        @msl.hookimpl
+        def metasync_llm_route_ended(self, event: Any) -> None:
+            ended.append(event)
+
+    msl.register_observer(Watcher())
+    try:
+        router = Router([doc("cut", test={"cutAfter": 1}), doc("second")])
+        with router.stream("", "one two three") as stream, pytest.raises(msl.APIConnectionError):
+            for _ in stream:
+                pass
+        with Router([doc("whole")]).stream("", "one two three") as early:
+            next(iter(early))
+    finally:
+        msl.unregister_observer("Watcher")
+    assert [(e.outcome, e.error_type) for e in ended] == [
+        ("error", "APIConnectionError"),
+        ("closed", None),
+    ]
+    assert [a.model for a in ended[0].attempts] == ["cut"]

@@ -57,7 +57,8 @@ class RouteStarted:
 
 @dataclass(frozen=True, slots=True)
 class RouteEnded:
-    """A routed call ended: ``outcome`` ``"ok"`` (``model`` answered) or ``"error"``."""
+    """A routed call ended: ``outcome`` ``"ok"`` (``model`` answered), ``"error"``, or
+    ``"closed"`` (a routed stream closed before its end)."""
 
     start: RouteStarted
     outcome: str

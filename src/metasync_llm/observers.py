@@ -193,10 +193,11 @@ class RouteWatch:
         attempts: tuple[RouteAttempt, ...],
         model: str | None = None,
         error: BaseException | None = None,
+        outcome: str | None = None,
     ) -> None:
         event = RouteEnded(
             start=self.started,
-            outcome="ok" if error is None else "error",
+            outcome=outcome or ("ok" if error is None else "error"),
             elapsed=time.perf_counter() - self._clock,
             attempts=attempts,
             model=model,

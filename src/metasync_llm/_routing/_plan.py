@@ -92,10 +92,16 @@ class Plan:
         limit = kwargs.get("max_tokens", args[3] if len(args) > 3 else None)
         return estimate_tokens(sum(map(len, texts)), limit or DEFAULT_MAX_TOKENS)
 
-    def _end(self, model: str | None = None, error: BaseException | None = None) -> None:
+    def _end(
+        self,
+        model: str | None = None,
+        error: BaseException | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        """Tell the observers the routed call ended (once)."""
         watch, self.watch = self.watch, None
         if watch is not None:
-            watch.ended(tuple(self.attempts), model, error)
+            watch.ended(tuple(self.attempts), model, error, outcome)
 
     def left(self) -> float | None:
         deadline = self.router.deadline
@@ -132,18 +138,36 @@ class Plan:
         return options
 
     def failed(self, index: int, error: MetasyncLLMError) -> None:
-        """A try failed: move on (return) if the router falls back on it, else raise it."""
-        health = self.router.health
+        """A try failed: move on (return) if the router falls back on it, else raise it
+        (an error of the request itself, which says nothing of the document's health)."""
         if isinstance(error, ConfigurationError) or not isinstance(error, self.router.fallback_on):
-            health.released(index, error)
-            self.attempts.append(RouteAttempt(self.router.models[index].name, type(error).__name__))
+            self.router.health.released(index, error)
+            self._attempt(index, error)
             self._end(error=error)
             raise error
-        if isinstance(error, HEALTH_ERRORS):
-            health.failed(index, error)
-        else:  # the request's own matter (a context too long): the document is fine
-            health.released(index, error)
+        self._count(index, error)
         self.tried.add(index)
+
+    def stopped(self, index: int, error: MetasyncLLMError | None) -> None:
+        """A stream that answered ends unanswered: it failed after its first chunk (no
+        moving on), or ``None``, it was closed early."""
+        if error is None:
+            self.router.health.released(index)
+            self._end(outcome="closed")
+        else:
+            self._count(index, error)
+            self._end(error=error)
+
+    def _count(self, index: int, error: MetasyncLLMError) -> None:
+        """The try's error: against the document's health when it says the document is
+        unwell (not a context too long, the request's own matter), and in the attempts."""
+        if isinstance(error, HEALTH_ERRORS):
+            self.router.health.failed(index, error)
+        else:
+            self.router.health.released(index, error)
+        self._attempt(index, error)
+
+    def _attempt(self, index: int, error: MetasyncLLMError) -> None:
         self.attempts.append(RouteAttempt(self.router.models[index].name, type(error).__name__))
 
     def answered(self, index: int, result: CompletionResult) -> CompletionResult:

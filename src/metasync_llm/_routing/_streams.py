@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from metasync_llm._pipeline._run import AsyncCompletionStream, CompletionStream
-from metasync_llm._routing._health import HEALTH_ERRORS
 from metasync_llm._routing._plan import Plan
 from metasync_llm.connector import astream_with_model, stream_with_model
 from metasync_llm.errors import MetasyncLLMError
@@ -41,11 +40,7 @@ class _RoutedStream:
         """The answering stream failed after its first chunk, or was closed early."""
         index, self._index = self._index, None
         if index is not None and self._result is None:
-            health = self._plan.router.health
-            if isinstance(error, HEALTH_ERRORS):
-                health.failed(index, error)
-            else:
-                health.released(index, error)
+            self._plan.stopped(index, error)
 
     @property
     def text(self) -> str:
