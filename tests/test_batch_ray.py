@@ -278,4 +278,9 @@ def test_a_documents_outage_on_one_worker_is_seen_by_the_others() -> None:
     probe, _ = one.pick(set())
     assert probe == 0
     one.succeeded(0)
+    # The restore is sent without waiting (as the cooldown was): an async actor may run
+    # the next call first, so the state is read until it lands.
+    deadline = time.monotonic() + 10
+    while ray.get(actor.route_state.remote("chat")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert ray.get(actor.route_state.remote("chat")) == {}
