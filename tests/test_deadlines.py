@@ -4,16 +4,15 @@ its timeout, on every SDK and entry point.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 
 import pytest
-from hostile_servers import KEY, MODULES, complete_stream, doc, forms, registry
+from hostile_servers import MODULES, complete_stream, doc, forms, registry
 
 import metasync_llm as msl
-from metasync_llm import (
-    stream_with_model,
-)
 from metasync_llm.testing import LoopbackServer, Reply, wires
 
 
@@ -59,18 +58,62 @@ def test_a_trickling_server_cannot_hold_a_call_past_its_timeout(
 
 
 @pytest.mark.parametrize("sdk", sorted(MODULES))
+@pytest.mark.parametrize("form", ["stream", "astream"])
 def test_a_stream_that_keeps_producing_text_may_last_longer(
-    sdk: str, loopback: LoopbackServer
+    sdk: str, form: str, loopback: LoopbackServer
 ) -> None:
+    """``timeout`` bounds the wait for each chunk, not the whole stream (Gemini's async
+    stack, aiohttp, would bound the whole of it if given the timeout)."""
     reg = registry(sdk)
     words = [f"w{i} " for i in range(8)]
     reply = complete_stream(sdk, words)
     loopback.add(Reply(reply.status, reply.body, reply.headers, reply.chunks, 0.15))
     model = doc(sdk, loopback.url, timeout=0.6)
     started = time.monotonic()
-    with stream_with_model(model, "", "hi", api_key=KEY, registry=reg) as stream:
-        assert "".join(stream) == "".join(words)
+    result = forms(model, reg)[form]()
+    assert result.text == "".join(words)
     assert time.monotonic() - started > 0.6, "the stream outlived one timeout, chunk by chunk"
+
+
+def test_an_await_is_cancelled_at_the_attempt_deadline() -> None:
+    """What a plugin on a stack without transports (aiohttp) bounds its awaits with."""
+    from metasync_llm import toolkit
+    from metasync_llm._pipeline._attempt import AttemptClock, DeadlineExceeded, current
+
+    async def slow(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "done"
+
+    async def sdk_timeout() -> None:
+        raise TimeoutError("the SDK's own read timeout")
+
+    async def chunks() -> AsyncIterator[int]:
+        for i in range(3):
+            await asyncio.sleep(0.01 if i < 2 else 5)
+            yield i
+
+    async def run() -> None:
+        assert await toolkit.await_within_deadline(slow(0.01)) == "done"  # outside a call
+        token = current.set(AttemptClock(0.2, rolling=False))
+        try:
+            assert await toolkit.await_within_deadline(slow(0.01)) == "done"
+            started = time.monotonic()
+            with pytest.raises(DeadlineExceeded, match=r"timeout=0\.2s for the whole answer"):
+                await toolkit.await_within_deadline(slow(5))
+            assert time.monotonic() - started < 1
+            with pytest.raises(TimeoutError, match="own read timeout") as info:
+                await toolkit.await_within_deadline(sdk_timeout())
+            assert not isinstance(info.value, DeadlineExceeded)
+            current.set(AttemptClock(0.3, rolling=True))
+            seen = []
+            with pytest.raises(DeadlineExceeded, match="between two chunks"):
+                async for chunk in toolkit.within_deadline(chunks()):
+                    seen.append(chunk)
+            assert seen == [0, 1]
+        finally:
+            current.reset(token)
+
+    asyncio.run(run())
 
 
 def test_creating_a_client_does_not_count_against_the_timeout() -> None:

@@ -9,6 +9,7 @@ logger (the client libraries', httpx and httpcore included).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -447,7 +448,10 @@ def _unanswered_port() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("sdk", sorted(WIRES))
-def test_connect_timeout_from_the_document(sdk: str) -> None:
+@pytest.mark.parametrize("form", ["complete", "acomplete"])
+def test_connect_timeout_from_the_document(sdk: str, form: str) -> None:
+    """A server whose backlog is full never accepts: ``connectTimeout`` ends the wait, on
+    every SDK's sync and async stack (Gemini's async one is aiohttp when installed)."""
     registry = _registry(sdk)
     with _unanswered_port() as port:
         model = {
@@ -462,7 +466,12 @@ def test_connect_timeout_from_the_document(sdk: str) -> None:
         }
         started = time.monotonic()
         with pytest.raises((msl.APITimeoutError, msl.APIConnectionError)):
-            complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+            if form == "complete":
+                complete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+            else:
+                asyncio.run(
+                    msl.acomplete_with_model(model, "", "hi", api_key=KEY, registry=registry)
+                )
         assert time.monotonic() - started < 10, "the connect timeout was not applied"
 
 

@@ -19,10 +19,20 @@ _SOURCES = {
         ("AnswerReader", "aread_answer", "aread_events", "read_answer", "read_events"),
         "metasync_llm._wire._reader",
     ),
-    **dict.fromkeys(("httpx_client_args", "ssl_context"), "metasync_llm._wire._transport"),
+    **dict.fromkeys(
+        (
+            "aiohttp_session",
+            "await_within_deadline",
+            "httpx_client_args",
+            "ssl_context",
+            "within_deadline",
+        ),
+        "metasync_llm._wire._transport",
+    ),
     **dict.fromkeys(("require_text", "total_of", "usage_count"), "metasync_llm._wire._answers"),
     **dict.fromkeys(
-        ("AsyncClientCache", "ClientCache", "client_key"), "metasync_llm._wire._clients"
+        ("AsyncClientCache", "ClientCache", "client_key", "client_loop"),
+        "metasync_llm._wire._clients",
     ),
     "errors": "metasync_llm.errors",
     **dict.fromkeys(

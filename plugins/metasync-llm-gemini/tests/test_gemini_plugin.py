@@ -482,3 +482,32 @@ def test_a_trickling_server_is_stopped_at_the_deadline(loopback: LoopbackServer)
 
     with pytest.raises(msl.APITimeoutError):
         asyncio.run(run())
+
+
+def test_async_calls_leave_no_connection_open_when_their_loop_ends(
+    loopback: LoopbackServer,
+) -> None:
+    """The async side runs on aiohttp when it is installed, in a session of the plugin's
+    (for the connect timeout) that google-genai does not close: the core's pool must."""
+    import gc
+    import warnings
+
+    loopback.add(answer("one"))
+    loopback.add(stream(["two"]))
+
+    async def run() -> str:
+        first = await acomplete_with_model(
+            doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY
+        )
+        async with astream_with_model(
+            doc(loopback.url), "", "x", api_key=CANARY, registry=REGISTRY
+        ) as s:
+            second = await s.until_done()
+        return first.text + second.text
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert asyncio.run(run()) == "onetwo"
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if "nclosed" in str(w.message)]
+    assert not unclosed

@@ -45,10 +45,14 @@ class AttemptClock:
     def check(self) -> None:
         """Raise :class:`DeadlineExceeded` once the deadline has passed."""
         if time.monotonic() > self.deadline:
-            what = "between two chunks" if self.rolling else "for the whole answer"
-            raise DeadlineExceeded(
-                f"the server was still sending after timeout={self.timeout:g}s {what}"
-            )
+            raise self.exceeded()
+
+    def exceeded(self) -> DeadlineExceeded:
+        """The error of an attempt past its deadline."""
+        what = "between two chunks" if self.rolling else "for the whole answer"
+        return DeadlineExceeded(
+            f"the server was still sending after timeout={self.timeout:g}s {what}"
+        )
 
 
 #: The attempt running in this context, if any.

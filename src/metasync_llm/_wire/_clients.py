@@ -6,6 +6,7 @@ import _thread  # threading's lock, without importing threading at discovery
 import inspect
 import time
 from collections.abc import AsyncGenerator, Callable, Hashable, Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from metasync_llm._pipeline._attempt import add_setup
@@ -16,6 +17,21 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+
+#: The event loop of the async client being created (set in the worker thread's context).
+_creating_for: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar(
+    "metasync_llm_client_loop", default=None
+)
+
+
+def client_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop whose client ``create_client(..., asynchronous=True)`` is making.
+
+    The core creates async clients in a worker thread (:class:`AsyncClientCache`), where
+    ``asyncio.get_running_loop()`` fails; a client library that binds its session to a
+    loop when it is built (aiohttp) takes this one. ``None`` outside the core's pool.
+    """
+    return _creating_for.get()
 
 
 def timed_setup(create: Callable[[], T]) -> T:
@@ -154,6 +170,11 @@ async def _close_client(client: object) -> None:
         get_logger(__name__).debug("closing %r failed", client, exc_info=True)
 
 
+def _created_for(loop: asyncio.AbstractEventLoop, create: Callable[[], T]) -> T:
+    _creating_for.set(loop)  # in the worker thread's copy of the context: it ends with it
+    return create()
+
+
 class AsyncClientCache(Generic[T]):
     """Async clients, one per key *and event loop*: an async client's connections belong
     to the loop that opened them, so a loop never reuses another loop's client.
@@ -185,7 +206,7 @@ class AsyncClientCache(Generic[T]):
             client = holder.clients.get(key)
             if client is None:  # this call creates it; the others wait for it just above
                 start = time.perf_counter()
-                made = await asyncio.to_thread(create)
+                made = await asyncio.to_thread(_created_for, loop, create)
                 add_setup(time.perf_counter() - start)
                 client = holder.clients.setdefault(key, made)
                 if client is not made:  # made after a failed creator's waiters: one stays

@@ -1,25 +1,30 @@
-"""httpx transports for SDKs that read response bodies themselves.
+"""The deadline for SDKs that read response bodies themselves.
 
 Most plugins hand the raw body to ``toolkit.read_answer``, which checks the attempt's
 deadline at every chunk. An SDK that parses bodies itself (google-genai's streams) never
-lets the core see the bytes; built on httpx (or httpx2), it takes a transport, and
+lets the core see the bytes. Built on httpx (or httpx2), it takes a transport, and
 :func:`httpx_client_args` gives it one that checks the deadline at every chunk the server
 sends (so a server that trickles bytes cannot hold a call past its ``timeout``) and gives
-each request the document's own connect, read, write and pool timeouts.
+each request the document's own connect, read, write and pool timeouts. On aiohttp
+(google-genai's async stack), which takes no transport, :func:`aiohttp_session` gives
+the connections the document's connect timeout, and :func:`await_within_deadline` and
+:func:`within_deadline` cancel the awaits that run past the deadline.
 
-The httpx module is the plugin's (``httpx`` or ``httpx2``): the core imports neither.
+The httpx or aiohttp module is the plugin's: the core imports none of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import ssl
-from collections.abc import AsyncIterator, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-from metasync_llm._pipeline._attempt import check_deadline
+from metasync_llm._pipeline._attempt import check_deadline, current
 from metasync_llm._plugin_fields import connect_timeout_of, timeout_of
 
 
@@ -37,6 +42,76 @@ def httpx_client_args(
         {"transport": sync(timeouts, context), "verify": context},
         {"transport": asynchronous(timeouts, context), "verify": context},
     )
+
+
+T = TypeVar("T")
+
+
+def aiohttp_session(
+    aiohttp: ModuleType,
+    config: Mapping[str, Any],
+    loop: asyncio.AbstractEventLoop,
+    context: ssl.SSLContext,
+    **session_args: Any,
+) -> Any:
+    """An ``aiohttp.ClientSession`` on ``loop`` for ``config``'s calls (the caller closes
+    it): unlimited connections, the TLS ``context``, and the document's connect timeout
+    (``connectTimeout``) on each new connection, which an SDK's per-request
+    ``ClientTimeout`` cannot drop (google-genai passes one with only ``total``). It can be
+    made outside ``loop``'s thread (``create_client`` runs in a worker thread)."""
+    connector = _aiohttp_connector(aiohttp)(
+        connect_timeout_of(config), loop=loop, limit=0, ssl=context
+    )
+    return aiohttp.ClientSession(connector=connector, **session_args)
+
+
+@functools.cache
+def _aiohttp_connector(aiohttp: ModuleType) -> Any:
+    """The connector class for ``aiohttp``, made once per process."""
+    import attr  # noqa: PLC0415 - aiohttp's own dependency; ClientTimeout is an attrs class
+
+    class Connector(aiohttp.TCPConnector):  # type: ignore[misc, name-defined]
+        def __init__(self, connect_timeout: float, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._connect_timeout = connect_timeout
+
+        async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+            limit = timeout.sock_connect
+            if limit is None or limit > self._connect_timeout:
+                timeout = attr.evolve(timeout, sock_connect=self._connect_timeout)
+            return await super().connect(req, traces, timeout)
+
+    return Connector
+
+
+async def await_within_deadline(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` until the current attempt's deadline at most, then raise
+    ``DeadlineExceeded`` (a ``TimeoutError``): this stops a server that sends nothing and
+    one that trickles bytes alike. Outside a call it only awaits."""
+    clock = current.get()
+    if clock is None:
+        return await awaitable
+    # The clock counts time.monotonic(); an event loop's clock may have another origin.
+    loop = asyncio.get_running_loop()
+    timeout = asyncio.timeout_at(loop.time() + clock.deadline - time.monotonic())
+    try:
+        async with timeout:
+            return await awaitable
+    except TimeoutError:
+        if timeout.expired():  # ours, not a timeout of the SDK's own
+            raise clock.exceeded() from None
+        raise
+
+
+async def within_deadline(chunks: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``chunks``, each awaited until the current attempt's deadline at most (a stream's
+    deadline moves on at every text chunk the core reads)."""
+    while True:
+        try:
+            chunk = await await_within_deadline(anext(chunks))
+        except StopAsyncIteration:
+            return
+        yield chunk
 
 
 @functools.cache
@@ -114,4 +189,10 @@ def _transports(httpx: ModuleType) -> tuple[Any, Any]:
     return Transport, AsyncTransport
 
 
-__all__ = ["httpx_client_args", "ssl_context"]
+__all__ = [
+    "aiohttp_session",
+    "await_within_deadline",
+    "httpx_client_args",
+    "ssl_context",
+    "within_deadline",
+]
