@@ -511,3 +511,32 @@ def test_async_calls_leave_no_connection_open_when_their_loop_ends(
         gc.collect()
     unclosed = [str(w.message) for w in caught if "nclosed" in str(w.message)]
     assert not unclosed
+
+
+@pytest.mark.parametrize("stack", ["aiohttp", "httpx2"])
+def test_async_calls_keep_the_deadline_on_either_stack(
+    stack: str, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without aiohttp, google-genai's async side is httpx2: the plugin's transports then
+    check the deadline, as they do for blocking calls."""
+    import importlib.util
+
+    if stack == "httpx2":
+        find_spec = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *args: None if name == "aiohttp" else find_spec(name, *args),
+        )
+    body = json.dumps(wires.gemini_response("slow")).encode()
+    loopback.add(Reply.trickle(body, every=0.05, size=2))
+    loopback.add(stream(["fine"]))
+    model = doc(loopback.url, timeout=0.4)
+
+    async def run() -> str:
+        with pytest.raises(msl.APITimeoutError, match="still sending"):
+            await acomplete_with_model(model, "", "x", api_key=CANARY, registry=REGISTRY)
+        async with astream_with_model(model, "", "x", api_key=CANARY, registry=REGISTRY) as s:
+            return (await s.until_done()).text
+
+    assert asyncio.run(run()) == "fine"

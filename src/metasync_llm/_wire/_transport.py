@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import os
 import ssl
 import time
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 
 from metasync_llm._pipeline._attempt import check_deadline, current
 from metasync_llm._plugin_fields import connect_timeout_of, timeout_of
+from metasync_llm._wire._clients import client_loop
 
 
 def httpx_client_args(
@@ -47,18 +49,20 @@ def httpx_client_args(
 T = TypeVar("T")
 
 
-def aiohttp_session(
-    aiohttp: ModuleType,
-    config: Mapping[str, Any],
-    loop: asyncio.AbstractEventLoop,
-    context: ssl.SSLContext,
-    **session_args: Any,
-) -> Any:
-    """An ``aiohttp.ClientSession`` on ``loop`` for ``config``'s calls (the caller closes
-    it): unlimited connections, the TLS ``context``, and the document's connect timeout
+def aiohttp_session(config: Mapping[str, Any], context: ssl.SSLContext, **session_args: Any) -> Any:
+    """An ``aiohttp.ClientSession`` for the async client ``create_client`` is making, or
+    ``None`` when aiohttp is not installed or no event loop is waiting for the client
+    (:func:`~metasync_llm._wire._clients.client_loop`). The caller closes it.
+
+    Unlimited connections, the TLS ``context``, and the document's connect timeout
     (``connectTimeout``) on each new connection, which an SDK's per-request
-    ``ClientTimeout`` cannot drop (google-genai passes one with only ``total``). It can be
-    made outside ``loop``'s thread (``create_client`` runs in a worker thread)."""
+    ``ClientTimeout`` cannot drop (google-genai passes one with only ``total``).
+    """
+    loop = client_loop()
+    if loop is None or importlib.util.find_spec("aiohttp") is None:
+        return None
+    import aiohttp  # noqa: PLC0415 - the plugin's dependency, loaded with its client
+
     connector = _aiohttp_connector(aiohttp)(
         connect_timeout_of(config), loop=loop, limit=0, ssl=context
     )
