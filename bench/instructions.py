@@ -9,8 +9,8 @@ of one call (the stub server runs in its own process and is not counted). With
 (cache misses and syscalls are not in them), so both kinds of figure go in the notes.
 
 usage: python bench/instructions.py [SCENARIO ...]   (needs valgrind: apt install valgrind)
-scenarios: gemini-stream, gemini-async64, batch64 (default: all); each prints its raw
-baselines and ours, per call, and the ratios to the first baseline.
+scenarios: gemini-stream, gemini-async64, anthropic-async64, batch64 (default: all); each
+prints its raw baselines and ours, per call, and the ratios to the first baseline.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], int]] = {
     # the variants, baselines first; calls counted
     "gemini-stream": (("raw", "ours"), 60),
     "gemini-async64": (("raw-aiohttp", "raw-httpx2", "ours"), 320),
+    "anthropic-async64": (("raw", "ours"), 320),
     "batch64": (("raw", "ours"), 320),
 }
 
@@ -67,6 +68,8 @@ def child(scenario: str, variant: str, calls: int, url: str) -> None:
             call()
     elif scenario == "gemini-async64":
         asyncio.run(_gemini_async(run, m, docs, variant, calls, url))
+    elif scenario == "anthropic-async64":
+        asyncio.run(_anthropic_async(run, m, docs, variant, calls, url))
     else:
         _batch(run, m, docs, variant, calls, url)
 
@@ -99,6 +102,32 @@ async def _gemini_async(
     await _concurrently(call, 128)
     await _concurrently(call, calls)
     await gem.aclose()
+
+
+async def _anthropic_async(
+    run: Any, m: Any, docs: dict[str, Any], variant: str, calls: int, url: str
+) -> None:
+    import anthropic
+
+    doc = m.prepare_model(docs["Anthropic"])
+    client = anthropic.AsyncAnthropic(base_url=url, api_key=run.KEY, max_retries=0)
+
+    async def raw() -> Any:  # what the plugin sends, read as it reads it: a stream
+        async with client.messages.stream(
+            model="claude-opus-5",
+            max_tokens=4096,
+            system="Be brief.",
+            messages=[{"role": "user", "content": "Hello"}],
+        ) as stream:
+            return await stream.get_final_message()
+
+    def ours() -> Any:
+        return m.acomplete_with_model(doc, "Be brief.", "Hello", api_key=run.KEY)
+
+    call = ours if variant == "ours" else raw
+    await _concurrently(call, 128)
+    await _concurrently(call, calls)
+    await client.close()
 
 
 def _batch(run: Any, m: Any, docs: dict[str, Any], variant: str, calls: int, url: str) -> None:

@@ -226,6 +226,7 @@ class LoopbackServer:
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
                     body,
+                    (self.client_address[0], self.client_address[1]),
                 )
                 reply = server._next_reply(request)
                 if reply.delay:
