@@ -16,14 +16,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
+from metasync_llm.connector import stream_with_model
 from metasync_llm.errors import (
     APIConnectionError,
     APITimeoutError,
     CompletionError,
     RateLimitError,
 )
+from metasync_llm.registry import PluginRegistry
 from metasync_llm.result import CompletionResult
-from metasync_llm.testing._server import Reply
+from metasync_llm.testing._server import LoopbackServer, Reply
 
 
 class FaultChecks:
@@ -33,7 +35,9 @@ class FaultChecks:
     api_key: ClassVar[str]
     document: Callable[..., AbstractContextManager[dict[str, Any]]]
     call: Callable[..., CompletionResult]
+    registry: Callable[[], PluginRegistry]
     _check_result: Callable[[CompletionResult], None]
+    _server: LoopbackServer | None
 
     def _faulty(self, fault: Callable[[Reply], Reply], **fields: Any) -> CompletionError:
         """The error of a blocking call (one attempt) against replies passed through
@@ -94,6 +98,34 @@ class FaultChecks:
         assert isinstance(result.text, str) and result.text, "no text without usage"
         assert tuple(result.usage) == (None, None, None), (
             f"usage {tuple(result.usage)} from replies that carry none: report None"
+        )
+
+    def test_calls_read_to_their_end_share_one_connection(self) -> None:
+        """Bodies whose end comes 50 ms after their last event: a plugin that closes a body
+        before its end (at the end marker, say) closes the connection with it, and every
+        call opens a new one. Read through toolkit.read_answer / read_events, which drain.
+        A client that sends ``Connection: close`` (urllib) keeps no connections: skipped."""
+        if self.replies is None:
+            import pytest  # noqa: PLC0415
+
+            pytest.skip("no loopback replies (replies = None): no server to count connections")
+        registry = self.registry()  # one registry: one plugin instance, one client pool
+        with self.document(lambda reply: _rechunked(reply, size=None, every=0.05)) as doc:
+            self.call(doc, registry=registry)
+            with stream_with_model(
+                doc, "You are a test.", "Say hello.", api_key=self.api_key, registry=registry
+            ) as stream:
+                stream.until_done()
+            self.call(doc, registry=registry)
+            assert self._server is not None
+            requests = list(self._server.requests)
+        if any(r.headers.get("connection", "").lower() == "close" for r in requests):
+            import pytest  # noqa: PLC0415
+
+            pytest.skip("the plugin's HTTP client asks for a connection per request (urllib)")
+        clients = {request.client for request in requests}
+        assert len(clients) == 1, (
+            f"3 calls opened {len(clients)} connections: read bodies to the end"
         )
 
 
