@@ -84,6 +84,19 @@ async def _concurrently(call: Callable[[], Any], calls: int) -> None:
     await asyncio.gather(*(one() for _ in range(calls)))
 
 
+async def _at_64(
+    raw: Callable[[], Any], run: Any, m: Any, doc: Any, variant: str, calls: int
+) -> None:
+    """The raw call, or ours with ``doc``: 128 calls of warm-up, then ``calls``."""
+
+    def ours() -> Any:
+        return m.acomplete_with_model(doc, "Be brief.", "Hello", api_key=run.KEY)
+
+    call = ours if variant == "ours" else raw
+    await _concurrently(call, 128)
+    await _concurrently(call, calls)
+
+
 async def _gemini_async(
     run: Any, m: Any, docs: dict[str, Any], variant: str, calls: int, url: str
 ) -> None:
@@ -95,12 +108,7 @@ async def _gemini_async(
             model="gemini-2.5-flash", contents="Hello", config=run.GEMINI_CONFIG
         )
 
-    def ours() -> Any:
-        return m.acomplete_with_model(doc, "Be brief.", "Hello", api_key=run.KEY)
-
-    call = ours if variant == "ours" else raw
-    await _concurrently(call, 128)
-    await _concurrently(call, calls)
+    await _at_64(raw, run, m, doc, variant, calls)
     await gem.aclose()
 
 
@@ -121,12 +129,7 @@ async def _anthropic_async(
         ) as stream:
             return await stream.get_final_message()
 
-    def ours() -> Any:
-        return m.acomplete_with_model(doc, "Be brief.", "Hello", api_key=run.KEY)
-
-    call = ours if variant == "ours" else raw
-    await _concurrently(call, 128)
-    await _concurrently(call, calls)
+    await _at_64(raw, run, m, doc, variant, calls)
     await client.close()
 
 

@@ -10,7 +10,8 @@ each request the document's own connect, read, write and pool timeouts. On aioht
 the connections the document's connect timeout, and :func:`await_within_deadline` and
 :func:`within_deadline` cancel the awaits that run past the deadline.
 
-The httpx or aiohttp module is the plugin's: the core imports none of them.
+The httpx module is the plugin's (``httpx`` or ``httpx2``): the core imports none. aiohttp
+is imported by :func:`aiohttp_session` only, when a plugin asks for a session.
 """
 
 from __future__ import annotations
@@ -63,18 +64,17 @@ def aiohttp_session(config: Mapping[str, Any], context: ssl.SSLContext, **sessio
         return None
     import aiohttp  # noqa: PLC0415 - the plugin's dependency, loaded with its client
 
-    connector = _aiohttp_connector(aiohttp)(
-        connect_timeout_of(config), loop=loop, limit=0, ssl=context
-    )
+    connector = _aiohttp_connector()(connect_timeout_of(config), loop=loop, limit=0, ssl=context)
     return aiohttp.ClientSession(connector=connector, **session_args)
 
 
 @functools.cache
-def _aiohttp_connector(aiohttp: ModuleType) -> Any:
-    """The connector class for ``aiohttp``, made once per process."""
+def _aiohttp_connector() -> Any:
+    """The connector class, made once per process."""
+    import aiohttp  # noqa: PLC0415
     import attr  # noqa: PLC0415 - aiohttp's own dependency; ClientTimeout is an attrs class
 
-    class Connector(aiohttp.TCPConnector):  # type: ignore[misc, name-defined]
+    class Connector(aiohttp.TCPConnector):
         def __init__(self, connect_timeout: float, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._connect_timeout = connect_timeout

@@ -342,8 +342,8 @@ class _Reader:
     def _take(self, data: dict[str, Any]) -> str:
         """One response or chunk: its text (thoughts and non-text parts left out).
 
-        JSON objects are dicts: ``isinstance(x, dict)`` costs a tenth of an ABC check
-        against ``Mapping`` (~0.4 us), and this runs ~10 of them per chunk."""
+        JSON objects are dicts: ``isinstance(x, dict)`` takes ~20 ns, an ABC check against
+        ``Mapping`` ~115 ns (``python -m timeit``), and this runs ~10 of them per chunk."""
         if isinstance(data.get("responseId"), str):
             self.request_id = data["responseId"]
         usage = data.get("usageMetadata")
